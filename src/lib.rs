@@ -1,0 +1,11 @@
+//! tracecraft-hook: keeps an exact, redacted copy of every Claude Code session in your own
+//! S3-compatible bucket (or in the embedded local store when no bucket is configured).
+//!
+//! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
+//! result to an exit code; everything else lives in one module per concern.
+
+pub mod error;
+pub mod redact;
+pub mod settings;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! Claude Code settings.json install/uninstall. (Placeholder; lands in its own commit.)
