@@ -5,6 +5,7 @@
 //! result to an exit code; everything else lives in one module per concern.
 
 pub mod error;
+pub mod fsutil;
 pub mod redact;
 pub mod settings;
 
