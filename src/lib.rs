@@ -4,9 +4,23 @@
 //! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
 //! result to an exit code; everything else lives in one module per concern.
 
+pub mod cli;
+pub mod cmd;
+pub mod config;
 pub mod error;
+pub mod flush;
 pub mod fsutil;
+pub mod hook;
+pub mod layout;
+pub mod log;
+pub mod meta;
+pub mod paths;
+pub mod payload;
 pub mod redact;
 pub mod settings;
+pub mod state;
+pub mod store;
+pub mod transcript;
+pub mod util;
 
 pub use error::{Error, Result};

@@ -1,0 +1,80 @@
+//! Command-line interface: no subcommand (or `hook`) is hook mode; everything else is a
+//! command for people. Exit codes: 0 ok, 1 operational error, 2 usage error; hook mode
+//! always 0. A closed stdout pipe is success.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::error::Error;
+
+/// Keep an exact, redacted copy of every Claude Code session in your own S3 bucket.
+///
+/// Run with no arguments (or `hook`) by Claude Code: reads one hook event as JSON on stdin,
+/// mirrors the session's new transcript lines, prints nothing, always exits 0.
+///
+/// Configuration: `.tracecraft.json` in the project directory, else ~/.tracecraft/config.json
+/// (same file as the Python `tracecraft` CLI). With none, sessions go to the embedded store
+/// ~/.tracecraft/store/<project>/sessions/claude-code/<session-id>/.
+#[derive(Debug, Parser)]
+#[command(name = "tracecraft-hook", version, about, long_about, after_help = ENV_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Option<Cmd>,
+}
+
+const ENV_HELP: &str = "\
+Environment:
+  TRACECRAFT_CONFIG        config file to use instead of .tracecraft.json / ~/.tracecraft/config.json
+  TRACECRAFT_ENDPOINT      S3 endpoint URL (overrides the config file)
+  TRACECRAFT_BUCKET        bucket (overrides the config file)
+  TRACECRAFT_PROJECT       project prefix in the bucket (default for the local store: default)
+  TRACECRAFT_AGENT         agent_id recorded in meta.json
+  TRACECRAFT_REDACT        0 to disable redaction
+  TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
+  CLAUDE_CONFIG_DIR        Claude Code's directory (default ~/.claude)
+  HOME                     where ~/.tracecraft and ~/.claude are";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Handle one Claude Code hook event from stdin (what Claude Code runs).
+    Hook {
+        /// Internal: run as the detached worker of a hook.
+        #[arg(long, hide = true)]
+        worker: bool,
+    },
+    /// Mirror the new part of a session's transcript now.
+    Flush(cmd::flush::FlushArgs),
+}
+
+/// Parse arguments, run, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match &cli.cmd {
+        None => {
+            crate::hook::run(false);
+            return 0;
+        }
+        Some(Cmd::Hook { worker }) => {
+            crate::hook::run(*worker);
+            return 0;
+        }
+        Some(Cmd::Flush(a)) => cmd::flush::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("tracecraft-hook: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `tracecraft-hook flush`: the hook's flush, by hand. Prints one line of what it did.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{emit, open, project_dir, resolve_session, thousands};
+use crate::error::Result;
+use crate::flush::{FlushOpts, Mirror};
+use crate::paths;
+
+/// Mirror the new part of one session's transcript now.
+#[derive(Debug, Args)]
+pub struct FlushArgs {
+    /// The transcript file (its name gives the session id unless --session-id is given).
+    #[arg(long, value_name = "PATH")]
+    pub transcript: Option<PathBuf>,
+    /// The session id; the transcript is looked up under ~/.claude/projects/<slug of --cwd>/.
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// Project directory of the session (default: current directory). Also selects the config.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Also send a partial last line and stamp ended_at, as SessionEnd does.
+    #[arg(long = "final")]
+    pub final_: bool,
+    /// Upload without redaction (only for buckets you fully trust).
+    #[arg(long)]
+    pub no_redact: bool,
+}
+
+/// Run `flush`.
+pub fn run(a: &FlushArgs) -> Result<()> {
+    let dir = project_dir(a.cwd.as_deref())?;
+    let session = resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), &dir)?;
+    let ctx = open(&dir)?;
+    let mirror = Mirror::new(&ctx.cfg, ctx.store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
+    let opts = FlushOpts { final_: a.final_, reason: a.final_.then(|| "flush".to_string()), ..FlushOpts::default() };
+    let out = mirror.flush(&session, &opts)?;
+    let dest = format!("{} ({})", ctx.store.describe(), ctx.cfg.project);
+    let mut line = if out.parts.is_empty() {
+        format!("nothing new for {}: {} bytes already in {dest}", session.id, thousands(out.cursor))
+    } else {
+        let red = out.redactions();
+        format!(
+            "flushed {}: {} part{}, {} bytes{} to {dest}",
+            session.id,
+            out.parts.len(),
+            if out.parts.len() == 1 { "" } else { "s" },
+            thousands(out.source_bytes()),
+            if red > 0 { format!(" ({red} redaction{})", if red == 1 { "" } else { "s" }) } else { String::new() },
+        )
+    };
+    if out.repaired {
+        line.push_str("; the transcript had been rewritten, the copy was repaired");
+    }
+    if out.transcript_missing {
+        line.push_str(&format!("; transcript {} not found", session.transcript.display()));
+    }
+    if a.final_ {
+        line.push_str("; marked ended");
+    }
+    emit(&line)
+}

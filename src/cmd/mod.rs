@@ -1,0 +1,101 @@
+//! Commands a person runs. Each lives in its own file with its clap `Args` and a `run`
+//! function; this module holds what they share: opening the configured store, finding a
+//! session's transcript, and printing without treating a closed pipe as an error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::flush::Session;
+use crate::layout::validate_id;
+use crate::paths;
+use crate::store::{self, Limits, Store};
+
+pub mod flush;
+
+/// A configured destination.
+pub struct Ctx {
+    pub cfg: Config,
+    pub store: Box<dyn Store>,
+}
+
+/// Load the config for `project_dir` and open its store with people-command limits.
+pub fn open(project_dir: &Path) -> Result<Ctx> {
+    let cfg = Config::load(project_dir)?;
+    for w in &cfg.warnings {
+        eprintln!("warning: {w}");
+    }
+    let store = store::open(&cfg, Limits::MANUAL)?;
+    Ok(Ctx { cfg, store })
+}
+
+/// The current directory, or `--cwd` made absolute.
+pub fn project_dir(cwd: Option<&Path>) -> Result<PathBuf> {
+    let here = std::env::current_dir().map_err(|e| Error::io("read", "current directory", e))?;
+    Ok(match cwd {
+        Some(c) => paths::absolutize(c, &here),
+        None => here,
+    })
+}
+
+/// Find a session from `--transcript PATH` or `--session-id ID` (+ project dir).
+/// By id: `<claude>/projects/<slug>/<id>.jsonl`, else any project directory holding it.
+pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, project_dir: &Path) -> Result<Session> {
+    let here = std::env::current_dir().map_err(|e| Error::io("read", "current directory", e))?;
+    match (transcript, session_id) {
+        (Some(t), id) => {
+            let t = paths::absolutize(t, &here);
+            let id = match id {
+                Some(id) => id.to_string(),
+                None => t
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .ok_or_else(|| Error::Invalid(format!("cannot take a session id from {}", t.display())))?,
+            };
+            validate_id(&id)?;
+            Ok(Session { id, transcript: t, cwd: Some(project_dir.to_path_buf()) })
+        }
+        (None, Some(id)) => {
+            validate_id(id)?;
+            let projects = paths::claude_projects_dir()?;
+            let direct = projects.join(paths::slug(project_dir)).join(format!("{id}.jsonl"));
+            if direct.is_file() {
+                return Ok(Session { id: id.into(), transcript: direct, cwd: Some(project_dir.to_path_buf()) });
+            }
+            if let Ok(rd) = std::fs::read_dir(&projects) {
+                for e in rd.flatten() {
+                    let p = e.path().join(format!("{id}.jsonl"));
+                    if p.is_file() {
+                        return Ok(Session { id: id.into(), transcript: p, cwd: Some(project_dir.to_path_buf()) });
+                    }
+                }
+            }
+            Err(Error::NotFound(format!(
+                "no transcript for session {id} under {} (expected {})",
+                projects.display(),
+                direct.display()
+            )))
+        }
+        (None, None) => Err(Error::Invalid("give --transcript PATH or --session-id ID".into())),
+    }
+}
+
+/// Print a line on stdout. A closed pipe surfaces as an `Io` error that `main` treats as success.
+pub fn emit(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").map_err(|e| Error::io("write", "<stdout>", e))
+}
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,363 @@
+//! Where sessions go: the tracecraft config file (`TRACECRAFT_CONFIG`, else `.tracecraft.json`
+//! in the project directory, else `~/.tracecraft/config.json`), environment overrides, and
+//! the embedded local store when nothing is configured. Precedence: flag, environment,
+//! file, default. Credentials are wrapped in [`Secret`] so they never print.
+
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::layout::validate_project;
+use crate::paths;
+use crate::redact::ExtraPattern;
+use crate::util::hex;
+
+/// A credential. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a credential.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The credential itself; only the signer should call this.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// An S3-compatible destination.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub session_token: Option<Secret>,
+    /// Path-style addressing (`endpoint/bucket/key`); virtual-host style when false.
+    pub path_style: bool,
+    /// Extra CA certificates (PEM) to trust for https.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Which store a session goes to.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    S3(S3Config),
+    /// The embedded local directory store (same layout, keys become paths under `root`).
+    Local {
+        root: PathBuf,
+    },
+}
+
+/// The resolved configuration for one project directory.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+    pub backend: Backend,
+    pub project: String,
+    pub agent_id: Option<String>,
+    pub redact: bool,
+    pub extra_patterns: Vec<ExtraPattern>,
+    /// Problems worth a log line that do not stop mirroring (e.g. world-readable file).
+    pub warnings: Vec<String>,
+}
+
+/// Project name used by the embedded store when none is configured.
+pub const DEFAULT_PROJECT: &str = "default";
+
+impl Config {
+    /// Resolve the configuration for a project directory.
+    pub fn load(project_dir: &Path) -> Result<Config> {
+        let file = config_file(project_dir)?;
+        let obj = match &file {
+            Some(p) => Some(read_object(p)?),
+            None => None,
+        };
+        from_parts(file, obj.as_ref(), &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// A short, stable id of the destination (backend + endpoint + bucket + project):
+    /// local state is bound to it, so switching destinations never skips data.
+    pub fn dest_id(&self) -> String {
+        let desc = match &self.backend {
+            Backend::S3(s) => format!("s3\n{}\n{}\n{}", s.endpoint.trim_end_matches('/'), s.bucket, self.project),
+            Backend::Local { root } => format!("local\n{}\n{}", root.display(), self.project),
+        };
+        hex(&Sha256::digest(desc.as_bytes())[..8])
+    }
+
+    /// Human description of the destination, for messages (never credentials).
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::S3(s) => format!("s3 {} bucket {} project {}", s.endpoint, s.bucket, self.project),
+            Backend::Local { root } => format!("local store {} project {}", root.display(), self.project),
+        }
+    }
+}
+
+/// Which config file applies to `project_dir`, if any.
+pub fn config_file(project_dir: &Path) -> Result<Option<PathBuf>> {
+    if let Some(p) = std::env::var_os("TRACECRAFT_CONFIG").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            return Err(Error::config(Some(&p), "TRACECRAFT_CONFIG points at a file that does not exist"));
+        }
+        return Ok(Some(p));
+    }
+    let local = project_dir.join(".tracecraft.json");
+    if local.is_file() {
+        return Ok(Some(local));
+    }
+    let global = paths::tracecraft_dir()?.join("config.json");
+    if global.is_file() {
+        return Ok(Some(global));
+    }
+    Ok(None)
+}
+
+fn read_object(path: &Path) -> Result<Map<String, Value>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(Error::config(Some(path), "expected a JSON object")),
+        Err(e) => Err(Error::config(Some(path), format!("not valid JSON: {e}"))),
+    }
+}
+
+/// Build a config from an optional file object and an environment lookup (testable).
+pub fn from_parts(
+    file: Option<PathBuf>,
+    obj: Option<&Map<String, Value>>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config> {
+    let path = file.as_deref();
+    let empty = Map::new();
+    let obj = obj.unwrap_or(&empty);
+    let get = |k: &str| -> Result<Option<String>> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::config(path, format!("\"{k}\" must be a string"))),
+        }
+    };
+    let get_bool = |k: &str| -> Result<Option<bool>> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(Error::config(path, format!("\"{k}\" must be true or false"))),
+        }
+    };
+    let pick = |env_key: &str, file_key: &str| -> Result<Option<String>> {
+        match env(env_key) {
+            Some(v) => Ok(Some(v)),
+            None => get(file_key),
+        }
+    };
+
+    let mut warnings = Vec::new();
+    let backend_name = get("backend")?.unwrap_or_else(|| "s3".into());
+    let endpoint = pick("TRACECRAFT_ENDPOINT", "endpoint")?;
+    let bucket = pick("TRACECRAFT_BUCKET", "bucket")?;
+    let project = pick("TRACECRAFT_PROJECT", "project")?;
+    let agent_id = pick("TRACECRAFT_AGENT", "agent_id")?;
+
+    let backend = match backend_name.as_str() {
+        "local" => {
+            let root = match get("path")? {
+                Some(p) => PathBuf::from(p),
+                None => paths::tracecraft_dir()?.join("store"),
+            };
+            Backend::Local { root }
+        }
+        "s3" if endpoint.is_none() && bucket.is_none() && obj.is_empty() => {
+            Backend::Local { root: paths::tracecraft_dir()?.join("store") }
+        }
+        "s3" => {
+            let endpoint = endpoint.ok_or_else(|| Error::config(path, "missing \"endpoint\" (or TRACECRAFT_ENDPOINT)"))?;
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(Error::config(path, format!("endpoint {endpoint:?} must start with http:// or https://")));
+            }
+            let bucket = bucket.ok_or_else(|| Error::config(path, "missing \"bucket\" (or TRACECRAFT_BUCKET)"))?;
+            let access_key = pick("AWS_ACCESS_KEY_ID", "access_key")?
+                .ok_or_else(|| Error::config(path, "missing \"access_key\" (or AWS_ACCESS_KEY_ID)"))?;
+            let secret_key = pick("AWS_SECRET_ACCESS_KEY", "secret_key")?
+                .ok_or_else(|| Error::config(path, "missing \"secret_key\" (or AWS_SECRET_ACCESS_KEY)"))?;
+            let session_token = pick("AWS_SESSION_TOKEN", "session_token")?;
+            let region = match env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")) {
+                Some(r) => r,
+                None => get("region")?.unwrap_or_else(|| "us-east-1".into()),
+            };
+            let path_style = match get("addressing_style")?.as_deref() {
+                None | Some("path") => get_bool("path_style")?.unwrap_or(true),
+                Some("virtual") => false,
+                Some(other) => {
+                    return Err(Error::config(path, format!("\"addressing_style\" must be \"path\" or \"virtual\", not {other:?}")))
+                }
+            };
+            let ca_file = get("ca_file")?.map(PathBuf::from);
+            if let Some(p) = path {
+                if let Ok(md) = std::fs::metadata(p) {
+                    if md.permissions().mode() & 0o077 != 0 {
+                        warnings.push(format!(
+                            "{} holds credentials but is readable by others (mode {:o}); run: chmod 600 {}",
+                            p.display(),
+                            md.permissions().mode() & 0o777,
+                            p.display()
+                        ));
+                    }
+                }
+            }
+            Backend::S3(S3Config {
+                endpoint,
+                bucket,
+                region,
+                access_key,
+                secret_key: Secret::new(secret_key),
+                session_token: session_token.map(Secret::new),
+                path_style,
+                ca_file,
+            })
+        }
+        "hf" => {
+            return Err(Error::config(
+                path,
+                "backend \"hf\" (Hugging Face API) is not supported by tracecraft-hook; use the S3 gateway: \
+                 \"backend\": \"s3\", \"endpoint\": \"https://s3.hf.co/<namespace>\", \"region\": \"us-east-1\" with HFAK... keys",
+            ))
+        }
+        other => return Err(Error::config(path, format!("unknown backend {other:?} (expected \"s3\" or \"local\")"))),
+    };
+
+    let project = match (&backend, project) {
+        (_, Some(p)) => p,
+        (Backend::Local { .. }, None) => DEFAULT_PROJECT.to_string(),
+        (Backend::S3(_), None) => return Err(Error::config(path, "missing \"project\" (or TRACECRAFT_PROJECT)")),
+    };
+    validate_project(&project).map_err(|e| Error::config(path, e.to_string()))?;
+
+    let redact = match env("TRACECRAFT_REDACT").as_deref() {
+        Some("0" | "false" | "no" | "off") => false,
+        Some(_) => true,
+        None => get_bool("redact")?.unwrap_or(true),
+    };
+    let extra_patterns = parse_patterns(path, obj.get("redact_patterns"))?;
+
+    Ok(Config { source: file, backend, project, agent_id, redact, extra_patterns, warnings })
+}
+
+/// `"redact_patterns"`: either `{"name": "regex", ...}` or `["regex", ...]` (named `custom`).
+fn parse_patterns(path: Option<&Path>, v: Option<&Value>) -> Result<Vec<ExtraPattern>> {
+    let bad = || Error::config(path, "\"redact_patterns\" must be an object {name: regex} or a list of regex strings");
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(name, re)| match re {
+                Value::String(re) => Ok(ExtraPattern { name: name.clone(), regex: re.clone() }),
+                _ => Err(bad()),
+            })
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|re| match re {
+                Value::String(re) => Ok(ExtraPattern { name: "custom".into(), regex: re.clone() }),
+                _ => Err(bad()),
+            })
+            .collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn tracecraft_file_shape() {
+        let o = obj(json!({"backend":"s3","endpoint":"http://127.0.0.1:9000","bucket":"b","project":"p",
+            "agent_id":"me","access_key":"AK","secret_key":"SK"}));
+        let c = from_parts(None, Some(&o), &no_env).unwrap();
+        let Backend::S3(s) = &c.backend else { panic!() };
+        assert_eq!((s.bucket.as_str(), c.project.as_str(), s.region.as_str()), ("b", "p", "us-east-1"));
+        assert!(s.path_style);
+        assert!(c.redact);
+        assert!(!format!("{c:?}").contains("SK"), "secret must not appear in Debug");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let o = obj(json!({"endpoint":"http://a","bucket":"b","project":"p","access_key":"AK","secret_key":"SK"}));
+        let env = |k: &str| match k {
+            "TRACECRAFT_BUCKET" => Some("other".to_string()),
+            "AWS_REGION" => Some("eu-west-1".to_string()),
+            _ => None,
+        };
+        let c = from_parts(None, Some(&o), &env).unwrap();
+        let Backend::S3(s) = &c.backend else { panic!() };
+        assert_eq!((s.bucket.as_str(), s.region.as_str()), ("other", "eu-west-1"));
+    }
+
+    #[test]
+    fn no_config_means_local_store() {
+        let c = from_parts(None, None, &no_env).unwrap();
+        assert!(matches!(c.backend, Backend::Local { .. }));
+        assert_eq!(c.project, "default");
+    }
+
+    #[test]
+    fn errors_name_the_field_and_file() {
+        let p = PathBuf::from("/x/.tracecraft.json");
+        let o = obj(json!({"endpoint":"http://a","bucket":7,"project":"p"}));
+        let e = from_parts(Some(p.clone()), Some(&o), &no_env).unwrap_err().to_string();
+        assert!(e.contains("/x/.tracecraft.json") && e.contains("\"bucket\" must be a string"), "{e}");
+        let o = obj(json!({"endpoint":"http://a","bucket":"b","project":"p","access_key":"a"}));
+        let e = from_parts(Some(p), Some(&o), &no_env).unwrap_err().to_string();
+        assert!(e.contains("secret_key"), "{e}");
+    }
+
+    #[test]
+    fn dest_id_changes_with_bucket_or_project() {
+        let mk = |b: &str, p: &str| {
+            let o = obj(json!({"endpoint":"http://a","bucket":b,"project":p,"access_key":"a","secret_key":"s"}));
+            from_parts(None, Some(&o), &no_env).unwrap().dest_id()
+        };
+        assert_eq!(mk("b", "p"), mk("b", "p"));
+        assert_ne!(mk("b", "p"), mk("b2", "p"));
+        assert_ne!(mk("b", "p"), mk("b", "p2"));
+    }
+
+    #[test]
+    fn extra_patterns_both_shapes() {
+        let o = obj(json!({"redact_patterns": {"ticket": "TICK-[0-9]+"}}));
+        let c = from_parts(None, Some(&o), &no_env);
+        // an object with only redact_patterns is an s3 config without endpoint: error names endpoint
+        assert!(c.unwrap_err().to_string().contains("endpoint"));
+        let o = obj(json!({"backend":"local","redact_patterns": ["TICK-[0-9]+"], "redact": false}));
+        let c = from_parts(None, Some(&o), &no_env).unwrap();
+        assert_eq!(c.extra_patterns, vec![ExtraPattern { name: "custom".into(), regex: "TICK-[0-9]+".into() }]);
+        assert!(!c.redact);
+    }
+}

@@ -1,0 +1,211 @@
+//! Hook mode: what Claude Code runs on every event. It reads one payload, decides in
+//! microseconds whether anything needs doing, and if so hands the work to a detached worker
+//! (its own process group, so Claude Code's SIGTERM/SIGKILL of the hook's group at
+//! SessionEnd does not reach it) and returns. It always exits 0 with empty stdout; every
+//! failure goes to the hook log.
+//!
+//! `TRACECRAFT_HOOK_INLINE=1` does the work in the hook process itself (tests, debugging).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::flush::{nothing_new, FlushOpts, Mirror, Session, StartInfo};
+use crate::layout::validate_id;
+use crate::log::log;
+use crate::payload::{parse_event, read_one, Event};
+use crate::state::StatePaths;
+use crate::store::{self, Limits};
+use crate::{paths, transcript};
+
+/// How long the hook waits for its payload.
+const STDIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after Stop we wait for the turn's last assistant line to reach the disk.
+const STOP_LINE_WAIT: Duration = Duration::from_millis(2500);
+
+/// Entry point of hook mode (`worker`: we are the detached worker). Never fails, never prints.
+pub fn run(worker: bool) {
+    let result = std::panic::catch_unwind(|| handle(worker));
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log("ERROR", &format!("hook: {e}")),
+        Err(_) => log("ERROR", "hook: internal error (panic); nothing was lost, the next event retries"),
+    }
+}
+
+fn handle(worker: bool) -> Result<()> {
+    let (value, raw) = read_one(std::io::stdin(), STDIN_TIMEOUT)?;
+    let event = parse_event(&value);
+    let Some(common) = event.common() else {
+        return Ok(()); // not an event we act on
+    };
+    validate_id(&common.session_id)?;
+    let transcript = resolve_transcript(common.transcript_path.as_deref(), common.cwd.as_deref(), &common.session_id)?;
+
+    if !worker {
+        // Hot path: nothing new and nothing to record -> done, no config, no network.
+        let final_ = matches!(event, Event::SessionEnd { .. });
+        let state_path = StatePaths::new(&paths::state_dir()?, &common.session_id).state;
+        let needs_start = matches!(event, Event::SessionStart { .. });
+        let waits_for_line = match &event {
+            Event::Stop { last_assistant_message: Some(m), .. } => !tail_contains(&transcript, m),
+            _ => false,
+        };
+        if !needs_start && !waits_for_line && nothing_new(&state_path, &transcript, final_) {
+            return Ok(());
+        }
+        if std::env::var_os("TRACECRAFT_HOOK_INLINE").is_none_or(|v| v.is_empty() || v == "0") {
+            match spawn_worker(&raw) {
+                Ok(()) => return Ok(()),
+                Err(e) => log("WARN", &format!("could not start a background worker ({e}); flushing inline")),
+            }
+        }
+    }
+    work(&event, &transcript)
+}
+
+/// The transcript path: the payload's, else Claude Code's usual place for this session.
+fn resolve_transcript(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Result<PathBuf> {
+    match given {
+        Some(p) if p.is_absolute() => Ok(p.to_path_buf()),
+        Some(p) => Err(Error::Invalid(format!("transcript_path {} is not absolute; ignoring the event", p.display()))),
+        None => {
+            let cwd = cwd
+                .filter(|c| c.is_absolute())
+                .ok_or_else(|| Error::Invalid("payload has neither transcript_path nor an absolute cwd".into()))?;
+            Ok(paths::claude_projects_dir()?.join(paths::slug(cwd)).join(format!("{id}.jsonl")))
+        }
+    }
+}
+
+/// Start `tracecraft-hook hook --worker` in its own process group with the payload on stdin.
+fn spawn_worker(raw: &[u8]) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate", "current executable", e))?;
+    let mut child = Command::new(&exe)
+        .args(["hook", "--worker"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("start worker", &exe, e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(raw).map_err(|e| Error::io("write", "worker stdin", e))?;
+    }
+    // Not waited for: it is reparented to init when we exit.
+    Ok(())
+}
+
+/// The escaped end of an assistant message, as it appears inside the transcript's JSON.
+fn needle(msg: &str) -> Vec<u8> {
+    let esc = serde_json::to_string(msg).unwrap_or_default();
+    let esc = esc.trim_matches('"');
+    let mut start = esc.len().saturating_sub(48);
+    while !esc.is_char_boundary(start) {
+        start += 1;
+    }
+    esc.as_bytes()[start..].to_vec()
+}
+
+/// Whether the last 64 KiB of the transcript contain the end of `msg` on a finished line.
+fn tail_contains(path: &Path, msg: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let n = needle(msg);
+    if n.is_empty() {
+        return true;
+    }
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(64 * 1024);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_end(&mut buf).is_err() {
+        return false;
+    }
+    let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else { return false };
+    buf[..last_nl].windows(n.len()).any(|w| w == n.as_slice())
+}
+
+/// Do what the event asks: flush, record the start, or finish the session.
+fn work(event: &Event, transcript: &Path) -> Result<()> {
+    let common = event.common().expect("acted-on event");
+    let cwd = common.cwd.clone().filter(|c| c.is_absolute());
+    let project_dir = cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let cfg = Config::load(&project_dir)?;
+    for w in &cfg.warnings {
+        log("WARN", w);
+    }
+    let store = store::open(&cfg, Limits::HOOK)?;
+    let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
+    let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
+    let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };
+    match event {
+        Event::SessionStart { source, model, .. } => {
+            opts.start = Some(StartInfo { source: source.clone(), model: model.clone() });
+        }
+        Event::SessionEnd { reason, .. } => {
+            opts.final_ = true;
+            opts.reason = reason.clone().or_else(|| Some("other".into()));
+            opts.lock_wait = Duration::from_secs(60);
+        }
+        _ => {}
+    }
+    let out = mirror.flush(&session, &opts)?;
+    if !out.parts.is_empty() || out.repaired {
+        log(
+            "INFO",
+            &format!(
+                "{} {}: {} part(s), {} bytes{}",
+                event.name(),
+                session.id,
+                out.parts.len(),
+                out.source_bytes(),
+                if out.repaired { " (repaired a rewritten transcript)" } else { "" }
+            ),
+        );
+    }
+    if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
+        // The Stop race: the turn's last line often lands 12-120 ms after Stop fires.
+        if !tail_contains(transcript, msg) {
+            let deadline = Instant::now() + STOP_LINE_WAIT;
+            while Instant::now() < deadline && !tail_contains(transcript, msg) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let out = mirror.flush(&session, &opts)?;
+            if out.parts.is_empty() && !tail_contains(transcript, msg) {
+                log(
+                    "WARN",
+                    &format!("Stop {}: last assistant line not on disk after {:?}", session.id, STOP_LINE_WAIT),
+                );
+            }
+        }
+    }
+    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
+        log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needle_is_the_escaped_end() {
+        assert_eq!(needle("hi \"x\"\nbye"), b"hi \\\"x\\\"\\nbye".to_vec());
+        assert!(needle(&"é".repeat(100)).len() <= 48);
+    }
+
+    #[test]
+    fn tail_contains_needs_a_finished_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.jsonl");
+        std::fs::write(&p, b"{\"text\":\"hello\"}").unwrap();
+        assert!(!tail_contains(&p, "hello"));
+        std::fs::write(&p, b"{\"text\":\"hello\"}\n").unwrap();
+        assert!(tail_contains(&p, "hello"));
+    }
+}

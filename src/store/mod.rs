@@ -1,0 +1,89 @@
+//! The storage interface every command writes through, with two implementations: an S3
+//! client (presigned requests signed by `rusty-s3`, sent by `ureq`) and the embedded local
+//! directory store. Code above this line never knows which one it talks to.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::config::{Backend, Config};
+use crate::error::Result;
+
+pub mod local;
+pub mod s3;
+
+/// One object from a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// A conditional write. Servers may ignore conditions: correctness never rests on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cond {
+    None,
+    /// Only create (`If-None-Match: *`).
+    IfAbsent,
+    /// Only replace this version (`If-Match: <etag>`).
+    IfMatch(String),
+}
+
+/// Timeouts and retries; the hook uses short ones, people's commands longer ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// TCP connect.
+    pub connect: Duration,
+    /// Waiting for a response (headers) after the request was sent.
+    pub response: Duration,
+    /// Total time budget for retrying one operation (0: no retry).
+    pub retry_budget: Duration,
+}
+
+impl Limits {
+    /// For hook workers: never hang, give up fast, the next event catches up.
+    pub const HOOK: Limits = Limits {
+        connect: Duration::from_millis(1500),
+        response: Duration::from_secs(5),
+        retry_budget: Duration::from_secs(3),
+    };
+    /// For commands a person runs: a few retries with backoff, bounded.
+    pub const MANUAL: Limits = Limits {
+        connect: Duration::from_secs(3),
+        response: Duration::from_secs(10),
+        retry_budget: Duration::from_secs(12),
+    };
+}
+
+/// What a store can do. Keys are full keys (`<project>/sessions/...`).
+pub trait Store: Send + Sync {
+    /// "s3 http://host bucket b" or "local store /path": for messages.
+    fn describe(&self) -> String;
+    /// Store `body` at `key`; returns the new ETag when the server gave one.
+    fn put(&self, key: &str, body: &[u8], cond: &Cond) -> Result<Option<String>>;
+    /// The whole object, or `None` when it does not exist.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Bytes `start..end` (end exclusive) of an object, or `None` when it does not exist.
+    fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>>;
+    /// Stream the object into `out`; returns bytes written (`None` when absent).
+    fn get_to(&self, key: &str, out: &mut dyn Write) -> Result<Option<u64>>;
+    /// Size and ETag, or `None` when absent.
+    fn head(&self, key: &str) -> Result<Option<ObjectInfo>>;
+    /// Delete (absent is fine).
+    fn delete(&self, key: &str) -> Result<()>;
+    /// Every object under `prefix`, in key order (paginated as needed).
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
+    /// Check that the bucket exists and answers (for `init`/`doctor`).
+    fn check_bucket(&self) -> Result<()>;
+    /// Create the bucket (for `init --create-bucket`).
+    fn create_bucket(&self) -> Result<()>;
+}
+
+/// Open the store a config points at.
+pub fn open(cfg: &Config, limits: Limits) -> Result<Box<dyn Store>> {
+    match &cfg.backend {
+        Backend::S3(s) => Ok(Box::new(s3::S3Store::new(s, limits)?)),
+        Backend::Local { root } => Ok(Box::new(local::LocalStore::new(root.clone()))),
+    }
+}

@@ -1,0 +1,419 @@
+//! S3 client: every request is a presigned URL from `rusty-s3` (SigV4 in the query string,
+//! conditional headers signed too), sent with a `ureq` agent that has short timeouts and no
+//! automatic status errors. Transient failures are retried with jittered backoff inside a
+//! bounded time budget. Credentials stay inside the signer; errors name the endpoint, the key
+//! and the server's error code, never a secret.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rusty_s3::actions::{ListObjectsV2, S3Action};
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+
+use super::{Cond, Limits, ObjectInfo, Store};
+use crate::config::S3Config;
+use crate::error::{Error, Result};
+
+/// How long a presigned URL stays valid. Only needs to cover one request.
+const SIGN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A bucket on an S3-compatible server.
+pub struct S3Store {
+    bucket: Bucket,
+    creds: Credentials,
+    agent: ureq::Agent,
+    endpoint: String,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Store")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket.name())
+            .field("access_key", &self.creds.key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Drop any `user:password@` from an endpoint before it appears in a message.
+fn display_endpoint(endpoint: &str) -> String {
+    match (endpoint.find("://"), endpoint.find('@')) {
+        (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
+            format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
+        }
+        _ => endpoint.to_string(),
+    }
+}
+
+impl S3Store {
+    /// Build the client. Fails on a malformed endpoint or an unreadable CA file.
+    pub fn new(cfg: &S3Config, limits: Limits) -> Result<Self> {
+        let endpoint = display_endpoint(&cfg.endpoint);
+        let url = cfg
+            .endpoint
+            .parse()
+            .map_err(|e| Error::config(None, format!("endpoint {endpoint:?} is not a valid URL: {e}")))?;
+        let style = if cfg.path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
+        let bucket = Bucket::new(url, style, cfg.bucket.clone(), cfg.region.clone())
+            .map_err(|e| Error::config(None, format!("endpoint {endpoint:?} / bucket {:?}: {e}", cfg.bucket)))?;
+        let creds = match &cfg.session_token {
+            Some(t) => Credentials::new_with_token(&cfg.access_key, cfg.secret_key.expose(), t.expose()),
+            None => Credentials::new(&cfg.access_key, cfg.secret_key.expose()),
+        };
+        let mut builder = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(limits.connect))
+            .timeout_recv_response(Some(limits.response))
+            .max_redirects(0)
+            .user_agent(concat!("tracecraft-hook/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &cfg.ca_file {
+            builder = builder.tls_config(tls_with_ca(ca)?);
+        }
+        let agent = builder.build().into();
+        Ok(S3Store { bucket, creds, agent, endpoint, limits })
+    }
+
+    fn net_err(&self, op: &'static str, key: &str, e: ureq::Error) -> Error {
+        let msg = match &e {
+            ureq::Error::Timeout(t) => format!("timed out ({t})"),
+            ureq::Error::ConnectionFailed => "connection failed (is the server running?)".into(),
+            ureq::Error::HostNotFound => "host not found".into(),
+            ureq::Error::Io(io) => format!("{io}"),
+            other => other.to_string(),
+        };
+        Error::Network { endpoint: self.endpoint.clone(), key: key.to_string(), op, msg }
+    }
+
+    fn http_err(&self, op: &'static str, key: &str, status: u16, body: &[u8]) -> Error {
+        let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+        let tag = |t: &str| -> String {
+            let open = format!("<{t}>");
+            let close = format!("</{t}>");
+            text.find(&open)
+                .and_then(|s| {
+                    text[s + open.len()..].find(&close).map(|e| text[s + open.len()..s + open.len() + e].to_string())
+                })
+                .unwrap_or_default()
+        };
+        let code = tag("Code");
+        let mut msg = tag("Message");
+        if msg.len() > 200 {
+            msg.truncate(200);
+        }
+        let hint = match (status, code.as_str()) {
+            (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
+                " (check access_key/secret_key and the bucket policy)"
+            }
+            (404, "NoSuchBucket") => {
+                " (the bucket does not exist: create it or run `tracecraft-hook init --create-bucket`)"
+            }
+            _ => "",
+        };
+        let msg = format!("{msg}{hint}").trim().to_string();
+        if status == 404 && code == "NoSuchBucket" {
+            // Not "object not found": the destination itself is missing.
+            return Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status: 400, code, msg };
+        }
+        Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status, code, msg }
+    }
+
+    /// Run `f` until it succeeds, fails permanently, or the retry budget is spent.
+    fn retry<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match f() {
+                Err(e) if e.is_transient() && start.elapsed() + delay < self.limits.retry_budget => {
+                    std::thread::sleep(jitter(delay));
+                    delay = (delay * 3).min(Duration::from_secs(3));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn sign<'x>(&self, action: &impl S3Action<'x>) -> String {
+        action.sign(SIGN_TTL).to_string()
+    }
+}
+
+/// A delay between 50% and 100% of `d`, so concurrent retries spread out.
+fn jitter(d: Duration) -> Duration {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    d / 2 + d.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+fn tls_with_ca(path: &std::path::Path) -> Result<ureq::tls::TlsConfig> {
+    let pem = std::fs::read(path).map_err(|e| Error::io("read CA file", path, e))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c.to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(Error::config(Some(path), format!("not a PEM certificate file: {e}"))),
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::config(Some(path), "no certificate found in ca_file"));
+    }
+    Ok(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs))).build())
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> std::result::Result<Vec<u8>, ureq::Error> {
+    resp.body_mut().with_config().limit(u64::MAX).read_to_vec()
+}
+
+impl Store for S3Store {
+    fn describe(&self) -> String {
+        format!("s3 {} bucket {}", self.endpoint, self.bucket.name())
+    }
+
+    fn put(&self, key: &str, body: &[u8], cond: &Cond) -> Result<Option<String>> {
+        self.retry(|| {
+            let mut action = self.bucket.put_object(Some(&self.creds), key);
+            let (hname, hval) = match cond {
+                Cond::None => ("", String::new()),
+                Cond::IfAbsent => ("if-none-match", "*".to_string()),
+                Cond::IfMatch(etag) => ("if-match", etag.clone()),
+            };
+            if !hname.is_empty() {
+                action.headers_mut().insert(hname, hval.clone());
+            }
+            let url = self.sign(&action);
+            let mut req = self.agent.put(&url);
+            if !hname.is_empty() {
+                req = req.header(hname, &hval);
+            }
+            let mut resp = req.send(body).map_err(|e| self.net_err("PUT", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                200..=299 => Ok(header(&resp, "etag")),
+                412 | 409 => Err(Error::Precondition { key: key.to_string() }),
+                _ => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    Err(self.http_err("PUT", key, status, &b))
+                }
+            }
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        Ok(self.get_to(key, &mut out)?.map(|_| out))
+    }
+
+    fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>> {
+        if end <= start {
+            return Ok(Some(Vec::new()));
+        }
+        self.retry(|| {
+            let action = self.bucket.get_object(Some(&self.creds), key);
+            let url = self.sign(&action);
+            let range = format!("bytes={}-{}", start, end - 1);
+            let mut resp =
+                self.agent.get(&url).header("range", &range).call().map_err(|e| self.net_err("GET", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                206 => read_body(&mut resp).map(Some).map_err(|e| self.net_err("GET", key, e)),
+                200 => {
+                    // Server ignored Range: cut locally.
+                    let all = read_body(&mut resp).map_err(|e| self.net_err("GET", key, e))?;
+                    let s = (start as usize).min(all.len());
+                    let e = (end as usize).min(all.len());
+                    Ok(Some(all[s..e].to_vec()))
+                }
+                416 => Ok(Some(Vec::new())),
+                404 => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    match self.http_err("GET", key, 404, &b) {
+                        Error::Http { status: 404, .. } => Ok(None),
+                        e => Err(e),
+                    }
+                }
+                _ => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    Err(self.http_err("GET", key, status, &b))
+                }
+            }
+        })
+    }
+
+    fn get_to(&self, key: &str, out: &mut dyn Write) -> Result<Option<u64>> {
+        // Retry only until the first byte reached `out`: after that a retry would repeat bytes.
+        self.retry(|| {
+            let action = self.bucket.get_object(Some(&self.creds), key);
+            let url = self.sign(&action);
+            let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("GET", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                200 => {
+                    let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let mut n = 0u64;
+                    loop {
+                        let r = reader.read(&mut buf).map_err(|e| Error::Network {
+                            endpoint: self.endpoint.clone(),
+                            key: key.to_string(),
+                            op: "GET",
+                            msg: e.to_string(),
+                        });
+                        let r = match r {
+                            // A failure mid-body is not retried (bytes already went out).
+                            Err(Error::Network { endpoint, key, op, msg }) if n > 0 => {
+                                return Err(Error::Invalid(format!(
+                                    "{op} {key} at {endpoint}: {msg} (after {n} bytes)"
+                                )))
+                            }
+                            other => other?,
+                        };
+                        if r == 0 {
+                            break;
+                        }
+                        out.write_all(&buf[..r]).map_err(|e| Error::io("write", "<output>", e))?;
+                        n += r as u64;
+                    }
+                    Ok(Some(n))
+                }
+                404 => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    match self.http_err("GET", key, 404, &b) {
+                        Error::Http { status: 404, .. } => Ok(None),
+                        e => Err(e),
+                    }
+                }
+                _ => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    Err(self.http_err("GET", key, status, &b))
+                }
+            }
+        })
+    }
+
+    fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
+        self.retry(|| {
+            let action = self.bucket.head_object(Some(&self.creds), key);
+            let url = self.sign(&action);
+            let resp = self.agent.head(&url).call().map_err(|e| self.net_err("HEAD", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                200 => Ok(Some(ObjectInfo {
+                    key: key.to_string(),
+                    size: header(&resp, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
+                    last_modified: header(&resp, "last-modified"),
+                    etag: header(&resp, "etag"),
+                })),
+                404 => Ok(None),
+                _ => Err(self.http_err("HEAD", key, status, b"")),
+            }
+        })
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.retry(|| {
+            let action = self.bucket.delete_object(Some(&self.creds), key);
+            let url = self.sign(&action);
+            let mut resp = self.agent.delete(&url).call().map_err(|e| self.net_err("DELETE", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                200..=299 | 404 => Ok(()),
+                _ => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    Err(self.http_err("DELETE", key, status, &b))
+                }
+            }
+        })
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.retry(|| {
+                let mut action = self.bucket.list_objects_v2(Some(&self.creds));
+                action.with_prefix(prefix);
+                if let Some(t) = &token {
+                    action.with_continuation_token(t.as_str());
+                }
+                let url = self.sign(&action);
+                let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("LIST", prefix, e))?;
+                let status = resp.status().as_u16();
+                let body = read_body(&mut resp).map_err(|e| self.net_err("LIST", prefix, e))?;
+                if status != 200 {
+                    return Err(self.http_err("LIST", prefix, status, &body));
+                }
+                let text = String::from_utf8_lossy(&body);
+                ListObjectsV2::parse_response(&text).map_err(|e| Error::Network {
+                    endpoint: self.endpoint.clone(),
+                    key: prefix.to_string(),
+                    op: "LIST",
+                    msg: format!("unreadable listing: {e}"),
+                })
+            })?;
+            out.extend(page.contents.into_iter().map(|c| ObjectInfo {
+                key: c.key,
+                size: c.size.unwrap_or(0),
+                last_modified: c.last_modified,
+                etag: c.etag,
+            }));
+            match page.next_continuation_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn check_bucket(&self) -> Result<()> {
+        self.retry(|| {
+            let action = self.bucket.head_bucket(Some(&self.creds));
+            let url = self.sign(&action);
+            let resp = self.agent.head(&url).call().map_err(|e| self.net_err("HEAD bucket", self.bucket.name(), e))?;
+            match resp.status().as_u16() {
+                200..=299 => Ok(()),
+                404 => Err(Error::NotFound(format!(
+                    "bucket {} does not exist at {} (create it, or run `tracecraft-hook init --create-bucket`)",
+                    self.bucket.name(),
+                    self.endpoint
+                ))),
+                s => Err(self.http_err("HEAD bucket", self.bucket.name(), s, b"")),
+            }
+        })
+    }
+
+    fn create_bucket(&self) -> Result<()> {
+        let action = self.bucket.create_bucket(&self.creds);
+        let url = self.sign(&action);
+        let mut resp =
+            self.agent.put(&url).send_empty().map_err(|e| self.net_err("CREATE bucket", self.bucket.name(), e))?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(()),
+            s => {
+                let b = read_body(&mut resp).unwrap_or_default();
+                let e = self.http_err("CREATE bucket", self.bucket.name(), s, &b);
+                match &e {
+                    Error::Http { code, .. } if code == "BucketAlreadyOwnedByYou" => Ok(()),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_userinfo_is_hidden() {
+        assert_eq!(display_endpoint("https://u:p@host/x"), "https://host/x");
+        assert_eq!(display_endpoint("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+    }
+}
