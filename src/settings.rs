@@ -1097,6 +1097,31 @@ mod tests {
         assert!("global".parse::<Scope>().is_err());
     }
 
+    #[test]
+    fn example_settings_is_what_install_writes() {
+        let mut v = json!({});
+        install(&mut v, CMD).unwrap();
+        let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+        assert_eq!(text, include_str!("../examples/settings.json"));
+    }
+
+    #[test]
+    fn plugin_hooks_json_registers_the_same_events() {
+        let v: Value = serde_json::from_str(include_str!("../hooks/hooks.json")).unwrap();
+        let hooks = v["hooks"].as_object().unwrap();
+        assert_eq!(hooks.keys().cloned().collect::<Vec<_>>(), all_events());
+        for &(e, t) in EVENTS {
+            let h = &hooks[e][0]["hooks"][0];
+            assert_eq!(h["timeout"], t, "{e}");
+            assert_eq!(
+                h["command"], "sh \"${CLAUDE_PLUGIN_ROOT}/hooks/run.sh\"",
+                "{e}"
+            );
+            // The plugin's command is not ours: uninstall never touches a plugin entry.
+            assert!(!is_ours(h["command"].as_str().unwrap()));
+        }
+    }
+
     // ---- file wrappers ----
 
     fn mode(p: &Path) -> u32 {
