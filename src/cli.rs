@@ -46,6 +46,10 @@ pub enum Cmd {
     },
     /// Mirror the new part of a session's transcript now.
     Flush(cmd::flush::FlushArgs),
+    /// Register the hook in a Claude Code settings file (idempotent; keeps a .bak).
+    Install(cmd::install::InstallArgs),
+    /// Remove exactly what `install` added from a Claude Code settings file.
+    Uninstall(cmd::install::InstallArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -68,6 +72,8 @@ pub fn main() -> i32 {
             return 0;
         }
         Some(Cmd::Flush(a)) => cmd::flush::run(a),
+        Some(Cmd::Install(a)) => cmd::install::install(a),
+        Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
     };
     match result {
         Ok(()) => 0,

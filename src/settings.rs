@@ -93,9 +93,7 @@ pub fn is_ours(command: &str) -> bool {
     let [bin, sub] = words.as_slice() else {
         return false;
     };
-    sub == "hook"
-        && !bin.ends_with('/')
-        && Path::new(bin).file_name().is_some_and(|n| n == BIN_NAME)
+    sub == "hook" && !bin.ends_with('/') && Path::new(bin).file_name().is_some_and(|n| n == BIN_NAME)
 }
 
 /// Split a command line into words for the simple case only: plain words, single quotes,
@@ -148,9 +146,7 @@ fn shell_words(s: &str) -> Option<Vec<String>> {
                     c => cur.push(c),
                 }
             }
-            '$' | '`' | ';' | '&' | '|' | '<' | '>' | '(' | ')' | '*' | '?' | '[' | '\n' | '=' => {
-                return None
-            }
+            '$' | '`' | ';' | '&' | '|' | '<' | '>' | '(' | ')' | '*' | '?' | '[' | '\n' | '=' => return None,
             '#' | '~' if !in_word => return None,
             c => {
                 in_word = true;
@@ -193,18 +189,14 @@ fn check_event(event: &str, value: &Value) -> Result<()> {
             return bad(format!("hooks.{event}[{gi}] is not an object"));
         };
         let Some(handlers) = group.get("hooks").and_then(Value::as_array) else {
-            return bad(format!(
-                "hooks.{event}[{gi}].hooks is missing or not an array"
-            ));
+            return bad(format!("hooks.{event}[{gi}].hooks is missing or not an array"));
         };
         for (hi, h) in handlers.iter().enumerate() {
             let Some(h) = h.as_object() else {
                 return bad(format!("hooks.{event}[{gi}].hooks[{hi}] is not an object"));
             };
             if h.get("command").is_some_and(|c| !c.is_string()) {
-                return bad(format!(
-                    "hooks.{event}[{gi}].hooks[{hi}].command is not a string"
-                ));
+                return bad(format!("hooks.{event}[{gi}].hooks[{hi}].command is not a string"));
             }
         }
     }
@@ -213,9 +205,9 @@ fn check_event(event: &str, value: &Value) -> Result<()> {
 
 /// The root object, or a refusal.
 fn root_mut(settings: &mut Value) -> Result<&mut Map<String, Value>> {
-    settings.as_object_mut().ok_or_else(|| {
-        Error::Invalid("the top level is not a JSON object: unexpected shape".into())
-    })
+    settings
+        .as_object_mut()
+        .ok_or_else(|| Error::Invalid("the top level is not a JSON object: unexpected shape".into()))
 }
 
 /// The handlers of one matcher group (shape already checked).
@@ -250,12 +242,9 @@ pub fn install(settings: &mut Value, command: &str) -> Result<Vec<String>> {
 
 fn install_into(settings: &mut Value, command: &str) -> Result<Vec<String>> {
     let root = root_mut(settings)?;
-    let hooks = root
-        .entry("hooks")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let hooks = hooks
-        .as_object_mut()
-        .ok_or_else(|| Error::Invalid("\"hooks\" is not an object: unexpected shape".into()))?;
+    let hooks = root.entry("hooks").or_insert_with(|| Value::Object(Map::new()));
+    let hooks =
+        hooks.as_object_mut().ok_or_else(|| Error::Invalid("\"hooks\" is not an object: unexpected shape".into()))?;
     for &(event, _) in EVENTS {
         if let Some(v) = hooks.get(event) {
             check_event(event, v)?;
@@ -263,9 +252,7 @@ fn install_into(settings: &mut Value, command: &str) -> Result<Vec<String>> {
     }
     let mut changed = Vec::new();
     for &(event, timeout) in EVENTS {
-        let groups = hooks
-            .entry(event)
-            .or_insert_with(|| Value::Array(Vec::new()));
+        let groups = hooks.entry(event).or_insert_with(|| Value::Array(Vec::new()));
         let Some(groups) = groups.as_array_mut() else {
             continue;
         };
@@ -336,9 +323,8 @@ fn uninstall_from(settings: &mut Value) -> Result<Vec<String>> {
     let Some(hooks) = root.get_mut("hooks") else {
         return Ok(Vec::new());
     };
-    let hooks = hooks
-        .as_object_mut()
-        .ok_or_else(|| Error::Invalid("\"hooks\" is not an object: unexpected shape".into()))?;
+    let hooks =
+        hooks.as_object_mut().ok_or_else(|| Error::Invalid("\"hooks\" is not an object: unexpected shape".into()))?;
     // Our events must be well-formed; another event we only clean when it is (install
     // never wrote there unless an older version did, and we do not guess).
     for &(event, _) in EVENTS {
@@ -411,10 +397,7 @@ fn plugin_entries(settings: &Value) -> impl Iterator<Item = (&str, bool)> {
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .filter(|(key, _)| {
-            key.strip_prefix(BIN_NAME)
-                .is_some_and(|rest| rest.starts_with('@'))
-        })
+        .filter(|(key, _)| key.strip_prefix(BIN_NAME).is_some_and(|rest| rest.starts_with('@')))
         .map(|(key, v)| (key.as_str(), v.as_bool() == Some(true)))
 }
 
@@ -490,21 +473,14 @@ impl FromStr for Scope {
             "user" => Ok(Scope::User),
             "project" => Ok(Scope::Project),
             "local" => Ok(Scope::Local),
-            _ => Err(Error::Invalid(format!(
-                "unknown scope {s:?}: expected user, project or local"
-            ))),
+            _ => Err(Error::Invalid(format!("unknown scope {s:?}: expected user, project or local"))),
         }
     }
 }
 
 /// The settings file for `scope`. `claude_config_dir` is `$CLAUDE_CONFIG_DIR` (an empty
 /// value counts as unset); it replaces `~/.claude` for the user scope only.
-pub fn settings_path(
-    scope: Scope,
-    home: &Path,
-    claude_config_dir: Option<&Path>,
-    project_dir: &Path,
-) -> PathBuf {
+pub fn settings_path(scope: Scope, home: &Path, claude_config_dir: Option<&Path>, project_dir: &Path) -> PathBuf {
     match scope {
         Scope::User => match claude_config_dir.filter(|d| !d.as_os_str().is_empty()) {
             Some(dir) => dir.join("settings.json"),
@@ -597,14 +573,8 @@ fn edit_file(
     action: Action,
     edit: impl FnOnce(&mut Value) -> Result<Vec<String>>,
 ) -> Result<Report> {
-    let mut report = Report {
-        action,
-        path: path.to_path_buf(),
-        events: Vec::new(),
-        backup: None,
-        dry_run,
-        would_write: None,
-    };
+    let mut report =
+        Report { action, path: path.to_path_buf(), events: Vec::new(), backup: None, dry_run, would_write: None };
     let target = write_target(path)?;
     let old_bytes = read_optional(&target)?;
     if old_bytes.is_none() && action == Action::Uninstall {
@@ -646,10 +616,7 @@ fn edit_file(
 fn write_target(path: &Path) -> Result<PathBuf> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path).map_err(|e| {
-            Error::config(
-                Some(path),
-                format!("is a symlink whose target cannot be resolved ({e}); left untouched"),
-            )
+            Error::config(Some(path), format!("is a symlink whose target cannot be resolved ({e}); left untouched"))
         }),
         _ => Ok(path.to_path_buf()),
     }
@@ -698,22 +665,10 @@ mod tests {
 
     #[test]
     fn hook_command_quotes_only_when_needed() {
-        assert_eq!(
-            hook_command(Path::new("/usr/local/bin/tracecraft-hook")),
-            "/usr/local/bin/tracecraft-hook hook"
-        );
-        assert_eq!(
-            hook_command(Path::new("/home/a b/tracecraft-hook")),
-            "'/home/a b/tracecraft-hook' hook"
-        );
-        assert_eq!(
-            hook_command(Path::new("/home/o'neil/tracecraft-hook")),
-            r"'/home/o'\''neil/tracecraft-hook' hook"
-        );
-        assert_eq!(
-            hook_command(Path::new("/x=y/tracecraft-hook")),
-            "'/x=y/tracecraft-hook' hook"
-        );
+        assert_eq!(hook_command(Path::new("/usr/local/bin/tracecraft-hook")), "/usr/local/bin/tracecraft-hook hook");
+        assert_eq!(hook_command(Path::new("/home/a b/tracecraft-hook")), "'/home/a b/tracecraft-hook' hook");
+        assert_eq!(hook_command(Path::new("/home/o'neil/tracecraft-hook")), r"'/home/o'\''neil/tracecraft-hook' hook");
+        assert_eq!(hook_command(Path::new("/x=y/tracecraft-hook")), "'/x=y/tracecraft-hook' hook");
         for p in [
             "/usr/bin/tracecraft-hook",
             "/a b/tracecraft-hook",
@@ -794,29 +749,12 @@ mod tests {
         let hook_keys: Vec<_> = v["hooks"].as_object().unwrap().keys().cloned().collect();
         assert_eq!(
             hook_keys,
-            [
-                "PreToolUse",
-                "Stop",
-                "SessionEnd",
-                "SessionStart",
-                "UserPromptSubmit",
-                "SubagentStop",
-                "PreCompact"
-            ]
+            ["PreToolUse", "Stop", "SessionEnd", "SessionStart", "UserPromptSubmit", "SubagentStop", "PreCompact"]
         );
-        assert_eq!(
-            s(&v["hooks"]["PreToolUse"]),
-            s(&original["hooks"]["PreToolUse"])
-        );
+        assert_eq!(s(&v["hooks"]["PreToolUse"]), s(&original["hooks"]["PreToolUse"]));
         // The user's Stop handler stays first; ours comes after it.
-        assert_eq!(
-            s(&v["hooks"]["Stop"]),
-            s(&json!([original["hooks"]["Stop"][0], ours(CMD, 10)]))
-        );
-        assert_eq!(
-            s(&v["hooks"]["SessionEnd"][0]),
-            s(&original["hooks"]["SessionEnd"][0])
-        );
+        assert_eq!(s(&v["hooks"]["Stop"]), s(&json!([original["hooks"]["Stop"][0], ours(CMD, 10)])));
+        assert_eq!(s(&v["hooks"]["SessionEnd"][0]), s(&original["hooks"]["SessionEnd"][0]));
         assert_eq!(s(&v["env"]), r#"{"B":"2","A":"1"}"#);
     }
 
@@ -979,8 +917,7 @@ mod tests {
         uninstall(&mut v).unwrap();
         assert_eq!(s(&v), s(&json!({"a": 1})));
 
-        let original =
-            json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "s"}]}]}});
+        let original = json!({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "s"}]}]}});
         let mut v = original.clone();
         install(&mut v, CMD).unwrap();
         uninstall(&mut v).unwrap();
@@ -1008,12 +945,10 @@ mod tests {
         assert_eq!(uninstall(&mut v).unwrap(), ["PostToolUse", "Stop"]);
         assert_eq!(
             s(&v),
-            s(
-                &json!({"hooks": {"PostToolUse": [{"matcher": "*", "hooks": [
-                    {"type": "command", "command": "tracecraft-hook hook --verbose"},
-                    {"type": "command", "command": "/x/tracecraft-hook flush"}
-                ]}]}})
-            )
+            s(&json!({"hooks": {"PostToolUse": [{"matcher": "*", "hooks": [
+                {"type": "command", "command": "tracecraft-hook hook --verbose"},
+                {"type": "command", "command": "/x/tracecraft-hook flush"}
+            ]}]}}))
         );
     }
 
@@ -1026,19 +961,14 @@ mod tests {
 
     #[test]
     fn plugin_detection_and_double_registration() {
-        let user =
-            json!({"enabledPlugins": {"tracecraft-hook@tracecraft-hook": true, "other@x": true}});
+        let user = json!({"enabledPlugins": {"tracecraft-hook@tracecraft-hook": true, "other@x": true}});
         let off = json!({"enabledPlugins": {"tracecraft-hook@tracecraft-hook": false}});
         let mut registered = json!({});
         install(&mut registered, CMD).unwrap();
         assert!(plugin_enabled(&user));
         assert!(!plugin_enabled(&off));
-        assert!(!plugin_enabled(
-            &json!({"enabledPlugins": {"tracecraft-hook-x@y": true}})
-        ));
-        assert!(!plugin_enabled(
-            &json!({"enabledPlugins": ["tracecraft-hook@y"]})
-        ));
+        assert!(!plugin_enabled(&json!({"enabledPlugins": {"tracecraft-hook-x@y": true}})));
+        assert!(!plugin_enabled(&json!({"enabledPlugins": ["tracecraft-hook@y"]})));
         assert!(!plugin_enabled(&registered));
 
         assert_eq!(double_registrations(&[&user, &registered]), all_events());
@@ -1048,10 +978,7 @@ mod tests {
         assert!(double_registrations(&[&user]).is_empty());
         // Per key: another marketplace's entry does not switch this one off.
         let other_off = json!({"enabledPlugins": {"tracecraft-hook@elsewhere": false}});
-        assert_eq!(
-            double_registrations(&[&user, &registered, &other_off]),
-            all_events()
-        );
+        assert_eq!(double_registrations(&[&user, &registered, &other_off]), all_events());
         assert!(double_registrations(&[&registered]).is_empty());
     }
 
@@ -1071,14 +998,8 @@ mod tests {
     fn settings_paths() {
         let home = Path::new("/home/u");
         let proj = Path::new("/p");
-        assert_eq!(
-            settings_path(Scope::User, home, None, proj),
-            Path::new("/home/u/.claude/settings.json")
-        );
-        assert_eq!(
-            settings_path(Scope::User, home, Some(Path::new("/cfg")), proj),
-            Path::new("/cfg/settings.json")
-        );
+        assert_eq!(settings_path(Scope::User, home, None, proj), Path::new("/home/u/.claude/settings.json"));
+        assert_eq!(settings_path(Scope::User, home, Some(Path::new("/cfg")), proj), Path::new("/cfg/settings.json"));
         assert_eq!(
             settings_path(Scope::User, home, Some(Path::new("")), proj),
             Path::new("/home/u/.claude/settings.json")
@@ -1087,10 +1008,7 @@ mod tests {
             settings_path(Scope::Project, home, Some(Path::new("/cfg")), proj),
             Path::new("/p/.claude/settings.json")
         );
-        assert_eq!(
-            settings_path(Scope::Local, home, None, proj),
-            Path::new("/p/.claude/settings.local.json")
-        );
+        assert_eq!(settings_path(Scope::Local, home, None, proj), Path::new("/p/.claude/settings.local.json"));
         for s in [Scope::User, Scope::Project, Scope::Local] {
             assert_eq!(s.as_str().parse::<Scope>().unwrap(), s);
         }
@@ -1113,10 +1031,7 @@ mod tests {
         for &(e, t) in EVENTS {
             let h = &hooks[e][0]["hooks"][0];
             assert_eq!(h["timeout"], t, "{e}");
-            assert_eq!(
-                h["command"], "sh \"${CLAUDE_PLUGIN_ROOT}/hooks/run.sh\"",
-                "{e}"
-            );
+            assert_eq!(h["command"], "sh \"${CLAUDE_PLUGIN_ROOT}/hooks/run.sh\"", "{e}");
             // The plugin's command is not ours: uninstall never touches a plugin entry.
             assert!(!is_ours(h["command"].as_str().unwrap()));
         }
@@ -1129,10 +1044,7 @@ mod tests {
     }
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     }
@@ -1144,16 +1056,9 @@ mod tests {
         let r = install_file(&p, CMD, false).unwrap();
         assert_eq!(r.events, all_events());
         assert_eq!(r.backup, None);
-        assert!(
-            r.to_string()
-                .contains("registered tracecraft-hook for SessionStart"),
-            "{r}"
-        );
+        assert!(r.to_string().contains("registered tracecraft-hook for SessionStart"), "{r}");
         let text = fs::read_to_string(&p).unwrap();
-        assert!(
-            text.starts_with("{\n  \"hooks\": {\n    \"SessionStart\": ["),
-            "{text}"
-        );
+        assert!(text.starts_with("{\n  \"hooks\": {\n    \"SessionStart\": ["), "{text}");
         assert!(text.ends_with("}\n"));
         assert_eq!(mode(&p), 0o644);
         assert_eq!(names(p.parent().unwrap()), ["settings.json"]);
@@ -1168,21 +1073,12 @@ mod tests {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
 
         let r = install_file(&p, CMD, false).unwrap();
-        assert_eq!(
-            r.backup.as_deref(),
-            Some(d.path().join("settings.json.bak").as_path())
-        );
-        assert_eq!(
-            fs::read_to_string(d.path().join("settings.json.bak")).unwrap(),
-            original
-        );
+        assert_eq!(r.backup.as_deref(), Some(d.path().join("settings.json.bak").as_path()));
+        assert_eq!(fs::read_to_string(d.path().join("settings.json.bak")).unwrap(), original);
         assert_eq!(mode(&p), 0o600);
         assert_eq!(mode(&d.path().join("settings.json.bak")), 0o600);
         let after = fs::read_to_string(&p).unwrap();
-        assert!(
-            after.starts_with("{\n  \"model\": \"opus\",\n  \"env\": {\n    \"Z\": \"1\""),
-            "{after}"
-        );
+        assert!(after.starts_with("{\n  \"model\": \"opus\",\n  \"env\": {\n    \"Z\": \"1\""), "{after}");
 
         // Second run: no change, no write, no new backup.
         fs::remove_file(d.path().join("settings.json.bak")).unwrap();
@@ -1198,10 +1094,7 @@ mod tests {
         let v: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(s(&v), original);
         assert_eq!(mode(&p), 0o600);
-        assert_eq!(
-            fs::read_to_string(d.path().join("settings.json.bak")).unwrap(),
-            after
-        );
+        assert_eq!(fs::read_to_string(d.path().join("settings.json.bak")).unwrap(), after);
     }
 
     #[test]
@@ -1210,11 +1103,7 @@ mod tests {
         let p = d.path().join("sub/settings.json");
         let r = install_file(&p, CMD, true).unwrap();
         assert!(r.dry_run && r.changed() && r.backup.is_none());
-        assert!(
-            r.to_string()
-                .starts_with(&format!("{}: would register", p.display())),
-            "{r}"
-        );
+        assert!(r.to_string().starts_with(&format!("{}: would register", p.display())), "{r}");
         let would: Value = serde_json::from_str(r.would_write.as_deref().unwrap()).unwrap();
         assert_eq!(registrations(&would), all_events());
         assert!(!d.path().join("sub").exists());
@@ -1235,23 +1124,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("settings.json");
         fs::write(&p, "{\"a\": 1,}").unwrap();
-        for err in [
-            install_file(&p, CMD, false).unwrap_err(),
-            uninstall_file(&p, false).unwrap_err(),
-        ] {
+        for err in [install_file(&p, CMD, false).unwrap_err(), uninstall_file(&p, false).unwrap_err()] {
             let msg = err.to_string();
-            assert!(
-                msg.contains("not valid JSON") && msg.contains("left untouched"),
-                "{msg}"
-            );
+            assert!(msg.contains("not valid JSON") && msg.contains("left untouched"), "{msg}");
             assert!(msg.contains(&p.display().to_string()), "{msg}");
         }
         fs::write(&p, "{\"hooks\": []}").unwrap();
         let msg = install_file(&p, CMD, false).unwrap_err().to_string();
-        assert!(
-            msg.contains("settings.json") && msg.contains("left untouched"),
-            "{msg}"
-        );
+        assert!(msg.contains("settings.json") && msg.contains("left untouched"), "{msg}");
         assert_eq!(fs::read_to_string(&p).unwrap(), "{\"hooks\": []}");
         assert_eq!(names(d.path()), ["settings.json"]);
     }
@@ -1282,15 +1162,9 @@ mod tests {
         let link = d.path().join("settings.json");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         install_file(&link, CMD, false).unwrap();
-        assert!(fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         let v: Value = serde_json::from_str(&fs::read_to_string(&real).unwrap()).unwrap();
         assert_eq!(registrations(&v), all_events());
-        assert_eq!(
-            fs::read_to_string(d.path().join("settings.json.bak")).unwrap(),
-            "{}"
-        );
+        assert_eq!(fs::read_to_string(d.path().join("settings.json.bak")).unwrap(), "{}");
     }
 }
