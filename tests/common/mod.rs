@@ -9,6 +9,7 @@
 //!   name, config file) with helpers to run the real binary and to read back what the
 //!   bucket holds WITHOUT the product's code (files on disk for the local store and
 //!   s3s-fs, unsigned HTTP for moto).
+//! * [`proxy`]: fault-injecting / counting and path-prefix proxies.
 //! * [`transcript`]: Claude Code hook payloads and transcript lines.
 //!
 //! Std only, plus crates the package already has (serde_json, tempfile, rusty-s3 for
@@ -18,6 +19,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod http;
+pub mod proxy;
 pub mod servers;
 pub mod sign;
 pub mod transcript;
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub use proxy::{closed_port, Fault, FaultProxy, PrefixProxy, RequestRecord};
 pub use servers::{Kind, Server, ServerProcess, BUCKET, REGION};
 pub use transcript::{
     append, payload, slug, transcript_line, transcript_line_with_text, transcript_lines, write_transcript_lines,
