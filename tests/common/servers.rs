@@ -181,7 +181,10 @@ pub fn available(kind: Kind) -> bool {
             return true;
         }
         if skip_s3_tests() {
-            eprintln!(
+            // Written to the stderr handle, not with eprintln!, which libtest captures
+            // (and hides) for passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
                  !!! TRACECRAFT_SKIP_S3_TESTS=1: SKIPPING every {} backend test.\n\
                  !!! {}\n\
