@@ -193,7 +193,7 @@ fn payloads_and_transcripts_look_like_claude_code() {
     assert_eq!(env.payload("SessionStart/clear", sid)["source"], "clear");
     let stop = env.payload("Stop", sid);
     assert_eq!(stop["stop_hook_active"], false);
-    assert_eq!(stop["last_assistant_message"], "hi from mock");
+    assert_eq!(stop["last_assistant_message"], "hi from mock"); // no transcript yet
     assert_eq!(env.payload("SessionEnd", sid)["reason"], "other");
     assert_eq!(env.payload("SessionEnd/clear", sid)["reason"], "clear");
     assert_eq!(env.payload("PreCompact/auto", sid)["trigger"], "auto");
@@ -218,6 +218,8 @@ fn payloads_and_transcripts_look_like_claude_code() {
         assert_eq!(w[1]["parentUuid"], w[0]["uuid"]);
     }
     assert_eq!(lines[4]["sessionId"], sid);
+    // Stop reports the last assistant text, like the real CLI.
+    assert_eq!(env.payload("Stop", sid)["last_assistant_message"], lines[3]["message"]["content"][0]["text"]);
     // Deterministic: the same lines again.
     assert_eq!(transcript_lines(sid, env.project_dir(), 0, 3), a);
     assert_eq!(slug(std::path::Path::new("/home/me/my_proj.v2")), "-home-me-my-proj-v2");

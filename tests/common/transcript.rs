@@ -17,7 +17,9 @@ pub const MODEL: &str = "claude-opus-5-5";
 /// CLI sends them. `event` may carry a variant after a slash, like the keys of
 /// `example_payloads.json`: `SessionStart/resume` sets `source`, `SessionEnd/clear`
 /// sets `reason`, `PreCompact/auto` sets `trigger`. Defaults: SessionStart `startup`,
-/// SessionEnd `other`, PreCompact/PostCompact `manual`.
+/// SessionEnd `other`, PreCompact/PostCompact `manual`. For Stop and SubagentStop,
+/// `last_assistant_message` is the text of the last assistant line of the (agent)
+/// transcript if it exists, as the real CLI reports it (`hi from mock` otherwise).
 ///
 /// Adjust further with `value["field"] = json!(...)`.
 pub fn payload(event: &str, sid: &str, transcript: &Path, cwd: &Path) -> Value {
@@ -59,7 +61,7 @@ pub fn payload(event: &str, sid: &str, transcript: &Path, cwd: &Path) -> Value {
             m.insert("effort".into(), json!({"level": "medium"}));
             m.insert("hook_event_name".into(), json!(name));
             m.insert("stop_hook_active".into(), json!(false));
-            m.insert("last_assistant_message".into(), json!("hi from mock"));
+            m.insert("last_assistant_message".into(), json!(last_assistant_text(transcript)));
             m.insert("background_tasks".into(), json!([]));
             m.insert("session_crons".into(), json!([]));
         }
@@ -76,11 +78,9 @@ pub fn payload(event: &str, sid: &str, transcript: &Path, cwd: &Path) -> Value {
             m.insert("effort".into(), json!({"level": "medium"}));
             m.insert("hook_event_name".into(), json!(name));
             m.insert("stop_hook_active".into(), json!(false));
-            m.insert(
-                "agent_transcript_path".into(),
-                json!(subagent_transcript_path(transcript, sid, agent_id).to_string_lossy()),
-            );
-            m.insert("last_assistant_message".into(), json!("hi from mock"));
+            let agent_transcript = subagent_transcript_path(transcript, sid, agent_id);
+            m.insert("agent_transcript_path".into(), json!(agent_transcript.to_string_lossy()));
+            m.insert("last_assistant_message".into(), json!(last_assistant_text(&agent_transcript)));
             m.insert("background_tasks".into(), json!([]));
             m.insert("session_crons".into(), json!([]));
         }
@@ -127,6 +127,30 @@ pub fn payload(event: &str, sid: &str, transcript: &Path, cwd: &Path) -> Value {
         }
     }
     p
+}
+
+/// Text of the last complete assistant line of a transcript (`hi from mock` if none).
+pub fn last_assistant_text(transcript: &Path) -> String {
+    let Ok(bytes) = fs::read(transcript) else {
+        return "hi from mock".into();
+    };
+    bytes
+        .split(|&b| b == b'\n')
+        .rev()
+        .filter_map(|l| serde_json::from_slice::<Value>(l).ok())
+        .find(|v| v["type"] == "assistant")
+        .and_then(|v| {
+            let content = &v["message"]["content"];
+            match content {
+                Value::String(s) => Some(s.clone()),
+                Value::Array(items) => {
+                    let texts: Vec<&str> = items.iter().filter_map(|i| i["text"].as_str()).collect();
+                    Some(texts.join("\n"))
+                }
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| "hi from mock".into())
 }
 
 /// Where Claude Code keeps a subagent's transcript:
