@@ -37,7 +37,8 @@ pub struct RequestRecord {
     pub method: String,
     /// The request target as the client sent it (before any prefix stripping).
     pub target: String,
-    /// Status the client received; `None` if it got no (complete) answer.
+    /// Status the proxy answered (recorded just before sending it); `None` if it sent
+    /// no complete answer (Hang, Refuse, DropMidBody).
     pub status: Option<u16>,
 }
 
@@ -245,11 +246,12 @@ fn handle_connection(client: TcpStream, upstream: SocketAddr, policy: &dyn Polic
                 break;
             }
             Action::Respond(code) => {
+                // Recorded before writing, so a client that got the answer sees it logged.
+                set_status(code);
                 let out = error_response(code, &method, &target, client_close);
                 if writer.write_all(&out).is_err() {
                     break;
                 }
-                set_status(code);
             }
             Action::Forward { delay, drop_mid_body } => {
                 if !shared.sleep(delay) {
@@ -259,11 +261,11 @@ fn handle_connection(client: TcpStream, upstream: SocketAddr, policy: &dyn Polic
                     Ok(r) => r,
                     Err(e) => {
                         // Upstream unreachable or broken: answer 502 like a gateway would.
+                        set_status(502);
                         let out = error_response_msg(502, &method, &target, client_close, &e.to_string());
                         if writer.write_all(&out).is_err() {
                             break;
                         }
-                        set_status(502);
                         if client_close {
                             break;
                         }
@@ -289,11 +291,11 @@ fn handle_connection(client: TcpStream, upstream: SocketAddr, policy: &dyn Polic
                     let _ = writer.shutdown(Shutdown::Both);
                     break;
                 }
+                set_status(rhead.status());
                 out.extend_from_slice(&rbody);
                 if writer.write_all(&out).is_err() {
                     break;
                 }
-                set_status(rhead.status());
             }
         }
         if client_close {
