@@ -50,6 +50,7 @@ pub enum Cmd {
     Install(cmd::install::InstallArgs),
     /// Remove exactly what `install` added from a Claude Code settings file.
     Uninstall(cmd::install::InstallArgs),
+    Init(cmd::init::InitArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -74,6 +75,7 @@ pub fn main() -> i32 {
         Some(Cmd::Flush(a)) => cmd::flush::run(a),
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
+        Some(Cmd::Init(a)) => cmd::init::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -13,6 +13,7 @@ use crate::paths;
 use crate::store::{self, Limits, Store};
 
 pub mod flush;
+pub mod init;
 pub mod install;
 
 /// A configured destination.
