@@ -51,6 +51,7 @@ pub enum Cmd {
     /// Remove exactly what `install` added from a Claude Code settings file.
     Uninstall(cmd::install::InstallArgs),
     Init(cmd::init::InitArgs),
+    Doctor(cmd::doctor::DoctorArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -76,6 +77,7 @@ pub fn main() -> i32 {
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
         Some(Cmd::Init(a)) => cmd::init::run(a),
+        Some(Cmd::Doctor(a)) => cmd::doctor::run(a),
     };
     match result {
         Ok(()) => 0,
