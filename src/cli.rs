@@ -52,6 +52,7 @@ pub enum Cmd {
     Uninstall(cmd::install::InstallArgs),
     Init(cmd::init::InitArgs),
     Doctor(cmd::doctor::DoctorArgs),
+    Backfill(cmd::backfill::BackfillArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -78,6 +79,7 @@ pub fn main() -> i32 {
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
         Some(Cmd::Init(a)) => cmd::init::run(a),
         Some(Cmd::Doctor(a)) => cmd::doctor::run(a),
+        Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -12,6 +12,7 @@ use crate::layout::validate_id;
 use crate::paths;
 use crate::store::{self, Limits, Store};
 
+pub mod backfill;
 pub mod doctor;
 pub mod flush;
 pub mod init;
