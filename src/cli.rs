@@ -50,6 +50,9 @@ pub enum Cmd {
     Install(cmd::install::InstallArgs),
     /// Remove exactly what `install` added from a Claude Code settings file.
     Uninstall(cmd::install::InstallArgs),
+    Init(cmd::init::InitArgs),
+    Doctor(cmd::doctor::DoctorArgs),
+    Backfill(cmd::backfill::BackfillArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -74,6 +77,9 @@ pub fn main() -> i32 {
         Some(Cmd::Flush(a)) => cmd::flush::run(a),
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
+        Some(Cmd::Init(a)) => cmd::init::run(a),
+        Some(Cmd::Doctor(a)) => cmd::doctor::run(a),
+        Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
     };
     match result {
         Ok(()) => 0,

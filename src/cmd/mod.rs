@@ -12,7 +12,10 @@ use crate::layout::validate_id;
 use crate::paths;
 use crate::store::{self, Limits, Store};
 
+pub mod backfill;
+pub mod doctor;
 pub mod flush;
+pub mod init;
 pub mod install;
 
 /// A configured destination.

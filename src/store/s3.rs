@@ -75,6 +75,16 @@ impl S3Store {
         Ok(S3Store { bucket, creds, agent, endpoint, limits })
     }
 
+    /// The server's `Date` header from one signed HEAD of the bucket, whatever the status
+    /// (for `doctor`'s clock-skew check: a server answers even a request it rejects).
+    /// No retry; a request that gets no answer is an `Error::Network`.
+    pub fn server_date(&self) -> Result<Option<String>> {
+        let action = self.bucket.head_bucket(Some(&self.creds));
+        let url = self.sign(&action);
+        let resp = self.agent.head(&url).call().map_err(|e| self.net_err("HEAD bucket", self.bucket.name(), e))?;
+        Ok(header(&resp, "date"))
+    }
+
     fn net_err(&self, op: &'static str, key: &str, e: ureq::Error) -> Error {
         let msg = match &e {
             ureq::Error::Timeout(t) => format!("timed out ({t})"),
