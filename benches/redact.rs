@@ -19,10 +19,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: usize) -> usize {
@@ -32,20 +29,11 @@ impl Rng {
         items[self.below(items.len())]
     }
     fn chars(&mut self, alphabet: &[u8], n: usize) -> String {
-        (0..n)
-            .map(|_| alphabet[self.below(alphabet.len())] as char)
-            .collect()
+        (0..n).map(|_| alphabet[self.below(alphabet.len())] as char).collect()
     }
     fn uuid(&mut self) -> String {
         let h = self.chars(b"0123456789abcdef", 32);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
+        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
     }
 }
 
@@ -75,34 +63,16 @@ const CODE: &[&str] = &[
 /// One secret in one of the ways it shows up in a transcript.
 fn secret(rng: &mut Rng) -> String {
     match rng.below(8) {
-        0 => format!(
-            "AWS_ACCESS_KEY_ID=AKIA{}\n",
-            rng.chars(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-        ),
+        0 => format!("AWS_ACCESS_KEY_ID=AKIA{}\n", rng.chars(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
         1 => format!("AWS_SECRET_ACCESS_KEY={}\n", rng.chars(B64, 40)),
-        2 => format!(
-            "ANTHROPIC_API_KEY=sk-ant-api03-{}AA\n",
-            rng.chars(ALNUM, 93)
-        ),
+        2 => format!("ANTHROPIC_API_KEY=sk-ant-api03-{}AA\n", rng.chars(ALNUM, 93)),
         3 => format!("+OPENAI_API_KEY=sk-proj-{}\n", rng.chars(ALNUM, 120)),
-        4 => format!(
-            "git remote set-url origin https://ghp_{}@github.com/o/r\n",
-            rng.chars(ALNUM, 36)
-        ),
-        5 => format!(
-            "curl -H 'Authorization: Bearer {}' https://api.example.com\n",
-            rng.chars(ALNUM, 48)
-        ),
-        6 => format!(
-            "DATABASE_URL=postgres://app:{}@db.internal:5432/app\n",
-            rng.chars(ALNUM, 24)
-        ),
+        4 => format!("git remote set-url origin https://ghp_{}@github.com/o/r\n", rng.chars(ALNUM, 36)),
+        5 => format!("curl -H 'Authorization: Bearer {}' https://api.example.com\n", rng.chars(ALNUM, 48)),
+        6 => format!("DATABASE_URL=postgres://app:{}@db.internal:5432/app\n", rng.chars(ALNUM, 24)),
         _ => {
             let body: Vec<String> = (0..12).map(|_| rng.chars(B64, 64)).collect();
-            format!(
-                "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
-                body.join("\n")
-            )
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n", body.join("\n"))
         }
     }
 }
@@ -156,10 +126,7 @@ fn transcript(target: usize, secret_every: usize) -> Vec<u8> {
                 let mut file = String::new();
                 for n in 1..=20 + rng.below(120) {
                     let code = rng.pick(CODE);
-                    file.push_str(&format!(
-                        "{n:>6}\u{2192}{}",
-                        code.lines().next().unwrap_or("")
-                    ));
+                    file.push_str(&format!("{n:>6}\u{2192}{}", code.lines().next().unwrap_or("")));
                     file.push('\n');
                 }
                 file.push_str(&text);
@@ -226,17 +193,10 @@ fn main() {
     let size = if quick { 256 * 1024 } else { 4 * 1024 * 1024 };
     let budget = Duration::from_millis(if quick { 10 } else { 2000 });
     let builtin = Redactor::new(&[]).expect("built-in rules compile");
-    let with_extra = Redactor::new(&[ExtraPattern {
-        name: "internal_id".into(),
-        regex: r"INT-[0-9]{8}".into(),
-    }])
-    .expect("valid pattern");
+    let with_extra = Redactor::new(&[ExtraPattern { name: "internal_id".into(), regex: r"INT-[0-9]{8}".into() }])
+        .expect("valid pattern");
 
-    for (label, every) in [
-        ("clean", 0),
-        ("secrets in 1 line of 20", 20),
-        ("secrets in 1 line of 3", 3),
-    ] {
+    for (label, every) in [("clean", 0), ("secrets in 1 line of 20", 20), ("secrets in 1 line of 3", 3)] {
         let buf = transcript(size, every);
         let lines = buf.split_inclusive(|&b| b == b'\n').count();
         let mut counts = BTreeMap::new();
@@ -247,10 +207,7 @@ fn main() {
             buf.len() as f64 / 1e6,
             redacted as f64 / 1e6
         );
-        for (what, r) in [
-            ("built-ins", &builtin),
-            ("built-ins + 1 extra", &with_extra),
-        ] {
+        for (what, r) in [("built-ins", &builtin), ("built-ins + 1 extra", &with_extra)] {
             let (best, median) = measure(&buf, budget, |b| {
                 let mut c = BTreeMap::new();
                 r.redact(b, &mut c).len()
@@ -259,13 +216,8 @@ fn main() {
         }
         let (best, median) = measure(&buf, budget, |b| {
             let mut c = BTreeMap::new();
-            b.split_inclusive(|&x| x == b'\n')
-                .map(|l| builtin.redact(l, &mut c).len())
-                .sum()
+            b.split_inclusive(|&x| x == b'\n').map(|l| builtin.redact(l, &mut c).len()).sum()
         });
-        println!(
-            "  {:<22} line by line: best {best:>7.0} MB/s, median {median:>7.0} MB/s",
-            "built-ins"
-        );
+        println!("  {:<22} line by line: best {best:>7.0} MB/s, median {median:>7.0} MB/s", "built-ins");
     }
 }

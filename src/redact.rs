@@ -158,37 +158,22 @@ impl Redactor {
         let extras = extra
             .iter()
             .map(|p| {
-                let regex = Regex::new(&p.regex).map_err(|e| {
-                    Error::config(
-                        None,
-                        format!("redact_patterns: invalid pattern {:?}: {e}", p.name),
-                    )
-                })?;
+                let regex = Regex::new(&p.regex)
+                    .map_err(|e| Error::config(None, format!("redact_patterns: invalid pattern {:?}: {e}", p.name)))?;
                 let group = regex.capture_names().position(|n| n == Some("secret"));
-                Ok(Extra {
-                    name: p.name.clone(),
-                    replacement: replacement(&p.name),
-                    regex,
-                    group,
-                })
+                Ok(Extra { name: p.name.clone(), replacement: replacement(&p.name), regex, group })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Redactor {
             triggers: builtin(&alternation.join("|")),
-            pem_begin: builtin(
-                r"^-----BEGIN (?:(?:RSA|EC|OPENSSH|DSA|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----",
-            ),
-            pem_end: builtin(
-                r"^-----END (?:(?:RSA|EC|OPENSSH|DSA|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----",
-            ),
+            pem_begin: builtin(r"^-----BEGIN (?:(?:RSA|EC|OPENSSH|DSA|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----"),
+            pem_end: builtin(r"^-----END (?:(?:RSA|EC|OPENSSH|DSA|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----"),
             // `aws_secret_access_key`, `SecretAccessKey`, `aws-secret-key`, `secret_key`...
             // (the match starts at "secret": whatever comes before it is kept anyway).
             aws_secret_name: builtin(r"^(?i)secret[_-]?(?:access[_-]?)?key"),
             // `=`, `: `, `" = "`, `\":\"`, `=>`, `:=`, or plain blanks, with optional quotes
             // (escaped or not) on either side.
-            aws_secret_sep: builtin(
-                r#"^(?:\\*["'])?(?:[ \t]*(?:=>|:=|[=:])[ \t]*|[ \t]+)(?:\\*["'])?"#,
-            ),
+            aws_secret_sep: builtin(r#"^(?:\\*["'])?(?:[ \t]*(?:=>|:=|[=:])[ \t]*|[ \t]+)(?:\\*["'])?"#),
             extras,
         })
     }
@@ -233,11 +218,7 @@ impl Redactor {
         self.triggers
             .find_iter(input)
             .filter_map(|hit| self.match_at(input, hit.start()))
-            .map(|(start, end, rule)| Span {
-                start,
-                end,
-                label: Label::Builtin(rule),
-            })
+            .map(|(start, end, rule)| Span { start, end, label: Label::Builtin(rule) })
             .collect()
     }
 
@@ -248,23 +229,14 @@ impl Redactor {
             let mut cursor = JsonCursor::default();
             let mut push = |start: usize, end: usize| {
                 if let Some((start, end)) = cursor.clamp(input, start, end) {
-                    spans.push(Span {
-                        start,
-                        end,
-                        label: Label::Extra(i),
-                    });
+                    spans.push(Span { start, end, label: Label::Extra(i) });
                 }
             };
             match extra.group {
-                None => extra
-                    .regex
-                    .find_iter(input)
-                    .for_each(|m| push(m.start(), m.end())),
-                Some(g) => extra
-                    .regex
-                    .captures_iter(input)
-                    .filter_map(|c| c.get(g))
-                    .for_each(|m| push(m.start(), m.end())),
+                None => extra.regex.find_iter(input).for_each(|m| push(m.start(), m.end())),
+                Some(g) => {
+                    extra.regex.captures_iter(input).filter_map(|c| c.get(g)).for_each(|m| push(m.start(), m.end()))
+                }
             }
         }
         spans
@@ -335,17 +307,12 @@ impl Redactor {
         let body_start = at + header.end();
         let body_end = pem_body_end(buf, body_start, limit);
         let body = &buf[body_start..body_end];
-        let footer = body
-            .windows(9)
-            .position(|w| w == b"-----END ")
-            .and_then(|i| {
-                let m = self.pem_end.find(&buf[body_start + i..limit])?;
-                Some((i, body_start + i + m.end()))
-            });
+        let footer = body.windows(9).position(|w| w == b"-----END ").and_then(|i| {
+            let m = self.pem_end.find(&buf[body_start + i..limit])?;
+            Some((i, body_start + i + m.end()))
+        });
         match footer {
-            Some((i, end)) if longest_base64_run(&body[..i]) >= 40 => {
-                Some((at, end, Rule::PrivateKey))
-            }
+            Some((i, end)) if longest_base64_run(&body[..i]) >= 40 => Some((at, end, Rule::PrivateKey)),
             None if longest_base64_run(body) >= 40 => Some((at, body_end, Rule::PrivateKey)),
             _ => None,
         }
@@ -370,19 +337,9 @@ fn merge_overlaps(mut spans: Vec<Span>) -> Vec<Span> {
 
 /// `[REDACTED:<name>]`, with any byte that could break a JSON string replaced by `_`.
 fn replacement(name: &str) -> Vec<u8> {
-    let safe = name.bytes().map(|b| {
-        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
-            b
-        } else {
-            b'_'
-        }
-    });
-    b"[REDACTED:"
-        .iter()
-        .copied()
-        .chain(safe)
-        .chain([b']'])
-        .collect()
+    let safe =
+        name.bytes().map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') { b } else { b'_' });
+    b"[REDACTED:".iter().copied().chain(safe).chain([b']']).collect()
 }
 
 fn bump(counts: &mut BTreeMap<String, u64>, name: &str) {
@@ -409,10 +366,7 @@ fn starts_word(buf: &[u8], at: usize) -> bool {
     if at >= 2 && buf[at - 2] == b'\\' && matches!(buf[at - 1], b'n' | b'r' | b't' | b'b' | b'f') {
         return true;
     }
-    at >= 6
-        && buf[at - 6] == b'\\'
-        && buf[at - 5] == b'u'
-        && buf[at - 4..at].iter().all(u8::is_ascii_hexdigit)
+    at >= 6 && buf[at - 6] == b'\\' && buf[at - 5] == b'u' && buf[at - 4..at].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// True when a token ending at `end` does not run on into a longer identifier.
@@ -426,20 +380,14 @@ fn span_while(buf: &[u8], start: usize, limit: usize, pred: impl Fn(u8) -> bool)
     if start >= limit {
         return start;
     }
-    buf[start..limit]
-        .iter()
-        .position(|&b| !pred(b))
-        .map_or(limit, |n| start + n)
+    buf[start..limit].iter().position(|&b| !pred(b)).map_or(limit, |n| start + n)
 }
 
 /// Like [`span_while`] for a token that may contain `-`, but never past a `-----`: no token
 /// has one, and a PEM marker glued to a token must stay visible to its own rule.
 fn dashed_span(buf: &[u8], start: usize, pred: impl Fn(u8) -> bool) -> usize {
     let end = span_while(buf, start, usize::MAX, pred);
-    buf[start..end]
-        .windows(5)
-        .position(|w| w == b"-----")
-        .map_or(end, |i| start + i)
+    buf[start..end].windows(5).position(|w| w == b"-----").map_or(end, |i| start + i)
 }
 
 /// At least two of lower case, upper case and digits: random keys always are, words and
@@ -468,9 +416,7 @@ fn aws_key_id(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
     };
     let end = at + 20;
     let body = buf.get(at + 4..end)?;
-    let ok = body
-        .iter()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    let ok = body.iter().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         && starts_word(buf, at)
         && ends_word(buf, end);
     ok.then_some((at, end, rule))
@@ -488,27 +434,18 @@ fn sk_key(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
         let body = &buf[body_start..end];
         return (body.len() >= 20 && mixed_classes(body)).then_some((at, end, Rule::AnthropicKey));
     }
-    let prefix = [&b"proj-"[..], b"svcacct-", b"admin-", b"None-"]
-        .into_iter()
-        .find(|p| buf[after..].starts_with(p));
+    let prefix = [&b"proj-"[..], b"svcacct-", b"admin-", b"None-"].into_iter().find(|p| buf[after..].starts_with(p));
     let body_start = after + prefix.map_or(0, <[u8]>::len);
     let end = dashed_span(buf, body_start, is_key_byte);
     let body = &buf[body_start..end];
     // Without a known prefix, the Python shape: 20 letters or digits before any `-` or `_`,
     // so that `sk-some-long-kebab-name` is not a key.
-    let shaped =
-        body.len() >= 20 && (prefix.is_some() || body[..20].iter().all(u8::is_ascii_alphanumeric));
+    let shaped = body.len() >= 20 && (prefix.is_some() || body[..20].iter().all(u8::is_ascii_alphanumeric));
     (shaped && mixed_classes(body)).then_some((at, end, Rule::OpenaiKey))
 }
 
 /// `<prefix>` + at least `min` letters or digits, as a whole word (`hf_`, `ghp_`...).
-fn token(
-    buf: &[u8],
-    at: usize,
-    prefix: &[u8],
-    min: usize,
-    rule: Rule,
-) -> Option<(usize, usize, Rule)> {
+fn token(buf: &[u8], at: usize, prefix: &[u8], min: usize, rule: Rule) -> Option<(usize, usize, Rule)> {
     if !buf[at..].starts_with(prefix) || !starts_word(buf, at) {
         return None;
     }
@@ -532,10 +469,7 @@ fn github_fine_grained(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
 
 /// `xox[abprs]-` + at least 10 letters, digits or `-`.
 fn slack(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
-    let prefix_ok = matches!(
-        buf.get(at..at + 5),
-        Some([b'x', b'o', b'x', b'a' | b'b' | b'p' | b'r' | b's', b'-'])
-    );
+    let prefix_ok = matches!(buf.get(at..at + 5), Some([b'x', b'o', b'x', b'a' | b'b' | b'p' | b'r' | b's', b'-']));
     if !prefix_ok || !starts_word(buf, at) {
         return None;
     }
@@ -550,11 +484,7 @@ fn slack(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
 /// JSON escape is never cut), path, query and fragment starts, brackets and braces (so
 /// `[REDACTED:...]` and `{{password}}` templates are left alone).
 fn is_url_stop(b: u8) -> bool {
-    b <= b' '
-        || matches!(
-            b,
-            b'"' | b'\'' | b'\\' | b'/' | b'?' | b'#' | b'<' | b'>' | b'`' | b'[' | b'{' | b'}'
-        )
+    b <= b' ' || matches!(b, b'"' | b'\'' | b'\\' | b'/' | b'?' | b'#' | b'<' | b'>' | b'`' | b'[' | b'{' | b'}')
 }
 
 /// `scheme://user:password@host`: the password is replaced, the rest kept. The trigger is
@@ -572,18 +502,15 @@ fn url_password(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
         return None;
     }
     let user_start = at + sep;
-    let user_end = span_while(buf, user_start, user_start + URL_PART_MAX, |b| {
-        !is_url_stop(b) && b != b':' && b != b'@'
-    });
+    let user_end =
+        span_while(buf, user_start, user_start + URL_PART_MAX, |b| !is_url_stop(b) && b != b':' && b != b'@');
     if buf.get(user_end) != Some(&b':') {
         return None;
     }
     let start = user_end + 1;
     let region_end = span_while(buf, start, start + URL_PART_MAX, |b| !is_url_stop(b));
     let end = start + buf[start..region_end].iter().rposition(|&b| b == b'@')?;
-    let host_ok = buf
-        .get(end + 1)
-        .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'[');
+    let host_ok = buf.get(end + 1).is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'[');
     let password = &buf[start..end];
     let ok = !password.is_empty() && host_ok && !is_placeholder(password);
     ok.then_some((start, end, Rule::UrlPassword))
@@ -622,19 +549,7 @@ fn pem_body_end(buf: &[u8], start: usize, limit: usize) -> usize {
             || b >= 0x80
             || matches!(
                 b,
-                b'+' | b'/'
-                    | b'='
-                    | b' '
-                    | b'\t'
-                    | b'\r'
-                    | b'\n'
-                    | b':'
-                    | b','
-                    | b'-'
-                    | b'.'
-                    | b'('
-                    | b')'
-                    | b'_'
+                b'+' | b'/' | b'=' | b' ' | b'\t' | b'\r' | b'\n' | b':' | b',' | b'-' | b'.' | b'(' | b')' | b'_'
             );
         if !body_byte {
             break;
@@ -710,11 +625,7 @@ impl JsonCursor {
                 continue;
             }
             if self.line_kind == LineKind::Unknown && !b.is_ascii_whitespace() {
-                self.line_kind = if b == b'{' || b == b'[' {
-                    LineKind::Json
-                } else {
-                    LineKind::Text
-                };
+                self.line_kind = if b == b'{' || b == b'[' { LineKind::Json } else { LineKind::Text };
             }
             if self.line_kind != LineKind::Json {
                 self.pos += 1;
@@ -737,11 +648,7 @@ impl JsonCursor {
         if self.line_kind == LineKind::Unknown {
             if let Some(&b) = buf.get(target) {
                 if !b.is_ascii_whitespace() {
-                    self.line_kind = if b == b'{' || b == b'[' {
-                        LineKind::Json
-                    } else {
-                        LineKind::Text
-                    };
+                    self.line_kind = if b == b'{' || b == b'[' { LineKind::Json } else { LineKind::Text };
                 }
             }
         }
@@ -767,8 +674,7 @@ mod tests {
 
     const AKIA: &str = "AKIAIOSFODNN7EXAMPLE";
     const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-    const ANTHROPIC: &str =
-        "sk-ant-api03-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm_aB-cD1eF2gH3iJ4kL5mN6oP7qR8sT9uV0wXAA";
+    const ANTHROPIC: &str = "sk-ant-api03-Zx9Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcVbNm_aB-cD1eF2gH3iJ4kL5mN6oP7qR8sT9uV0wXAA";
     const OPENAI: &str = "sk-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWxYzAb1Cd2Ef3Gh4";
     const OPENAI_PROJ: &str = "sk-proj-Ab1_Cd2-Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWxYz_T3BlbkFJ-Ab1Cd2Ef3";
     const GHP: &str = "ghp_Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWxY";
@@ -777,10 +683,7 @@ mod tests {
     fn redact_with(r: &Redactor, input: &str) -> (String, BTreeMap<String, u64>) {
         let mut counts = BTreeMap::new();
         let out = r.redact(input.as_bytes(), &mut counts);
-        (
-            String::from_utf8(out.into_owned()).expect("utf-8 in, utf-8 out"),
-            counts,
-        )
+        (String::from_utf8(out.into_owned()).expect("utf-8 in, utf-8 out"), counts)
     }
 
     fn red(input: &str) -> (String, BTreeMap<String, u64>) {
@@ -804,11 +707,7 @@ mod tests {
         let mut c = BTreeMap::new();
         let r = Redactor::new(&[]).expect("built-ins compile");
         let out = r.redact(input.as_bytes(), &mut c);
-        assert!(
-            matches!(out, Cow::Borrowed(_)),
-            "changed: {input} -> {:?}",
-            String::from_utf8_lossy(&out)
-        );
+        assert!(matches!(out, Cow::Borrowed(_)), "changed: {input} -> {:?}", String::from_utf8_lossy(&out));
         assert!(c.is_empty());
     }
 
@@ -846,16 +745,8 @@ mod tests {
 
     #[test]
     fn aws_access_key_and_session_token() {
-        check(
-            &format!("id={AKIA}\n"),
-            "id=[REDACTED:aws_access_key]\n",
-            "aws_access_key",
-        );
-        check(
-            "ASIAY34FZKBOKMUTVV7A.",
-            "[REDACTED:aws_session_token].",
-            "aws_session_token",
-        );
+        check(&format!("id={AKIA}\n"), "id=[REDACTED:aws_access_key]\n", "aws_access_key");
+        check("ASIAY34FZKBOKMUTVV7A.", "[REDACTED:aws_session_token].", "aws_session_token");
         // Part of a longer word, lower case, or too short: not a key.
         untouched(&format!("X{AKIA}"));
         untouched(&format!("{AKIA}X"));
@@ -868,10 +759,7 @@ mod tests {
     #[test]
     fn aws_secret_key_keeps_the_name_in_every_notation() {
         for (input, expected) in [
-            (
-                format!("AWS_SECRET_ACCESS_KEY={AWS_SECRET}"),
-                "AWS_SECRET_ACCESS_KEY=[REDACTED:aws_secret_key]",
-            ),
+            (format!("AWS_SECRET_ACCESS_KEY={AWS_SECRET}"), "AWS_SECRET_ACCESS_KEY=[REDACTED:aws_secret_key]"),
             (
                 format!("export AWS_SECRET_ACCESS_KEY=\"{AWS_SECRET}\""),
                 "export AWS_SECRET_ACCESS_KEY=\"[REDACTED:aws_secret_key]\"",
@@ -888,26 +776,14 @@ mod tests {
                 format!(r#"\"SecretAccessKey\":\"{AWS_SECRET}\""#),
                 r#"\"SecretAccessKey\":\"[REDACTED:aws_secret_key]\""#,
             ),
-            (
-                format!("secretAccessKey: '{AWS_SECRET}'"),
-                "secretAccessKey: '[REDACTED:aws_secret_key]'",
-            ),
-            (
-                format!("\"aws_secret_key\": \"{AWS_SECRET}\""),
-                "\"aws_secret_key\": \"[REDACTED:aws_secret_key]\"",
-            ),
+            (format!("secretAccessKey: '{AWS_SECRET}'"), "secretAccessKey: '[REDACTED:aws_secret_key]'"),
+            (format!("\"aws_secret_key\": \"{AWS_SECRET}\""), "\"aws_secret_key\": \"[REDACTED:aws_secret_key]\""),
             (
                 format!("aws configure set aws_secret_access_key {AWS_SECRET}"),
                 "aws configure set aws_secret_access_key [REDACTED:aws_secret_key]",
             ),
-            (
-                format!("--aws-secret-access-key {AWS_SECRET}"),
-                "--aws-secret-access-key [REDACTED:aws_secret_key]",
-            ),
-            (
-                format!("secret_access_key => '{AWS_SECRET}'"),
-                "secret_access_key => '[REDACTED:aws_secret_key]'",
-            ),
+            (format!("--aws-secret-access-key {AWS_SECRET}"), "--aws-secret-access-key [REDACTED:aws_secret_key]"),
+            (format!("secret_access_key => '{AWS_SECRET}'"), "secret_access_key => '[REDACTED:aws_secret_key]'"),
         ] {
             check(&input, expected, "aws_secret_key");
         }
@@ -920,33 +796,13 @@ mod tests {
 
     #[test]
     fn anthropic_and_openai_keys() {
-        check(
-            &format!("key: {ANTHROPIC}"),
-            "key: [REDACTED:anthropic_key]",
-            "anthropic_key",
-        );
-        check(
-            &format!("OPENAI_API_KEY={OPENAI}"),
-            "OPENAI_API_KEY=[REDACTED:openai_key]",
-            "openai_key",
-        );
-        check(
-            &format!("'{OPENAI_PROJ}'"),
-            "'[REDACTED:openai_key]'",
-            "openai_key",
-        );
-        check(
-            "sk-svcacct-Zq_3xYkLmN0pQrStUvWx-yZaBcDeFgHiJkLmNoPq",
-            "[REDACTED:openai_key]",
-            "openai_key",
-        );
+        check(&format!("key: {ANTHROPIC}"), "key: [REDACTED:anthropic_key]", "anthropic_key");
+        check(&format!("OPENAI_API_KEY={OPENAI}"), "OPENAI_API_KEY=[REDACTED:openai_key]", "openai_key");
+        check(&format!("'{OPENAI_PROJ}'"), "'[REDACTED:openai_key]'", "openai_key");
+        check("sk-svcacct-Zq_3xYkLmN0pQrStUvWx-yZaBcDeFgHiJkLmNoPq", "[REDACTED:openai_key]", "openai_key");
         // A key on its own line of a file: preceded by a JSON `\n`, `\\n` or `\t`.
         for sep in ["\\n", "\\\\n", "\\t", "\\u0020"] {
-            check(
-                &format!("a{sep}{OPENAI}"),
-                &format!("a{sep}[REDACTED:openai_key]"),
-                "openai_key",
-            );
+            check(&format!("a{sep}{OPENAI}"), &format!("a{sep}[REDACTED:openai_key]"), "openai_key");
         }
     }
 
@@ -965,18 +821,10 @@ mod tests {
 
     #[test]
     fn hf_github_slack_tokens() {
-        check(
-            "HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",
-            "HF_TOKEN=[REDACTED:hf_token]",
-            "hf_token",
-        );
+        check("HF_TOKEN=hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567", "HF_TOKEN=[REDACTED:hf_token]", "hf_token");
         for p in ["ghp", "gho", "ghu", "ghs", "ghr"] {
             let tok = format!("{p}{}", &GHP[3..]);
-            check(
-                &format!("token {tok} ok"),
-                "token [REDACTED:github_pat] ok",
-                "github_pat",
-            );
+            check(&format!("token {tok} ok"), "token [REDACTED:github_pat] ok", "github_pat");
         }
         check(
             "github_pat_11ABCDEFG0123456789abc_DefGhiJklMnoPqrStuVwxYz0123456789abcdefGHIJKLmnopqrstuvwx",
@@ -1026,11 +874,7 @@ mod tests {
             "DATABASE_URL=postgres://app:[REDACTED:url_password]@db:5432/app",
             "url_password",
         );
-        check(
-            r"redis:\/\/:hunter2@[::1]:6379",
-            r"redis:\/\/:[REDACTED:url_password]@[::1]:6379",
-            "url_password",
-        );
+        check(r"redis:\/\/:hunter2@[::1]:6379", r"redis:\/\/:[REDACTED:url_password]@[::1]:6379", "url_password");
         check(
             "mongodb+srv://u:p@ss@cluster0.example.net",
             "mongodb+srv://u:[REDACTED:url_password]@cluster0.example.net",
@@ -1050,49 +894,28 @@ mod tests {
     #[test]
     fn url_user_name_is_scanned_for_tokens() {
         let (out, c) = red(&format!("https://{GHP}:x-oauth-basic@github.com/o/r"));
-        assert_eq!(
-            out,
-            "https://[REDACTED:github_pat]:[REDACTED:url_password]@github.com/o/r"
-        );
+        assert_eq!(out, "https://[REDACTED:github_pat]:[REDACTED:url_password]@github.com/o/r");
         assert_eq!(c, counts(&[("github_pat", 1), ("url_password", 1)]));
     }
 
     #[test]
     fn private_key_blocks() {
-        let real = format!(
-            "-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----\n"
-        );
-        check(
-            &format!("x\n{real}y"),
-            "x\n[REDACTED:private_key]\ny",
-            "private_key",
-        );
+        let real = format!("-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----\n");
+        check(&format!("x\n{real}y"), "x\n[REDACTED:private_key]\ny", "private_key");
         let escaped = format!(
             r#"{{"content":"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY}==\n-----END OPENSSH PRIVATE KEY-----\n"}}"#
         );
-        check(
-            &escaped,
-            r#"{"content":"[REDACTED:private_key]\n"}"#,
-            "private_key",
-        );
+        check(&escaped, r#"{"content":"[REDACTED:private_key]\n"}"#, "private_key");
         // A service-account JSON read by a tool: the key is escaped twice.
         let twice = format!(
             r#"{{"content":"{{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{PEM_BODY}\\n-----END PRIVATE KEY-----\\n\"}}"}}"#
         );
-        check(
-            &twice,
-            r#"{"content":"{\"private_key\": \"[REDACTED:private_key]\\n\"}"}"#,
-            "private_key",
-        );
+        check(&twice, r#"{"content":"{\"private_key\": \"[REDACTED:private_key]\\n\"}"}"#, "private_key");
         // Read-tool output with a line-number gutter.
         let gutter = format!(
             r#"{{"content":"     1\t-----BEGIN EC PRIVATE KEY-----\n     2\t{PEM_BODY}\n     3\t-----END EC PRIVATE KEY-----\n"}}"#
         );
-        check(
-            &gutter,
-            r#"{"content":"     1\t[REDACTED:private_key]\n"}"#,
-            "private_key",
-        );
+        check(&gutter, r#"{"content":"     1\t[REDACTED:private_key]\n"}"#, "private_key");
         let pgp = format!(
             "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\n{PEM_BODY}\n=AbCd\n-----END PGP PRIVATE KEY BLOCK-----"
         );
@@ -1101,26 +924,16 @@ mod tests {
 
     #[test]
     fn private_key_without_end_stops_at_the_string_end() {
-        let line = format!(
-            r#"{{"content":"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY}\n","x":1}}"#
-        );
-        check(
-            &line,
-            r#"{"content":"[REDACTED:private_key]","x":1}"#,
-            "private_key",
-        );
+        let line = format!(r#"{{"content":"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n{PEM_BODY}\n","x":1}}"#);
+        check(&line, r#"{"content":"[REDACTED:private_key]","x":1}"#, "private_key");
         // A backslash before the closing quote is not cut from its escape.
         let line = format!(r#"{{"c":"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\\"}}"#);
         let (out, _) = red(&line);
         assert_eq!(out, r#"{"c":"[REDACTED:private_key]\\"}"#);
         // Not a key: prose about the markers, a public key, a certificate.
         untouched("put it between -----BEGIN PRIVATE KEY----- and -----END PRIVATE KEY----- lines");
-        untouched(&format!(
-            "-----BEGIN PUBLIC KEY-----\n{PEM_BODY}\n-----END PUBLIC KEY-----"
-        ));
-        untouched(&format!(
-            "-----BEGIN CERTIFICATE-----\n{PEM_BODY}\n-----END CERTIFICATE-----"
-        ));
+        untouched(&format!("-----BEGIN PUBLIC KEY-----\n{PEM_BODY}\n-----END PUBLIC KEY-----"));
+        untouched(&format!("-----BEGIN CERTIFICATE-----\n{PEM_BODY}\n-----END CERTIFICATE-----"));
     }
 
     #[test]
@@ -1137,14 +950,7 @@ mod tests {
         let line = format!("{AKIA} {AKIA} {OPENAI} {ANTHROPIC}\n");
         r.redact(line.as_bytes(), &mut c);
         r.redact(line.as_bytes(), &mut c);
-        assert_eq!(
-            c,
-            counts(&[
-                ("anthropic_key", 2),
-                ("aws_access_key", 4),
-                ("openai_key", 2)
-            ])
-        );
+        assert_eq!(c, counts(&[("anthropic_key", 2), ("aws_access_key", 4), ("openai_key", 2)]));
     }
 
     #[test]
@@ -1171,34 +977,18 @@ mod tests {
     #[test]
     fn extra_patterns_whole_match_and_secret_group() {
         let r = Redactor::new(&[
-            ExtraPattern {
-                name: "internal".into(),
-                regex: r"INT-[0-9]{6}".into(),
-            },
-            ExtraPattern {
-                name: "pw".into(),
-                regex: r"password=(?P<secret>[^&\s]+)".into(),
-            },
+            ExtraPattern { name: "internal".into(), regex: r"INT-[0-9]{6}".into() },
+            ExtraPattern { name: "pw".into(), regex: r"password=(?P<secret>[^&\s]+)".into() },
         ])
         .expect("valid patterns");
         let (out, c) = redact_with(&r, &format!("INT-123456 and password=hunter2&x=1 {AKIA}"));
-        assert_eq!(
-            out,
-            "[REDACTED:internal] and password=[REDACTED:pw]&x=1 [REDACTED:aws_access_key]"
-        );
-        assert_eq!(
-            c,
-            counts(&[("aws_access_key", 1), ("internal", 1), ("pw", 1)])
-        );
+        assert_eq!(out, "[REDACTED:internal] and password=[REDACTED:pw]&x=1 [REDACTED:aws_access_key]");
+        assert_eq!(c, counts(&[("aws_access_key", 1), ("internal", 1), ("pw", 1)]));
     }
 
     #[test]
     fn extra_pattern_name_cannot_break_json() {
-        let r = Redactor::new(&[ExtraPattern {
-            name: "a\"b\\c".into(),
-            regex: "zz+".into(),
-        }])
-        .expect("valid pattern");
+        let r = Redactor::new(&[ExtraPattern { name: "a\"b\\c".into(), regex: "zz+".into() }]).expect("valid pattern");
         let (out, c) = redact_with(&r, r#"{"x":"zzz"}"#);
         assert_eq!(out, r#"{"x":"[REDACTED:a_b_c]"}"#);
         assert_eq!(c, counts(&[("a\"b\\c", 1)]));
@@ -1207,42 +997,23 @@ mod tests {
     #[test]
     fn extra_pattern_matches_stay_inside_their_string() {
         let r = Redactor::new(&[
-            ExtraPattern {
-                name: "greedy".into(),
-                regex: r"token=\S+".into(),
-            },
-            ExtraPattern {
-                name: "escape".into(),
-                regex: r"n[A-Z]{3}".into(),
-            },
-            ExtraPattern {
-                name: "structural".into(),
-                regex: r#"":\s*1"#.into(),
-            },
+            ExtraPattern { name: "greedy".into(), regex: r"token=\S+".into() },
+            ExtraPattern { name: "escape".into(), regex: r"n[A-Z]{3}".into() },
+            ExtraPattern { name: "structural".into(), regex: r#"":\s*1"#.into() },
         ])
         .expect("valid patterns");
         let line = r#"{"a":"token=abc\"def","b":1,"c":"x\nABC\u00e9"}"#;
         let (out, c) = redact_with(&r, line);
         serde_json::from_str::<serde_json::Value>(&out).expect("still JSON");
-        assert_eq!(
-            out,
-            r#"{"a":"[REDACTED:greedy]","b":1,"c":"x[REDACTED:escape]\u00e9"}"#
-        );
+        assert_eq!(out, r#"{"a":"[REDACTED:greedy]","b":1,"c":"x[REDACTED:escape]\u00e9"}"#);
         assert_eq!(c, counts(&[("escape", 1), ("greedy", 1)]));
     }
 
     #[test]
     fn invalid_extra_pattern_is_a_config_error() {
-        let err = Redactor::new(&[ExtraPattern {
-            name: "bad".into(),
-            regex: "(".into(),
-        }])
-        .expect_err("invalid regex");
+        let err = Redactor::new(&[ExtraPattern { name: "bad".into(), regex: "(".into() }]).expect_err("invalid regex");
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("config: redact_patterns: invalid pattern \"bad\": "),
-            "{msg}"
-        );
+        assert!(msg.starts_with("config: redact_patterns: invalid pattern \"bad\": "), "{msg}");
         assert!(matches!(err, Error::Config { path: None, .. }));
     }
 
@@ -1250,10 +1021,7 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             self.0 >> 33
         }
         fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -1263,16 +1031,13 @@ mod tests {
 
     #[test]
     fn redacted_lines_stay_valid_json() {
-        let pem =
-            format!("-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----");
+        let pem = format!("-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----");
         let pem_open = format!("-----BEGIN PRIVATE KEY-----\n{PEM_BODY}{PEM_BODY}");
         let aws_pair = format!("AWS_SECRET_ACCESS_KEY={AWS_SECRET} ");
         let aws_json = format!("{{\"SecretAccessKey\": \"{AWS_SECRET}\"}}");
         // Secrets stand as words (glued to other text, a token is no token).
-        let secrets: Vec<String> = [AKIA, ANTHROPIC, OPENAI, OPENAI_PROJ, GHP]
-            .iter()
-            .map(|s| format!(" {s} "))
-            .collect();
+        let secrets: Vec<String> =
+            [AKIA, ANTHROPIC, OPENAI, OPENAI_PROJ, GHP].iter().map(|s| format!(" {s} ")).collect();
         let pieces: Vec<&str> = vec![
             &secrets[0],
             &secrets[1],
@@ -1301,11 +1066,8 @@ mod tests {
             "sk-",
             "-----END PRIVATE KEY-----",
         ];
-        let r = Redactor::new(&[ExtraPattern {
-            name: "x".into(),
-            regex: r"[a-z]{3}\W+[a-z]".into(),
-        }])
-        .expect("valid pattern");
+        let r = Redactor::new(&[ExtraPattern { name: "x".into(), regex: r"[a-z]{3}\W+[a-z]".into() }])
+            .expect("valid pattern");
         let mut rng = Lcg(42);
         let mut input = String::new();
         for _ in 0..2000 {
@@ -1331,18 +1093,8 @@ mod tests {
             if let Err(e) = serde_json::from_str::<serde_json::Value>(line) {
                 panic!("{e}: {line}");
             }
-            for secret in [
-                AKIA,
-                AWS_SECRET,
-                &ANTHROPIC[10..],
-                &OPENAI[5..],
-                &GHP[5..],
-                PEM_BODY,
-            ] {
-                assert!(
-                    !line.contains(secret),
-                    "leak of {secret}: {line}\nfrom {orig}"
-                );
+            for secret in [AKIA, AWS_SECRET, &ANTHROPIC[10..], &OPENAI[5..], &GHP[5..], PEM_BODY] {
+                assert!(!line.contains(secret), "leak of {secret}: {line}\nfrom {orig}");
             }
         }
     }
