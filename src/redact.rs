@@ -516,17 +516,16 @@ fn url_password(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
     ok.then_some((start, end, Rule::UrlPassword))
 }
 
-/// `$PASSWORD`, `${PASSWORD}`, `****`: not a password, a reference to one.
+/// `$DB_PASSWORD`, `${db_password}`, `****`: not a password, a reference to one. (`$ecret1`
+/// is a password: a bare `$` reference must look like an environment variable.)
 fn is_placeholder(pw: &[u8]) -> bool {
-    if pw.iter().all(|&b| b == b'*') {
-        return true;
+    match pw {
+        [b'$', b'{', name @ .., b'}'] => !name.is_empty() && name.iter().all(|&b| is_ident(b)),
+        [b'$', name @ ..] => {
+            !name.is_empty() && name.iter().all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        }
+        _ => pw.iter().all(|&b| b == b'*'),
     }
-    let name = match pw {
-        [b'$', b'{', inner @ .., b'}'] => inner,
-        [b'$', inner @ ..] => inner,
-        _ => return false,
-    };
-    !name.is_empty() && name.iter().all(|&b| is_ident(b))
 }
 
 /// End of a PEM body starting at `start`: base64, blanks, real line breaks, JSON escapes
@@ -885,6 +884,7 @@ mod tests {
         untouched("git@github.com:owner/repo.git");
         untouched("postgres://app:${DB_PASSWORD}@db/app");
         untouched("postgres://app:$DB_PASSWORD@db/app");
+        check("postgres://app:$ecret1@db/app", "postgres://app:[REDACTED:url_password]@db/app", "url_password");
         untouched("postgres://app:****@db/app");
         untouched("postgres://app:{{password}}@db/app");
         untouched("postgres://app:[REDACTED:url_password]@db/app");
