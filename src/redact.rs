@@ -113,6 +113,10 @@ const TRIGGERS: &[&str] = &[
 const PEM_MAX: usize = 16 * 1024;
 /// Longest user name and password we look at in a URL.
 const URL_PART_MAX: usize = 1024;
+/// Longest key body we look at (real ones are under 200 bytes); a longer run is a blob.
+const TOKEN_MAX: usize = 1024;
+/// Longest bearer token we look at (JWTs with many claims run to a few KiB).
+const BEARER_MAX: usize = 8 * 1024;
 /// AWS secret access keys are exactly this long.
 const AWS_SECRET_LEN: usize = 40;
 
@@ -272,17 +276,17 @@ impl Redactor {
         if !starts_word(buf, at) {
             return None;
         }
-        let start = span_while(buf, at + 6, usize::MAX, |b| b == b' ' || b == b'\t');
+        let start = span_while(buf, at + 6, at + 6 + 16, |b| b == b' ' || b == b'\t');
         if start == at + 6 {
             return None;
         }
         if !matches!(buf.get(start), Some(b'B' | b'b')) && self.match_at(buf, start).is_some() {
             return None;
         }
-        let body_end = dashed_span(buf, start, |b| {
+        let body_end = token_span(buf, start, BEARER_MAX, |b| {
             b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'~' | b'+' | b'/' | b'-')
-        });
-        let end = span_while(buf, body_end, usize::MAX, |b| b == b'=');
+        })?;
+        let end = span_while(buf, body_end, body_end + 2, |b| b == b'=');
         let body = &buf[start..body_end];
         (body.len() >= 20 && mixed_classes(body)).then_some((start, end, Rule::BearerToken))
     }
@@ -383,11 +387,16 @@ fn span_while(buf: &[u8], start: usize, limit: usize, pred: impl Fn(u8) -> bool)
     buf[start..limit].iter().position(|&b| !pred(b)).map_or(limit, |n| start + n)
 }
 
-/// Like [`span_while`] for a token that may contain `-`, but never past a `-----`: no token
-/// has one, and a PEM marker glued to a token must stay visible to its own rule.
-fn dashed_span(buf: &[u8], start: usize, pred: impl Fn(u8) -> bool) -> usize {
-    let end = span_while(buf, start, usize::MAX, pred);
-    buf[start..end].windows(5).position(|w| w == b"-----").map_or(end, |i| start + i)
+/// End of a token's body from `start`: the run of bytes that satisfy `pred`, cut before any
+/// `-----` (no token has one, and a PEM marker glued to a token must stay visible to its own
+/// rule). `None` when the run goes on past `max`: that is a blob, not a token, and capping the
+/// scan keeps a run of `sk-sk-sk-...` linear.
+fn token_span(buf: &[u8], start: usize, max: usize, pred: impl Fn(u8) -> bool) -> Option<usize> {
+    let end = span_while(buf, start, start + max, &pred);
+    if end == start + max && buf.get(end).is_some_and(|&b| pred(b)) {
+        return None;
+    }
+    Some(buf[start..end].windows(5).position(|w| w == b"-----").map_or(end, |i| start + i))
 }
 
 /// At least two of lower case, upper case and digits: random keys always are, words and
@@ -430,13 +439,13 @@ fn sk_key(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
     let after = at + 3;
     if buf[after..].starts_with(b"ant-") {
         let body_start = after + 4;
-        let end = dashed_span(buf, body_start, is_key_byte);
+        let end = token_span(buf, body_start, TOKEN_MAX, is_key_byte)?;
         let body = &buf[body_start..end];
         return (body.len() >= 20 && mixed_classes(body)).then_some((at, end, Rule::AnthropicKey));
     }
     let prefix = [&b"proj-"[..], b"svcacct-", b"admin-", b"None-"].into_iter().find(|p| buf[after..].starts_with(p));
     let body_start = after + prefix.map_or(0, <[u8]>::len);
-    let end = dashed_span(buf, body_start, is_key_byte);
+    let end = token_span(buf, body_start, TOKEN_MAX, is_key_byte)?;
     let body = &buf[body_start..end];
     // Without a known prefix, the Python shape: 20 letters or digits before any `-` or `_`,
     // so that `sk-some-long-kebab-name` is not a key.
@@ -450,7 +459,7 @@ fn token(buf: &[u8], at: usize, prefix: &[u8], min: usize, rule: Rule) -> Option
         return None;
     }
     let body_start = at + prefix.len();
-    let end = span_while(buf, body_start, usize::MAX, |b| b.is_ascii_alphanumeric());
+    let end = token_span(buf, body_start, TOKEN_MAX, |b| b.is_ascii_alphanumeric())?;
     let body = &buf[body_start..end];
     let ok = body.len() >= min && mixed_classes(body) && ends_word(buf, end);
     ok.then_some((at, end, rule))
@@ -462,7 +471,7 @@ fn github_fine_grained(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
         return None;
     }
     let body_start = at + b"github_pat_".len();
-    let end = span_while(buf, body_start, usize::MAX, is_ident);
+    let end = token_span(buf, body_start, TOKEN_MAX, is_ident)?;
     let body = &buf[body_start..end];
     (body.len() >= 22 && mixed_classes(body)).then_some((at, end, Rule::GithubPat))
 }
@@ -474,7 +483,7 @@ fn slack(buf: &[u8], at: usize) -> Option<(usize, usize, Rule)> {
         return None;
     }
     let body_start = at + b"xoxb-".len();
-    let end = dashed_span(buf, body_start, |b| b.is_ascii_alphanumeric() || b == b'-');
+    let end = token_span(buf, body_start, TOKEN_MAX, |b| b.is_ascii_alphanumeric() || b == b'-')?;
     let body = &buf[body_start..end];
     let ok = body.len() >= 10 && mixed_classes(body) && ends_word(buf, end);
     ok.then_some((at, end, Rule::SlackToken))
@@ -531,7 +540,7 @@ fn is_placeholder(pw: &[u8]) -> bool {
 /// End of a PEM body starting at `start`: base64, blanks, real line breaks, JSON escapes
 /// (taken whole, so the body never ends inside one), header lines (`Proc-Type: 4,ENCRYPTED`),
 /// line-number gutters of tool output and non-ASCII (`→`). Quotes and braces end it, so it
-/// never leaves its JSON string.
+/// never leaves its JSON string, and it stops at the next `-----BEGIN `.
 fn pem_body_end(buf: &[u8], start: usize, limit: usize) -> usize {
     let mut i = start;
     while i < limit {
@@ -542,6 +551,11 @@ fn pem_body_end(buf: &[u8], start: usize, limit: usize) -> usize {
                 i = j + 1;
                 continue;
             }
+            break;
+        }
+        if b == b'-' && buf[i..].starts_with(b"-----BEGIN ") {
+            // The next block: each header then scans only its own body, so a run of headers
+            // stays linear.
             break;
         }
         let body_byte = b.is_ascii_alphanumeric()
@@ -941,6 +955,26 @@ mod tests {
         let a = r#"{"c":"-----BEGIN RSA PRIVATE KEY----- is how it starts"}"#;
         let b = format!(r#"{{"c":"{PEM_BODY}\n-----END RSA PRIVATE KEY-----"}}"#);
         untouched(&format!("{a}\n{b}\n"));
+    }
+
+    #[test]
+    fn pathological_runs_stay_linear() {
+        let r = Redactor::new(&[]).expect("built-ins compile");
+        for unit in [
+            "sk-",
+            "xoxb-",
+            "github_pat_",
+            "-----BEGIN PRIVATE KEY----- a ",
+            "a://b:",
+            "Bearer AbCdEf0123456789AbCdEfGh ",
+            "AWS_SECRET_ACCESS_KEY=",
+        ] {
+            let input = unit.repeat(100_000 / unit.len());
+            let t = std::time::Instant::now();
+            r.redact(input.as_bytes(), &mut BTreeMap::new());
+            // Quadratic would take minutes; bounded scans take well under a second.
+            assert!(t.elapsed() < std::time::Duration::from_secs(5), "{unit:?}: {:?}", t.elapsed());
+        }
     }
 
     #[test]
