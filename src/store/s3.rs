@@ -38,7 +38,7 @@ impl std::fmt::Debug for S3Store {
 }
 
 /// Drop any `user:password@` from an endpoint before it appears in a message.
-fn display_endpoint(endpoint: &str) -> String {
+pub fn display_endpoint(endpoint: &str) -> String {
     match (endpoint.find("://"), endpoint.find('@')) {
         (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
             format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
