@@ -98,7 +98,7 @@ fn spawn_flusher(env: &Env, sid: &str, kind: u64) -> Child {
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     if let Some(mut stdin) = child.stdin.take() {
-        let payload = env.payload(if kind % 2 == 0 { "Stop" } else { "UserPromptSubmit" }, sid);
+        let payload = env.payload(if kind.is_multiple_of(2) { "Stop" } else { "UserPromptSubmit" }, sid);
         let _ = stdin.write_all(&serde_json::to_vec(&payload).unwrap());
     }
     child
