@@ -13,6 +13,7 @@ pub mod flush;
 pub mod fsutil;
 pub mod hook;
 pub mod layout;
+pub mod lifecycle;
 pub mod log;
 pub mod meta;
 pub mod paths;
