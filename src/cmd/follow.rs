@@ -151,9 +151,11 @@ impl Tracked {
         Tracked { session, state, last_err: None }
     }
 
-    /// Anything to send (the engine's cheap check: no lock, no network)?
+    /// Anything to send (the engine's cheap check: no lock, no network)? A transcript that
+    /// does not exist (yet, or any more) has nothing to send until the final flush.
     fn changed(&self) -> bool {
-        !nothing_new(&self.state, &self.session.transcript, false)
+        transcript::stat(&self.session.transcript).is_some()
+            && !nothing_new(&self.state, &self.session.transcript, false)
     }
 
     /// How long the transcript has been unmodified (`None`: it is gone).
@@ -297,6 +299,9 @@ impl<'a> Follower<'a> {
     /// `follow` of one session.
     fn follow_one(&mut self, session: Session) -> Result<()> {
         eprintln!("following {} every {}s into {}; Ctrl-C to stop", session.id, self.interval.as_secs_f64(), self.dest);
+        if transcript::stat(&session.transcript).is_none() {
+            eprintln!("transcript {} does not exist yet; waiting for it", session.transcript.display());
+        }
         let mut t = Tracked::new(session, &self.mirror.state_dir);
         loop {
             let flow = self.cycle_one(&mut t);
@@ -304,6 +309,11 @@ impl<'a> Follower<'a> {
             if stop::sleep(wait) {
                 break;
             }
+        }
+        if transcript::stat(&t.session.transcript).is_none() && state::load(&t.state).is_none() {
+            // Nothing was ever sent: do not create an empty session in the store.
+            self.say(&format!("stopped: nothing to mirror for {} (its transcript never appeared)", t.session.id));
+            return Ok(());
         }
         self.finish(&t)?;
         self.say(&format!("stopped: {} marked ended", t.session.id));
