@@ -154,6 +154,10 @@ fn work(event: &Event, transcript: &Path, limits: Limits) -> Result<()> {
         _ => {}
     }
     let out = mirror.flush(&session, &opts)?;
+    if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
+        // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
+        crate::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+    }
     if !out.parts.is_empty() || out.repaired {
         log(
             "INFO",

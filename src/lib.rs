@@ -7,11 +7,13 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod discover;
 pub mod error;
 pub mod flush;
 pub mod fsutil;
 pub mod hook;
 pub mod layout;
+pub mod lifecycle;
 pub mod log;
 pub mod meta;
 pub mod paths;

@@ -15,6 +15,7 @@ use crate::store::{self, Limits, Store};
 pub mod backfill;
 pub mod doctor;
 pub mod flush;
+pub mod follow;
 pub mod init;
 pub mod install;
 
