@@ -199,6 +199,9 @@ impl Drop for SessionLock {
 /// Take the session lock, waiting up to `wait`. The directory is created (0700) if needed.
 pub fn lock(path: &Path, wait: Duration) -> Result<SessionLock> {
     if let Some(dir) = path.parent() {
+        if let Some(top) = dir.parent() {
+            crate::fsutil::ensure_private_dir_strict(top)?;
+        }
         ensure_private_dir(dir)?;
     }
     let file = OpenOptions::new()
