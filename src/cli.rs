@@ -50,6 +50,10 @@ pub enum Cmd {
     Install(cmd::install::InstallArgs),
     /// Remove exactly what `install` added from a Claude Code settings file.
     Uninstall(cmd::install::InstallArgs),
+    Show(cmd::show::ShowArgs),
+    List(cmd::list::ListArgs),
+    Stop(cmd::stop::StopArgs),
+    Compact(cmd::compact::CompactArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -74,6 +78,10 @@ pub fn main() -> i32 {
         Some(Cmd::Flush(a)) => cmd::flush::run(a),
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
+        Some(Cmd::Show(a)) => cmd::show::run(a),
+        Some(Cmd::List(a)) => cmd::list::run(a),
+        Some(Cmd::Stop(a)) => cmd::stop::run(a),
+        Some(Cmd::Compact(a)) => cmd::compact::run(a),
     };
     match result {
         Ok(()) => 0,

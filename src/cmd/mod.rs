@@ -12,8 +12,12 @@ use crate::layout::validate_id;
 use crate::paths;
 use crate::store::{self, Limits, Store};
 
+pub mod compact;
 pub mod flush;
 pub mod install;
+pub mod list;
+pub mod show;
+pub mod stop;
 
 /// A configured destination.
 pub struct Ctx {
