@@ -5,6 +5,10 @@
 //! to the bucket), so the same tests can later run against S3 servers.
 //!
 //! Fixture text is plain prose: nothing shaped like a secret, so redaction keeps the bytes.
+//!
+//! Opt-in S3 run: `TRACECRAFT_TEST_S3S_FS=/path/to/s3s-fs cargo test --test cli_showlist`
+//! starts one s3s-fs server per test (its data directory doubles as the bucket directory)
+//! and writes a config pointing at it.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,11 +20,63 @@ const PROJECT: &str = "default";
 
 struct Env {
     home: tempfile::TempDir,
+    /// The s3s-fs server of an S3 run (killed on drop).
+    server: Option<std::process::Child>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.server.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env { home: tempfile::tempdir().expect("temp dir") }
+        let mut env = Env { home: tempfile::tempdir().expect("temp dir"), server: None };
+        if let Some(bin) = std::env::var_os("TRACECRAFT_TEST_S3S_FS").filter(|v| !v.is_empty()) {
+            env.start_s3s_fs(Path::new(&bin));
+        }
+        env
+    }
+
+    fn start_s3s_fs(&mut self, bin: &Path) {
+        let root = self.home().join("s3root");
+        std::fs::create_dir_all(root.join("tcbucket")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "K", "--secret-key", "S"])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        self.server = Some(child);
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(10), "s3s-fs did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let cfg = serde_json::json!({
+            "backend": "s3", "endpoint": format!("http://127.0.0.1:{port}"), "bucket": "tcbucket",
+            "project": PROJECT, "access_key": "K", "secret_key": "S"
+        });
+        let path = self.home().join(".tracecraft/config.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// How messages describe the destination ("local store <dir>" or "s3 <endpoint> bucket tcbucket").
+    fn dest_word(&self) -> &'static str {
+        if self.server.is_some() {
+            "bucket tcbucket"
+        } else {
+            "local store"
+        }
     }
 
     fn home(&self) -> &Path {
@@ -98,9 +154,13 @@ impl Env {
         self.ok(&["flush", "--final", "--transcript", path.to_str().unwrap()]);
     }
 
-    /// The bucket as a directory (local store).
+    /// The bucket as a directory (the local store, or the s3s-fs data directory).
     fn bucket(&self) -> PathBuf {
-        self.home().join(".tracecraft/store")
+        if self.server.is_some() {
+            self.home().join("s3root/tcbucket")
+        } else {
+            self.home().join(".tracecraft/store")
+        }
     }
 
     fn session_prefix(&self, id: &str) -> String {
@@ -240,7 +300,7 @@ fn ids_resolve_by_unique_prefix_and_ambiguity_is_explained() {
     assert!(!err.contains("bbb-333"), "{err}");
     let err = env.fails(&["show", "zzz"]);
     assert!(err.starts_with("tracecraft-hook: "), "{err}");
-    assert!(err.contains("zzz") && err.contains("local store") && err.contains("project default"), "{err}");
+    assert!(err.contains("zzz") && err.contains(env.dest_word()) && err.contains("project default"), "{err}");
     assert_eq!(err.lines().count(), 1, "one error line: {err}");
     let err = env.fails(&["show", "../x"]);
     assert!(err.contains("invalid session id"), "{err}");
@@ -249,10 +309,8 @@ fn ids_resolve_by_unique_prefix_and_ambiguity_is_explained() {
 #[test]
 fn list_shows_full_ids_parts_and_sizes() {
     let env = Env::new();
-    assert_eq!(
-        env.text(&["list"]).trim(),
-        format!("(no sessions in local store {} project default)", env.bucket().display())
-    );
+    let empty = env.text(&["list"]);
+    assert!(empty.starts_with("(no sessions in ") && empty.contains(env.dest_word()), "{empty}");
     assert_eq!(serde_json::from_str::<Value>(&env.text(&["list", "--json"])).unwrap(), serde_json::json!([]));
 
     let small = mirrored(&env, "0a1b2c3d-0000-4000-8000-000000000001", 2, 1);
@@ -481,6 +539,37 @@ fn python_compaction_leftovers_are_ignored_and_cleaned() {
 }
 
 #[test]
+fn stale_meta_written_back_by_a_flush_after_a_python_compaction() {
+    // Our flush keeps a local copy of meta.json; when the Python CLI compacts meanwhile, the
+    // next flush puts back the old list (naming deleted originals, not the merged part).
+    let env = Env::new();
+    let id = "s-stale-1";
+    let mut all = mirrored(&env, id, 3, 1);
+    let prefix = env.session_prefix(id);
+    for n in env.part_names(id) {
+        std::fs::remove_file(env.bucket().join(format!("{prefix}{n}"))).unwrap();
+    }
+    env.put_object(&format!("{prefix}part-00000-abcabc12.jsonl"), &all);
+    let mut meta = env.meta(id);
+    meta["parts"] =
+        serde_json::json!([{"seq": 0, "uuid": "abcabc12", "compacted_from": 3, "uploaded_bytes": all.len()}]);
+    env.put_object(&format!("{prefix}meta.json"), meta.to_string().as_bytes());
+    assert_same(&env.show_raw(id), &all, "after the Python compaction");
+
+    let more = line(77, 100);
+    env.append(&env.transcript(id), &more);
+    all.extend_from_slice(&more);
+    env.flush(&env.transcript(id));
+    // (Whether the flush wrote its old list back or re-read meta.json, the replay holds.)
+    assert_same(&env.show_raw(id), &all, "stale meta");
+    env.ok(&["compact", id]);
+    assert_eq!(env.part_names(id).len(), 1, "{:?}", env.part_names(id));
+    assert_same(&env.show_raw(id), &all, "compacted");
+    let parts = env.meta(id)["parts"].clone();
+    assert_eq!(parts.as_array().unwrap().len(), 1, "stale entries dropped: {parts}");
+}
+
+#[test]
 fn interrupted_compaction_never_changes_the_replay() {
     for point in ["compact_after_upload", "compact_after_meta"] {
         let env = Env::new();
@@ -580,7 +669,7 @@ fn errors_name_the_session_and_the_store() {
     let env = Env::new();
     for cmd in ["show", "stop", "compact"] {
         let err = env.fails(&[cmd, "nope"]);
-        assert!(err.contains("\"nope\"") && err.contains("local store"), "{cmd}: {err}");
+        assert!(err.contains("\"nope\"") && err.contains(env.dest_word()), "{cmd}: {err}");
     }
     // A session with parts but no meta.json (Python in flight) is shown, not compacted.
     let env = Env::new();

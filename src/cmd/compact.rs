@@ -4,10 +4,10 @@
 //! Algorithm, under the session lock (no flush of this session runs meanwhile here):
 //! 1. read meta.json (our local copy if the store's lags) and list the session; the replay
 //!    plan (`catalog`) says which objects make up the session and which are leftovers;
-//! 2. targets = the plan's leading parts, minus the newest `--keep-tail N`, stopping before
-//!    any part meta.json does not list (a flush in flight), before the part the local state
-//!    marks open (the next flush re-sends it under its key), and before a last part that
-//!    ends inside a line (a later flush may re-send it);
+//! 2. targets = the plan's leading parts, minus the newest `--keep-tail N`, stopping after
+//!    the last part meta.json lists (later ones may be a flush in flight), before the part
+//!    the local state marks open (the next flush re-sends it under its key), and before a
+//!    last part that ends inside a line (a later flush may re-send it);
 //! 3. stream the targets into ONE new object at the seq of the first, with a deterministic
 //!    hex8 (sha256 of "compact\n<sid>\n<first>\n<last>") that differs from the original's:
 //!    multipart upload on S3, temp file + rename locally; memory stays bounded;
@@ -163,9 +163,10 @@ fn plural(n: usize) -> &'static str {
 fn mergeable(store: &dyn Store, plan: &Plan, keep_tail: usize, open: Option<OpenPart>) -> Result<usize> {
     let parts = &plan.parts;
     let mut k = parts.len().saturating_sub(keep_tail);
-    if let Some(i) = parts.iter().position(|p| p.entry.is_none()) {
-        k = k.min(i);
-    }
+    // Unlisted parts after the last listed one may be a flush in flight; unlisted parts
+    // before a listed one cannot be (a flush lists its parts in order), e.g. a merged part
+    // whose meta.json entry a writer with an old copy of meta.json dropped.
+    k = k.min(parts.iter().rposition(|p| p.entry.is_some()).map_or(0, |i| i + 1));
     if let Some(o) = open {
         if let Some(i) = parts.iter().position(|p| p.obj.seq >= o.seq) {
             k = k.min(i);
