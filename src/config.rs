@@ -103,7 +103,12 @@ impl Config {
     /// Human description of the destination, for messages (never credentials).
     pub fn describe(&self) -> String {
         match &self.backend {
-            Backend::S3(s) => format!("s3 {} bucket {} project {}", s.endpoint, s.bucket, self.project),
+            Backend::S3(s) => format!(
+                "s3 {} bucket {} project {}",
+                crate::store::s3::display_endpoint(&s.endpoint),
+                s.bucket,
+                self.project
+            ),
             Backend::Local { root } => format!("local store {} project {}", root.display(), self.project),
         }
     }

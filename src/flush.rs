@@ -22,7 +22,7 @@ use crate::redact::Redactor;
 use crate::state::{self, OpenPart, State, StatePaths};
 use crate::store::{Cond, Store};
 use crate::transcript::{self, Transcript};
-use crate::util::{now_rfc3339, sha256_hex};
+use crate::util::{now_rfc3339, parse_rfc3339, sha256_hex};
 
 /// Which session, and where its transcript is.
 #[derive(Debug, Clone)]
@@ -208,7 +208,8 @@ impl<'a> Mirror<'a> {
             state::save_meta(&paths.meta, &meta)?;
             self.save_state(&paths, &mut st)?;
             test_point("before_meta_put")?;
-            self.store.put(&meta_key(&self.cfg.project, &s.id), &meta.to_bytes(), &Cond::None)?;
+            self.put_meta(&s.id, &mut meta, &mut st)?;
+            state::save_meta(&paths.meta, &meta)?;
             test_point("after_meta_put")?;
             st.meta_dirty = false;
             out.meta_written = true;
@@ -217,6 +218,36 @@ impl<'a> Mirror<'a> {
         out.cursor = st.cursor;
         out.ended = st.ended;
         Ok(out)
+    }
+
+    /// Upload meta.json. When we know the version we wrote last, the write is conditional
+    /// on it: if someone else rewrote meta.json meanwhile (tracecraft's `compact`, `stop` on
+    /// another machine), their version is merged with ours instead of being overwritten.
+    /// Servers that ignore `If-Match` just get the plain overwrite: the parts, not
+    /// meta.json, are what replay reads, so correctness never depends on this.
+    fn put_meta(&self, id: &str, meta: &mut Meta, st: &mut State) -> Result<()> {
+        let key = meta_key(&self.cfg.project, id);
+        let mut cond = st.meta_etag.clone().map_or(Cond::None, Cond::IfMatch);
+        for attempt in 0..4 {
+            match self.store.put(&key, &meta.to_bytes(), &cond) {
+                Ok(etag) => {
+                    st.meta_etag = etag;
+                    return Ok(());
+                }
+                Err(Error::Precondition { .. }) if attempt < 3 => {
+                    let etag = self.store.head(&key)?.and_then(|o| o.etag);
+                    match self.fetch_meta(id)? {
+                        Some(remote) => {
+                            *meta = merge_meta(remote, meta);
+                            cond = etag.map_or(Cond::None, Cond::IfMatch);
+                        }
+                        None => cond = Cond::None,
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Precondition { key })
     }
 
     fn save_state(&self, paths: &StatePaths, st: &mut State) -> Result<()> {
@@ -420,6 +451,38 @@ impl<'a> Mirror<'a> {
         }
         Ok(())
     }
+}
+
+/// Merge our meta.json into a newer one written by someone else: theirs wins for the parts it
+/// lists (it may have compacted ours); our parts newer than all of theirs are added, our
+/// newer version of a part they list under the same key replaces theirs, and the session
+/// fields we maintain (end, start source, model...) are ours.
+pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
+    let mut m = remote;
+    let remote_max = m.parts.iter().map(|p| p.seq).max();
+    let compacted_at = m.last_compacted_at.as_deref().and_then(parse_rfc3339);
+    for p in &local.parts {
+        let same = m.parts.iter().any(|r| r.seq == p.seq && r.uuid == p.uuid);
+        // A part of ours they do not list, uploaded before their compaction: merged away.
+        let merged_away = match (compacted_at, p.uploaded_at.as_deref().and_then(parse_rfc3339)) {
+            (Some(c), Some(u)) => u <= c,
+            _ => false,
+        };
+        if same || (!merged_away && remote_max.is_none_or(|mx| p.seq > mx)) {
+            m.upsert_part(p.clone());
+        }
+    }
+    m.ended_at = local.ended_at.clone();
+    m.end_reason = local.end_reason.clone();
+    m.start_source = local.start_source.clone().or(m.start_source);
+    m.model = local.model.clone().or(m.model);
+    m.started_at = m.started_at.or_else(|| local.started_at.clone());
+    m.source_path = local.source_path.clone().or(m.source_path);
+    m.cwd = local.cwd.clone().or(m.cwd);
+    m.agent_id = local.agent_id.clone().or(m.agent_id);
+    m.writer = local.writer.clone();
+    m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
+    m
 }
 
 fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {

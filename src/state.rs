@@ -62,6 +62,9 @@ pub struct State {
     /// meta.json in the store lags our copy (a crash between part and meta upload).
     #[serde(default)]
     pub meta_dirty: bool,
+    /// ETag of the meta.json we wrote last (conditional writes notice other writers).
+    #[serde(default)]
+    pub meta_etag: Option<String>,
     /// ended_at has been stamped.
     #[serde(default)]
     pub ended: bool,

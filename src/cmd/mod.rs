@@ -12,8 +12,11 @@ use crate::layout::validate_id;
 use crate::paths;
 use crate::store::{self, Limits, Store};
 
+pub mod backfill;
 pub mod compact;
+pub mod doctor;
 pub mod flush;
+pub mod init;
 pub mod install;
 pub mod list;
 pub mod show;

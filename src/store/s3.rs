@@ -38,7 +38,7 @@ impl std::fmt::Debug for S3Store {
 }
 
 /// Drop any `user:password@` from an endpoint before it appears in a message.
-fn display_endpoint(endpoint: &str) -> String {
+pub fn display_endpoint(endpoint: &str) -> String {
     match (endpoint.find("://"), endpoint.find('@')) {
         (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
             format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
@@ -73,6 +73,16 @@ impl S3Store {
         }
         let agent = builder.build().into();
         Ok(S3Store { bucket, creds, agent, endpoint, limits })
+    }
+
+    /// The server's `Date` header from one signed HEAD of the bucket, whatever the status
+    /// (for `doctor`'s clock-skew check: a server answers even a request it rejects).
+    /// No retry; a request that gets no answer is an `Error::Network`.
+    pub fn server_date(&self) -> Result<Option<String>> {
+        let action = self.bucket.head_bucket(Some(&self.creds));
+        let url = self.sign(&action);
+        let resp = self.agent.head(&url).call().map_err(|e| self.net_err("HEAD bucket", self.bucket.name(), e))?;
+        Ok(header(&resp, "date"))
     }
 
     fn net_err(&self, op: &'static str, key: &str, e: ureq::Error) -> Error {

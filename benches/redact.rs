@@ -1,0 +1,234 @@
+//! Throughput of `Redactor::redact` on generated Claude Code transcripts.
+//!
+//! Run with `cargo bench --bench redact`. A plain harness (no criterion, nothing more to
+//! compile): it builds 4 MB of transcript-like JSONL (user prompts, assistant text and
+//! `tool_use`, tool results with source code, git logs and diffs, file reads with the Read
+//! tool's gutter, base64 screenshots), clean and with secrets in one line of 20 or one of 3,
+//! and reports MB/s for the whole buffer in one call and for one call per line.
+//! Targets (one core, release): >= 1 GB/s clean, >= 300 MB/s with secrets.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tracecraft_hook::redact::{ExtraPattern, Redactor};
+
+/// Small deterministic generator (PCG-ish LCG): same corpus on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+    fn chars(&mut self, alphabet: &[u8], n: usize) -> String {
+        (0..n).map(|_| alphabet[self.below(alphabet.len())] as char).collect()
+    }
+    fn uuid(&mut self) -> String {
+        let h = self.chars(b"0123456789abcdef", 32);
+        format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    }
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+const PROSE: &[&str] = &[
+    "I'll look at the failing test first and then fix the task-queue ordering.",
+    "The build fails because `disk-usage` is computed before the mask-layer is applied.",
+    "Let me check the secret handling in the config loader; it reads the key from the env.",
+    "See https://docs.rs/regex/latest/regex/bytes/struct.Regex.html for the API.",
+    "The Bearer scheme is used by the upload client; tokens come from the keychain.",
+    "Refactor: move the retry loop into its own function and add a backoff with jitter.",
+    "Running `cargo test` now. The flaky test was `ask-for-confirmation` in the CLI suite.",
+    "This PR updates the README and fixes a typo in the install script (http://localhost:8080).",
+];
+
+const CODE: &[&str] = &[
+    "fn main() -> Result<(), Box<dyn std::error::Error>> {\n    let cfg = Config::load()?;\n    run(cfg)\n}\n",
+    "impl Drop for Guard {\n    fn drop(&mut self) {\n        let _ = std::fs::remove_file(&self.path);\n    }\n}\n",
+    "def handler(event, context):\n    client = boto3.client(\"s3\")\n    return client.list_objects_v2(Bucket=event[\"bucket\"])\n",
+    "export function useTaskQueue(opts: Options): TaskQueue {\n  const [tasks, setTasks] = useState<Task[]>([]);\n  return { tasks, push: (t) => setTasks([...tasks, t]) };\n}\n",
+    "SELECT id, name, created_at FROM users WHERE org_id = $1 ORDER BY created_at DESC LIMIT 50;\n",
+    "#[derive(Debug, Clone, Serialize, Deserialize)]\npub struct Part { pub seq: u32, pub uuid: String, pub cursor_range: [u64; 2] }\n",
+];
+
+/// One secret in one of the ways it shows up in a transcript.
+fn secret(rng: &mut Rng) -> String {
+    match rng.below(8) {
+        0 => format!("AWS_ACCESS_KEY_ID=AKIA{}\n", rng.chars(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
+        1 => format!("AWS_SECRET_ACCESS_KEY={}\n", rng.chars(B64, 40)),
+        2 => format!("ANTHROPIC_API_KEY=sk-ant-api03-{}AA\n", rng.chars(ALNUM, 93)),
+        3 => format!("+OPENAI_API_KEY=sk-proj-{}\n", rng.chars(ALNUM, 120)),
+        4 => format!("git remote set-url origin https://ghp_{}@github.com/o/r\n", rng.chars(ALNUM, 36)),
+        5 => format!("curl -H 'Authorization: Bearer {}' https://api.example.com\n", rng.chars(ALNUM, 48)),
+        6 => format!("DATABASE_URL=postgres://app:{}@db.internal:5432/app\n", rng.chars(ALNUM, 24)),
+        _ => {
+            let body: Vec<String> = (0..12).map(|_| rng.chars(B64, 64)).collect();
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n", body.join("\n"))
+        }
+    }
+}
+
+/// A transcript of about `target` bytes; a secret in one line out of `secret_every` (0: none).
+/// Without `screenshots`, no base64 images (text is the harder case for the prefilter).
+fn transcript(target: usize, secret_every: usize, screenshots: bool) -> Vec<u8> {
+    let mut rng = Rng(7);
+    let session = rng.uuid();
+    let mut out = Vec::with_capacity(target + 64 * 1024);
+    let mut parent = rng.uuid();
+    while out.len() < target {
+        let uuid = rng.uuid();
+        let mut text = String::new();
+        for _ in 0..1 + rng.below(4) {
+            text.push_str(rng.pick(PROSE));
+            text.push(' ');
+        }
+        if secret_every > 0 && rng.below(secret_every) == 0 {
+            text.push_str(&secret(&mut rng));
+        }
+        let common = json!({
+            "parentUuid": parent, "isSidechain": false, "userType": "external",
+            "cwd": "/home/me/work/project", "sessionId": session, "version": "2.1.3",
+            "gitBranch": "main", "uuid": uuid, "timestamp": "2026-11-21T19:15:12.167Z",
+        });
+        // Mostly text and tool traffic; a screenshot now and then.
+        let kind = match rng.below(100) {
+            0..15 => 0,
+            15..40 => 1,
+            40..60 => 2,
+            60..78 => 3,
+            78..99 => 4,
+            _ => 5,
+        };
+        let kind = if kind == 5 && !screenshots { 4 } else { kind };
+        let mut line = match kind {
+            0 => json!({"type": "user", "message": {"role": "user", "content": text}}),
+            1 => json!({"type": "assistant", "requestId": format!("req_{}", rng.chars(ALNUM, 24)),
+                "message": {"id": format!("msg_{}", rng.chars(ALNUM, 24)), "type": "message",
+                    "role": "assistant", "model": "claude-sonnet-4-5",
+                    "content": [{"type": "text", "text": text}],
+                    "usage": {"input_tokens": rng.below(5000), "output_tokens": rng.below(900),
+                        "cache_read_input_tokens": rng.below(90000)}}}),
+            2 => {
+                let cmd = format!("cd /home/me/work/project && {}", text.trim());
+                json!({"type": "assistant", "message": {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": format!("toolu_{}", rng.chars(ALNUM, 24)),
+                     "name": "Bash", "input": {"command": cmd, "description": "Run it"}}]}})
+            }
+            3 => {
+                // A file read: the content with the Read tool's line-number gutter.
+                let mut file = String::new();
+                for n in 1..=20 + rng.below(120) {
+                    let code = rng.pick(CODE);
+                    file.push_str(&format!("{n:>6}\u{2192}{}", code.lines().next().unwrap_or("")));
+                    file.push('\n');
+                }
+                file.push_str(&text);
+                json!({"type": "user", "message": {"role": "user", "content": [
+                    {"tool_use_id": format!("toolu_{}", rng.chars(ALNUM, 24)),
+                     "type": "tool_result", "content": file.clone()}]},
+                    "toolUseResult": {"type": "text", "file": {"filePath": "/home/me/work/project/src/lib.rs",
+                        "content": file, "numLines": 40, "startLine": 1, "totalLines": 40}}})
+            }
+            4 => {
+                // Command output: code, a git log, a diff.
+                let mut stdout = String::new();
+                for _ in 0..5 + rng.below(40) {
+                    stdout.push_str(rng.pick(CODE));
+                    stdout.push_str(&format!(
+                        "commit {}\n+    let id = \"{}\";\n",
+                        rng.chars(b"0123456789abcdef", 40),
+                        rng.uuid()
+                    ));
+                }
+                stdout.push_str(&text);
+                json!({"type": "user", "message": {"role": "user", "content": [
+                    {"tool_use_id": format!("toolu_{}", rng.chars(ALNUM, 24)),
+                     "type": "tool_result", "content": stdout.clone(), "is_error": false}]},
+                    "toolUseResult": {"stdout": stdout, "stderr": "", "interrupted": false,
+                        "isImage": false}})
+            }
+            _ => {
+                // A screenshot: a long base64 blob.
+                let len = 10_000 + rng.below(30_000);
+                let data = rng.chars(B64, len);
+                json!({"type": "user", "message": {"role": "user", "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                     "data": data}}, {"type": "text", "text": text}]}})
+            }
+        };
+        if let (Some(line), Some(common)) = (line.as_object_mut(), common.as_object()) {
+            line.extend(common.clone());
+        }
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
+        parent = uuid;
+    }
+    out
+}
+
+/// Best and median MB/s of `f` over `buf`, run for about `budget`.
+fn measure(buf: &[u8], budget: Duration, mut f: impl FnMut(&[u8]) -> usize) -> (f64, f64) {
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || start.elapsed() < budget {
+        let t = Instant::now();
+        black_box(f(black_box(buf)));
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let mbps = |secs: f64| buf.len() as f64 / secs / 1e6;
+    (mbps(times[0]), mbps(times[times.len() / 2]))
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench` absent: keep that run short.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let size = if quick { 256 * 1024 } else { 4 * 1024 * 1024 };
+    let budget = Duration::from_millis(if quick { 10 } else { 2000 });
+    if quick {
+        println!("smoke run (no --bench): small input, timings mean nothing; use `cargo bench --bench redact`");
+    }
+    let builtin = Redactor::new(&[]).expect("built-in rules compile");
+    let with_extra = Redactor::new(&[ExtraPattern { name: "internal_id".into(), regex: r"INT-[0-9]{8}".into() }])
+        .expect("valid pattern");
+
+    let scenarios = [
+        ("clean", 0, true),
+        ("clean, text only", 0, false),
+        ("secrets in 1 line of 20", 20, true),
+        ("secrets in 1 line of 3, text only", 3, false),
+    ];
+    for (label, every, screenshots) in scenarios {
+        let buf = transcript(size, every, screenshots);
+        let lines = buf.split_inclusive(|&b| b == b'\n').count();
+        let mut counts = BTreeMap::new();
+        let redacted = builtin.redact(&buf, &mut counts).len();
+        let total: u64 = counts.values().sum();
+        println!(
+            "{label}: {:.1} MB, {lines} lines, {total} redactions, output {:.1} MB",
+            buf.len() as f64 / 1e6,
+            redacted as f64 / 1e6
+        );
+        for (what, r) in [("built-ins", &builtin), ("built-ins + 1 extra", &with_extra)] {
+            let (best, median) = measure(&buf, budget, |b| {
+                let mut c = BTreeMap::new();
+                r.redact(b, &mut c).len()
+            });
+            println!("  {what:<22} whole buffer: best {best:>7.0} MB/s, median {median:>7.0} MB/s");
+        }
+        let (best, median) = measure(&buf, budget, |b| {
+            let mut c = BTreeMap::new();
+            b.split_inclusive(|&x| x == b'\n').map(|l| builtin.redact(l, &mut c).len()).sum()
+        });
+        println!("  {:<22} line by line: best {best:>7.0} MB/s, median {median:>7.0} MB/s", "built-ins");
+    }
+}

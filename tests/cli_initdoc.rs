@@ -1,0 +1,628 @@
+//! CLI tests of `init`, `doctor` and `backfill`: the real binary with a temporary `HOME`,
+//! and, where a bucket is needed, a real S3 server (s3s-fs, which verifies SigV4) started
+//! by the test on a free 127.0.0.1 port and killed when the test ends.
+//!
+//! Deliberately self-contained (no shared harness): each test owns its server and its
+//! directories, so they run in parallel.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
+const ACCESS: &str = "tcaccesskey";
+/// Must never appear in any output.
+const SECRET: &str = "Zq9-s3cr3t-Pa55w0rd-7781";
+const BUCKET: &str = "tc-bkt";
+
+// ---------------------------------------------------------------------------------------
+// Harness
+
+/// A running s3s-fs; killed on drop.
+struct S3s {
+    child: Child,
+    endpoint: String,
+    root: PathBuf,
+}
+
+impl Drop for S3s {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn s3s_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("S3S_FS") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let p = home.join(".cargo/bin/s3s-fs");
+    if p.is_file() {
+        p
+    } else {
+        PathBuf::from("s3s-fs")
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl S3s {
+    /// Start s3s-fs with data under `root`, creating the buckets given.
+    fn start(root: &Path, buckets: &[&str]) -> S3s {
+        for b in buckets {
+            fs::create_dir_all(root.join(b)).unwrap();
+        }
+        for _attempt in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(s3s_binary())
+                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS])
+                .args(["--secret-key", SECRET])
+                .arg(root)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start s3s-fs ({}): {e}", s3s_binary().display()));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return S3s { child, endpoint: format!("http://127.0.0.1:{port}"), root: root.to_path_buf() };
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break; // port taken in between: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("s3s-fs did not start");
+    }
+}
+
+/// A temporary HOME and a place for project directories.
+struct Sandbox {
+    tmp: tempfile::TempDir,
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let s = Sandbox { tmp: tempfile::tempdir().unwrap() };
+        fs::create_dir_all(s.home()).unwrap();
+        s
+    }
+    fn home(&self) -> PathBuf {
+        self.tmp.path().join("home")
+    }
+    fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+    /// A new directory under the sandbox.
+    fn dir(&self, rel: &str) -> PathBuf {
+        let p = self.path(rel);
+        fs::create_dir_all(&p).unwrap();
+        p
+    }
+    /// The binary with a clean environment: HOME here, USER=tester, no AWS_/TRACECRAFT_/CLAUDE_.
+    fn cmd(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") || k.starts_with("CLAUDE_") {
+                c.env_remove(k.as_ref());
+            }
+        }
+        c.env("HOME", self.home()).env("USER", "tester").current_dir(cwd).args(args).stdin(Stdio::null());
+        c
+    }
+    fn run(&self, cwd: &Path, args: &[&str]) -> Out {
+        run(self.cmd(cwd, args))
+    }
+}
+
+fn run(mut c: Command) -> Out {
+    let o = c.output().unwrap();
+    let out = Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    assert!(!out.all().contains(SECRET), "the secret key was printed:\n{out:?}");
+    out
+}
+
+/// `1234` -> `1,234`, as the summaries print byte counts.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// Every regular file under `dir`, relative path -> bytes.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().to_string_lossy().into_owned(), fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The parts of a session (files under `session_dir` named like tracecraft parts),
+/// concatenated in name order: what `tracecraft session show` replays.
+fn replay(session_dir: &Path) -> Vec<u8> {
+    let mut names: Vec<String> = fs::read_dir(session_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", session_dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-") && n.ends_with(".jsonl"))
+        .collect();
+    names.sort();
+    names.iter().flat_map(|n| fs::read(session_dir.join(n)).unwrap()).collect()
+}
+
+fn write_config(dir: &Path, s3: &S3s, project: &str) -> PathBuf {
+    let p = dir.join(".tracecraft.json");
+    let cfg = json!({"backend":"s3","endpoint":s3.endpoint,"bucket":BUCKET,"project":project,
+        "agent_id":"tester","access_key":ACCESS,"secret_key":SECRET});
+    fs::write(&p, serde_json::to_string_pretty(&cfg).unwrap() + "\n").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+fn init_args<'a>(endpoint: &'a str, bucket: &'a str) -> Vec<&'a str> {
+    vec!["init", "--endpoint", endpoint, "--bucket", bucket, "--access-key", ACCESS, "--secret-key", SECRET]
+}
+
+// ---------------------------------------------------------------------------------------
+// init
+
+#[test]
+fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
+    let sb = Sandbox::new();
+    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let repo = sb.dir("work/repo");
+    fs::create_dir(repo.join(".git")).unwrap();
+    fs::write(repo.join(".gitignore"), "target").unwrap(); // no trailing newline
+    let proj = sb.dir("work/repo/my proj");
+
+    // Credentials from the environment, project from the directory name, agent from $USER.
+    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", SECRET);
+    let out = run(c);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let file = proj.join(".tracecraft.json");
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("}\n") && text.contains("\n  \"backend\": \"s3\""), "pretty JSON + newline: {text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v,
+        json!({"backend":"s3","endpoint":s3.endpoint,"bucket":BUCKET,"project":"my-proj","agent_id":"tester",
+            "access_key":ACCESS,"secret_key":SECRET})
+    );
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["backend", "endpoint", "bucket", "project", "agent_id", "access_key", "secret_key"]);
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(fs::read_to_string(repo.join(".gitignore")).unwrap(), "target\n.tracecraft.json\n");
+    assert!(out.stdout.contains(&file.display().to_string()), "{out:?}");
+    assert!(out.stdout.contains(ACCESS), "the access key id is shown: {out:?}");
+
+    // The probe object is gone again.
+    let left: Vec<String> = snapshot(&s3.root.join(BUCKET)).into_keys().collect();
+    assert!(left.is_empty(), "probe objects left behind: {left:?}");
+
+    // --force rewrites, .gitignore is not touched twice; --region is written when given.
+    let mut args = init_args(&s3.endpoint, BUCKET);
+    args.extend(["--force", "--project", "team/p1", "--agent", "bot", "--region", "us-east-1"]);
+    let out = sb.run(&proj, &args);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        (v["project"].as_str(), v["agent_id"].as_str(), v["region"].as_str()),
+        (Some("team/p1"), Some("bot"), Some("us-east-1"))
+    );
+    assert_eq!(fs::read_to_string(repo.join(".gitignore")).unwrap(), "target\n.tracecraft.json\n");
+}
+
+#[test]
+fn init_global_writes_home_config() {
+    let sb = Sandbox::new();
+    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let proj = sb.dir("work/p");
+    let mut args = init_args(&s3.endpoint, BUCKET);
+    args.push("--global");
+    let out = sb.run(&proj, &args);
+    assert_eq!(out.code, 0, "{out:?}");
+    let file = sb.home().join(".tracecraft/config.json");
+    assert_eq!(mode(&file), 0o600);
+    assert!(!proj.join(".tracecraft.json").exists());
+    assert!(!proj.join(".gitignore").exists());
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force() {
+    let sb = Sandbox::new();
+    let proj = sb.dir("work/p");
+    fs::write(proj.join(".tracecraft.json"), "{\"keep\":true}\n").unwrap();
+    let out = sb.run(&proj, &init_args("http://127.0.0.1:9", BUCKET));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("already exists") && out.stderr.contains("--force"), "{out:?}");
+    assert_eq!(fs::read_to_string(proj.join(".tracecraft.json")).unwrap(), "{\"keep\":true}\n");
+}
+
+#[test]
+fn init_failures_name_the_problem_and_write_nothing() {
+    let sb = Sandbox::new();
+    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let proj = sb.dir("work/p");
+    fs::create_dir(proj.join(".git")).unwrap();
+    let nothing_written = |out: &Out| {
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(out.stderr.contains("nothing was written"), "{out:?}");
+        assert!(!proj.join(".tracecraft.json").exists(), "config written despite: {out:?}");
+        assert!(!proj.join(".gitignore").exists(), ".gitignore written despite: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "one error line: {out:?}");
+    };
+
+    // Nothing listens there.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = sb.run(&proj, &init_args(&dead, BUCKET));
+    nothing_written(&out);
+    assert!(out.stderr.contains(&format!("cannot reach {dead} (connection refused)")), "{out:?}");
+
+    // Wrong secret: the server verifies the signature.
+    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
+    let out = run(c);
+    nothing_written(&out);
+    assert!(out.stderr.contains(&format!("credentials rejected by {}", s3.endpoint)), "{out:?}");
+    assert!(out.stderr.contains("HTTP 403"), "{out:?}");
+
+    // Missing bucket without --create-bucket.
+    let out = sb.run(&proj, &init_args(&s3.endpoint, "tc-missing"));
+    nothing_written(&out);
+    assert!(
+        out.stderr.contains(&format!("bucket tc-missing does not exist at {} (use --create-bucket)", s3.endpoint)),
+        "{out:?}"
+    );
+    assert!(!s3.root.join("tc-missing").exists());
+
+    // No credentials at all.
+    let out = sb.run(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("AWS_ACCESS_KEY_ID"), "{out:?}");
+    assert!(!proj.join(".tracecraft.json").exists());
+
+    // With --create-bucket it works and the bucket exists afterwards.
+    let mut args = init_args(&s3.endpoint, "tc-missing");
+    args.push("--create-bucket");
+    let out = sb.run(&proj, &args);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("created"), "{out:?}");
+    assert!(s3.root.join("tc-missing").is_dir());
+    assert!(proj.join(".tracecraft.json").is_file());
+    assert_eq!(fs::read_to_string(proj.join(".gitignore")).unwrap(), ".tracecraft.json\n");
+}
+
+// ---------------------------------------------------------------------------------------
+// doctor
+
+#[test]
+fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
+    let sb = Sandbox::new();
+    let mut s3 = Some(S3s::start(&sb.dir("s3"), &[BUCKET]));
+    let endpoint = s3.as_ref().unwrap().endpoint.clone();
+    let proj = sb.dir("work/p");
+    let out = sb.run(&proj, &init_args(&endpoint, BUCKET));
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = sb.run(&proj, &["install"]);
+    assert_eq!(out.code, 0, "{out:?}");
+
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stdout.contains("FAIL") && !out.stdout.contains("WARN"), "{out:?}");
+    assert!(out.stdout.contains(&format!("access key {ACCESS}")), "{out:?}");
+    assert!(out.stdout.contains("clock"), "{out:?}");
+    assert!(out.stdout.contains("registered in"), "{out:?}");
+
+    // World-readable config with credentials.
+    let file = proj.join(".tracecraft.json");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains(&format!("chmod 600 {}", file.display())), "{out:?}");
+    assert!(out.stdout.lines().any(|l| l.starts_with("FAIL") && l.contains("readable by others")), "{out:?}");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Bucket missing.
+    let mut v: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    v["bucket"] = json!("tc-gone");
+    fs::write(&file, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains(&format!("bucket tc-gone does not exist at {endpoint}")), "{out:?}");
+    assert!(out.stdout.contains("--create-bucket"), "{out:?}");
+    v["bucket"] = json!(BUCKET);
+    fs::write(&file, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+
+    // Wrong secret.
+    let mut c = sb.cmd(&proj, &["doctor"]);
+    c.env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
+    let out = run(c);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains(&format!("credentials rejected by {endpoint}")), "{out:?}");
+    assert!(out.stdout.contains("AWS_SECRET_ACCESS_KEY"), "the override is named: {out:?}");
+
+    // Server down.
+    drop(s3.take());
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains(&format!("cannot reach {endpoint}")), "{out:?}");
+    assert!(out.stderr.contains("problem"), "{out:?}");
+}
+
+#[test]
+fn doctor_warns_without_hooks_and_fails_on_a_missing_hook_binary() {
+    let sb = Sandbox::new();
+    let proj = sb.dir("work/p");
+
+    // No config, no settings: embedded store, a warning, still healthy.
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("none: embedded store at"), "{out:?}");
+    let warn = out.stdout.lines().find(|l| l.starts_with("WARN") && l.contains("hooks")).unwrap_or_default();
+    assert!(warn.contains("not registered") && warn.contains("tracecraft-hook install"), "{out:?}");
+
+    // A handler whose binary is gone.
+    let settings = sb.dir("home/.claude").join("settings.json");
+    let v =
+        json!({"hooks":{"Stop":[{"hooks":[{"type":"command","command":"/nonexistent/bin/tracecraft-hook hook"}]}]}});
+    fs::write(&settings, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("FAIL") && l.contains("/nonexistent/bin/tracecraft-hook")),
+        "{out:?}"
+    );
+    assert!(out.stdout.contains("not registered for SessionStart"), "{out:?}");
+
+    // Registered in settings and enabled as a plugin: events run twice.
+    let v = json!({"enabledPlugins":{"tracecraft-hook@tc":true},
+        "hooks":{"Stop":[{"hooks":[{"type":"command","command":format!("{BIN} hook")}]}]}});
+    fs::write(&settings, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.lines().any(|l| l.starts_with("WARN") && l.contains("run twice")), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// backfill
+
+/// A transcript of `n` complete lines recording `cwd`, plus an optional partial last line.
+fn transcript(cwd: &Path, id: &str, n: usize, partial: bool) -> String {
+    let mut s = String::from("{\"type\":\"summary\",\"summary\":\"a chat\"}\n");
+    for i in 0..n {
+        s.push_str(
+            &json!({"type":"user","cwd":cwd,"sessionId":id,"message":{"role":"user","content":format!("hello number {i}")}})
+                .to_string(),
+        );
+        s.push('\n');
+    }
+    if partial {
+        s.push_str("{\"type\":\"assistant\",\"message\":{\"content\":\"half a li");
+    }
+    s
+}
+
+fn slug(p: &Path) -> String {
+    p.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
+}
+
+/// Write `<projects>/<slug(cwd)>/<id>.jsonl`; returns its path.
+fn put_transcript(projects: &Path, cwd: &Path, id: &str, body: &str) -> PathBuf {
+    let dir = projects.join(slug(cwd));
+    fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{id}.jsonl"));
+    fs::write(&p, body).unwrap();
+    p
+}
+
+fn age(p: &Path, days: u64) {
+    let f = fs::File::options().write(true).open(p).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(days * 86_400)).unwrap();
+}
+
+#[test]
+fn backfill_mirrors_every_session_once_to_its_own_destination() {
+    let sb = Sandbox::new();
+    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let alpha = sb.dir("work/alpha"); // has its own config -> s3s-fs, project alpha
+    let beta = sb.dir("work/beta"); // no config -> embedded store, project default
+    write_config(&alpha, &s3, "alpha");
+    let projects = sb.home().join(".claude/projects");
+
+    let a1 = transcript(&alpha, "a1", 3, false);
+    let a2 = transcript(&alpha, "a2", 2, true); // live: the partial line waits
+    let b1 = transcript(&beta, "b1", 4, false);
+    let b2 = transcript(&beta, "b2", 2, true); // idle for days: finalised, partial line sent
+    let pa1 = put_transcript(&projects, &alpha, "a1", &a1);
+    put_transcript(&projects, &alpha, "a2", &a2);
+    put_transcript(&projects, &beta, "b1", &b1);
+    let pb2 = put_transcript(&projects, &beta, "b2", &b2);
+    age(&pb2, 3);
+    // Subagent transcripts are not backfilled.
+    put_transcript(&projects, &beta, "agent-x1", &transcript(&beta, "agent-x1", 1, false));
+    let sub = projects.join(slug(&beta)).join("b1/subagents");
+    fs::create_dir_all(&sub).unwrap();
+    fs::write(sub.join("agent-y.jsonl"), transcript(&beta, "y", 1, false)).unwrap();
+
+    let s3_sessions = s3.root.join(BUCKET).join("alpha/sessions/claude-code");
+    let local_root = sb.home().join(".tracecraft/store");
+    let local_sessions = local_root.join("default/sessions/claude-code");
+    let other = sb.dir("work/elsewhere");
+
+    // Dry run: lists, sends nothing, writes nothing.
+    let out = sb.run(&other, &["backfill", "--all-projects", "--dry-run"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for id in ["a1", "a2", "b1", "b2"] {
+        assert!(out.stdout.contains(&format!("would send {id} ")), "{id}: {out:?}");
+    }
+    assert!(!out.stdout.contains("agent-"), "{out:?}");
+    let a2_complete = a2.rfind('\n').unwrap() + 1;
+    assert!(out.stdout.contains(&format!("would send a2 ({} bytes)", thousands(a2_complete))), "{out:?}");
+    assert!(out.stdout.contains("would backfill 2 sessions"), "{out:?}");
+    assert!(!local_root.exists() && !s3_sessions.exists(), "dry run wrote to a store");
+    assert!(!sb.home().join(".tracecraft/state").exists(), "dry run wrote state");
+
+    // The real run.
+    let out = sb.run(&other, &["backfill", "--all-projects"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr, "", "no progress noise when stderr is not a terminal");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "backfilled 2 sessions ({} bytes) to s3 {} bucket {BUCKET} project alpha; 0 already complete; 0 errors",
+            thousands(a1.len() + a2_complete),
+            s3.endpoint
+        ))),
+        "{out:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with(&format!("backfilled 2 sessions ({} bytes) to local store", thousands(b1.len() + b2.len())))),
+        "{out:?}"
+    );
+    assert_eq!(replay(&s3_sessions.join("a1")), a1.as_bytes());
+    assert_eq!(replay(&s3_sessions.join("a2")), &a2.as_bytes()[..a2_complete]);
+    assert_eq!(replay(&local_sessions.join("b1")), b1.as_bytes());
+    assert_eq!(replay(&local_sessions.join("b2")), b2.as_bytes());
+    assert!(!s3_sessions.join("b1").exists() && !local_sessions.join("a1").exists(), "wrong destination");
+    assert!(!local_sessions.join("agent-x1").exists() && !local_sessions.join("y").exists());
+    let meta = |p: PathBuf| -> Value { serde_json::from_slice(&fs::read(p).unwrap()).unwrap() };
+    assert!(meta(local_sessions.join("b2/meta.json"))["ended_at"].is_string(), "idle session finalised");
+    assert!(meta(local_sessions.join("b1/meta.json"))["ended_at"].is_null(), "fresh session left open");
+    assert_eq!(meta(s3_sessions.join("a1/meta.json"))["cwd"], json!(alpha));
+
+    let before = (snapshot(&s3.root.join(BUCKET)), snapshot(&local_root));
+
+    // A second run sends nothing.
+    let out = sb.run(&other, &["backfill", "--all-projects"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
+    assert_eq!((snapshot(&s3.root.join(BUCKET)), snapshot(&local_root)), before);
+
+    // Without local state: recovered from meta.json, still nothing re-sent, no duplicate.
+    fs::remove_dir_all(sb.home().join(".tracecraft/state")).unwrap();
+    let out = sb.run(&other, &["backfill", "--all-projects"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
+    assert!(out.stdout.contains("2 already complete"), "{out:?}");
+    assert_eq!((snapshot(&s3.root.join(BUCKET)), snapshot(&local_root)), before);
+
+    // New lines: only they are sent.
+    let more = transcript(&alpha, "a1", 5, false);
+    let grown = format!("{a1}{}", &more[a1.len()..]);
+    fs::write(&pa1, &grown).unwrap();
+    let out = sb.run(&alpha, &["backfill"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("backfilled 1 session ({} bytes)", thousands(grown.len() - a1.len()))),
+        "{out:?}"
+    );
+    assert_eq!(replay(&s3_sessions.join("a1")), grown.as_bytes());
+}
+
+#[test]
+fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
+    let sb = Sandbox::new();
+    let cc = sb.dir("claude-cfg");
+    let projects = cc.join("projects");
+    let alpha = sb.dir("work/alpha");
+    let beta = sb.dir("work/beta");
+    let gamma = sb.dir("work/gamma");
+    fs::write(gamma.join(".tracecraft.json"), "{not json").unwrap();
+    let a = transcript(&alpha, "sa", 2, false);
+    let b = transcript(&beta, "sb", 3, false);
+    put_transcript(&projects, &alpha, "sa", &a);
+    put_transcript(&projects, &beta, "sb", &b);
+    put_transcript(&projects, &gamma, "sg", &transcript(&gamma, "sg", 1, false));
+    let sessions = sb.home().join(".tracecraft/store/default/sessions/claude-code");
+    let with_cc = |cwd: &Path, args: &[&str]| {
+        let mut c = sb.cmd(cwd, args);
+        c.env("CLAUDE_CONFIG_DIR", &cc);
+        run(c)
+    };
+
+    // --cwd: only that project.
+    let out = with_cc(&alpha, &["backfill", "--cwd", beta.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(replay(&sessions.join("sb")), b.as_bytes());
+    assert!(!sessions.join("sa").exists());
+
+    // Default: the current directory's project.
+    let out = with_cc(&alpha, &["backfill"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(replay(&sessions.join("sa")), a.as_bytes());
+
+    // A session whose config is broken fails alone; the others are fine; exit 1.
+    let out = with_cc(&alpha, &["backfill", "--all-projects"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("sg") && out.stderr.contains(".tracecraft.json"), "{out:?}");
+    assert!(
+        out.stdout.contains("backfilled 0 sessions (0 bytes)") && out.stdout.contains("2 already complete"),
+        "{out:?}"
+    );
+    assert!(!sessions.join("sg").exists());
+
+    // Nothing to do for a directory without transcripts.
+    let out = with_cc(&sb.dir("work/empty"), &["backfill"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("no transcripts found"), "{out:?}");
+}
