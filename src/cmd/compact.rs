@@ -11,7 +11,8 @@
 //! 3. stream the targets into ONE new object at the seq of the first, with a deterministic
 //!    hex8 (sha256 of "compact\n<sid>\n<first>\n<last>") that differs from the original's:
 //!    multipart upload on S3, temp file + rename locally; memory stays bounded;
-//! 4. rewrite meta.json: the merged entry (`compacted_from: <count>` as Python writes it,
+//! 4. rewrite meta.json (conditional on the version read, when the store gives ETags):
+//!    the merged entry (`compacted_from: <count>` as Python writes it,
 //!    plus `compacted_seqs: [first, last]`, cursor_range when known, sha256) replaces the
 //!    targets' entries; `last_compacted_at` is set; our local copy of meta follows;
 //! 5. only then delete the originals and any leftovers of earlier interrupted compactions.
@@ -75,6 +76,9 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
     let mut local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
+    // The version we read: meta.json is rewritten only if nobody changed it meanwhile.
+    let mkey = meta_key(project, &id);
+    let etag = store.head(&mkey)?.and_then(|o| o.etag);
     let Some(mut meta) = cat.freshest_meta(&id, local.as_ref(), &sp.meta)? else {
         return Err(Error::Invalid(format!(
             "session {id} has no meta.json in {dest}: nothing says which parts belong to it, so it is not compacted"
@@ -125,14 +129,22 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     meta.parts.sort_by(|x, y| (x.seq, &x.uuid).cmp(&(y.seq, &y.uuid)));
     meta.last_compacted_at = Some(now_rfc3339());
     meta.writer = Some(WRITER.to_string());
+    let cond = etag.map_or(Cond::None, Cond::IfMatch);
+    let new_etag = match store.put(&mkey, &meta.to_bytes(), &cond) {
+        Err(Error::Precondition { .. }) => {
+            return Err(Error::Busy(format!(
+                "{mkey} in {dest} was rewritten by another writer during the compaction; nothing was deleted \
+                 (the merged part is ignored until listed): run compact again"
+            )))
+        }
+        other => other?,
+    };
     if let Some(st) = local.as_mut() {
-        // Like a flush: local copy first, marked ahead of the store until the PUT succeeds.
-        st.meta_dirty = true;
+        // Our copy follows only once the store has it (a crash in between leaves an old
+        // copy, which the flush's conditional write of meta.json detects and merges); the
+        // flush's next conditional write expects this version.
         state::save_meta(&sp.meta, &meta)?;
-        state::save(&sp.state, st)?;
-    }
-    store.put(&meta_key(project, &id), &meta.to_bytes(), &Cond::None)?;
-    if let Some(st) = local.as_mut() {
+        st.meta_etag = new_etag;
         st.meta_dirty = false;
         state::save(&sp.state, st)?;
     }

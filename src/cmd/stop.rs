@@ -13,7 +13,8 @@ use clap::Args;
 
 use super::{emit, open, project_dir};
 use crate::catalog::Catalog;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::flush::merge_meta;
 use crate::layout::meta_key;
 use crate::meta::WRITER;
 use crate::paths;
@@ -46,25 +47,46 @@ pub fn run(a: &StopArgs) -> Result<()> {
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
     let local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
-    let meta = cat.freshest_meta(&id, local.as_ref(), &sp.meta)?;
+    let mkey = meta_key(&ctx.cfg.project, &id);
+    // Our copy of meta.json when it is ahead of the store's (a flush stopped before its PUT).
+    let ahead = local.as_ref().filter(|st| st.meta_dirty).and_then(|_| state::load_meta(&sp.meta));
 
     let mut line = format!("stopped {id}");
-    match meta {
-        None => line.push_str(": no meta.json to mark ended"),
-        Some(mut m) => {
-            let dirty = local.as_ref().is_some_and(|st| st.meta_dirty);
-            let stamp = m.ended_at.is_none();
-            if let Some(t) = &m.ended_at {
-                line.push_str(&format!(": already ended at {t}"));
-            } else {
-                let t = now_rfc3339();
-                line.push_str(&format!(": marked ended at {t}"));
-                m.ended_at = Some(t);
-                m.end_reason = Some("stop".into());
+    let mut attempt = 0;
+    loop {
+        // Conditional on the version read: a concurrent writer's change is merged, not lost.
+        let etag = ctx.store.head(&mkey)?.and_then(|o| o.etag);
+        let mut m = match (cat.meta(&id)?, &ahead) {
+            (None, None) => {
+                line.push_str(": no meta.json to mark ended");
+                break;
             }
-            if dirty || stamp {
-                m.writer = Some(WRITER.to_string());
-                ctx.store.put(&meta_key(&ctx.cfg.project, &id), &m.to_bytes(), &Cond::None)?;
+            (_, Some(ours)) if attempt == 0 => ours.clone(),
+            (Some(theirs), Some(ours)) => merge_meta(theirs, ours),
+            (Some(theirs), None) => theirs,
+            (None, Some(ours)) => ours.clone(),
+        };
+        let stamp = m.ended_at.is_none();
+        if stamp {
+            m.ended_at = Some(now_rfc3339());
+            m.end_reason = Some("stop".into());
+        }
+        if !stamp && ahead.is_none() {
+            line.push_str(&format!(": already ended at {}", m.ended_at.as_deref().unwrap_or_default()));
+            break;
+        }
+        m.writer = Some(WRITER.to_string());
+        match ctx.store.put(&mkey, &m.to_bytes(), &etag.map_or(Cond::None, Cond::IfMatch)) {
+            Err(Error::Precondition { .. }) if attempt < 3 => attempt += 1,
+            Err(e) => return Err(e),
+            Ok(_) => {
+                let t = m.ended_at.as_deref().unwrap_or_default();
+                line.push_str(&if stamp {
+                    format!(": marked ended at {t}")
+                } else {
+                    format!(": already ended at {t}")
+                });
+                break;
             }
         }
     }
