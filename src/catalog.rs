@@ -20,17 +20,19 @@
 //!    meta (it sits at the seq of its first original), and an original left at the seq of a
 //!    merged part after a compaction crashed while deleting;
 //! 3. **out** when its seq falls in the range of a listed *merged* part that exists (one
-//!    with `compacted_from`). The range of a merged part at seq `s` is `[s, hi]` where `hi`
-//!    is the smaller of `compacted_seqs[1]` (we write `"compacted_seqs": [first, last]`;
-//!    Python does not, so unbounded for its merges) and one below the next seq meta lists.
-//!    The cap matters: after a compaction the Python CLI (and our flush after losing its
-//!    local state) numbers the next part `max listed seq + 1`, reusing seqs inside the
-//!    merged range, and those new parts are listed in meta. For a Python merge (always at
-//!    seq 0) with nothing listed above it, every unlisted part above is a leftover of its
-//!    interrupted deletes: Python's compact merges every part it sees and Python's mirror
-//!    lists a new part in meta right after uploading it;
+//!    with `compacted_from`). The range of a merged part at seq `s` is `[s, hi]`. Let `n` be
+//!    the next seq meta lists above `s`. For our merges (`"compacted_seqs": [first, last]`)
+//!    `hi = min(last, n - 1)`. For a Python merge (always at seq 0; `compacted_from` = how
+//!    many parts it merged) `hi = n - 1`: Python merges a key-order prefix of the parts and
+//!    numbers new parts above every object it sees, so everything below `n` was merged.
+//!    With nothing listed above, `hi = last` (ours) or `s + compacted_from - 1` (Python's:
+//!    the least its last original can be). Capping at `n - 1` matters: after a compaction
+//!    the Python CLI (and our flush after losing its local state) numbers the next part
+//!    `max listed seq + 1`, reusing seqs inside the merged range, and lists it in meta;
 //! 4. **in** otherwise: an unlisted part with a seq above the ranges is the next bytes of a
-//!    flush in flight (part uploaded, meta.json not yet rewritten).
+//!    flush in flight (part uploaded, meta.json not yet rewritten), or a part whose entry a
+//!    writer dropped. Erring this way can show a leftover twice, never hide a real part
+//!    (which `compact` would then delete).
 //!
 //! So an interrupted compaction never shows a byte twice or loses one: before the meta
 //! rewrite the merged object is ignored (rule 2), after it the originals are (rules 2, 3).
@@ -137,6 +139,18 @@ pub fn compacted_seqs(e: &PartEntry) -> Option<(u32, u32)> {
     (a <= b).then_some((a, b))
 }
 
+/// The highest seq a merged entry stands for, from the entry alone: `compacted_seqs[1]`
+/// when we wrote it; for a Python merge, `seq + compacted_from - 1` (its originals were
+/// `compacted_from` distinct seqs from `seq` up, so the last one is at least that: never
+/// more than the merge replaced); just `seq` when neither is readable.
+pub fn merged_upper_bound(e: &PartEntry) -> u32 {
+    if let Some((_, b)) = compacted_seqs(e) {
+        return b.max(e.seq);
+    }
+    let count = e.compacted_from.as_ref().and_then(serde_json::Value::as_u64).unwrap_or(1).max(1);
+    u32::try_from(u64::from(e.seq) + count - 1).unwrap_or(u32::MAX)
+}
+
 /// The replay plan of one session (see the module documentation for the rule).
 pub fn replay_plan(parts: &[PartObject], meta: Option<&Meta>) -> Plan {
     let mut sorted: Vec<&PartObject> = parts.iter().collect();
@@ -161,10 +175,14 @@ pub fn replay_plan(parts: &[PartObject], meta: Option<&Meta>) -> Plan {
         if !present.contains(&(e.seq, e.uuid.as_str())) {
             continue;
         }
-        let mut hi = compacted_seqs(e).map_or(u32::MAX, |(_, b)| b.max(e.seq));
-        if let Some(next) = listed_seqs.iter().find(|s| **s > e.seq) {
-            hi = hi.min(next - 1);
-        }
+        let next = listed_seqs.iter().find(|s| **s > e.seq).map(|n| n - 1);
+        let hi = match (compacted_seqs(e), next) {
+            // Ours: the seqs it merged, but never a listed part above.
+            (Some(_), Some(n)) => merged_upper_bound(e).min(n),
+            // Python's: it merged every part below the next one listed.
+            (None, Some(n)) => n,
+            (_, None) => merged_upper_bound(e),
+        };
         covers.insert((e.seq, e.uuid.as_str()), (e.seq, hi));
     }
 
@@ -400,10 +418,19 @@ mod tests {
     }
 
     #[test]
-    fn python_merge_with_nothing_above_supersedes_every_unlisted_part() {
-        let objs = [obj(0, M), obj(1, B), obj(2, C)];
+    fn python_merge_with_nothing_above_covers_as_many_seqs_as_it_merged() {
+        let objs = [obj(0, M), obj(1, B), obj(2, C), obj(3, A)];
         let m = meta(vec![merged(0, M, 3, None)]);
-        assert_eq!(plan_seqs(&objs, Some(&m)).0, ["0-0000000f"]);
+        // Originals 1 and 2 are leftovers; 3 may be new (in flight, or its entry dropped).
+        assert_eq!(plan_seqs(&objs, Some(&m)).0, ["0-0000000f", "3-aaaaaaaa"]);
+        // Once a later part is listed, everything below it is covered.
+        let objs = [obj(0, M), obj(1, B), obj(5, C), obj(6, A)];
+        let m = meta(vec![merged(0, M, 2, None), entry(6, A)]);
+        assert_eq!(plan_seqs(&objs, Some(&m)).0, ["0-0000000f", "6-aaaaaaaa"]);
+        // An unreadable count covers the merged seq only.
+        let mut e = merged(0, M, 0, None);
+        e.compacted_from = Some(json!("many"));
+        assert_eq!(plan_seqs(&[obj(0, M), obj(0, A), obj(1, B)], Some(&meta(vec![e]))).0, ["0-0000000f", "1-bbbbbbbb"]);
     }
 
     #[test]

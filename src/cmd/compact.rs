@@ -208,7 +208,7 @@ fn merged_last_seq(plan: &Plan, k: usize) -> u32 {
     let next_kept = plan.parts.get(k).map(|p| p.obj.seq);
     let mut last = targets.iter().map(|t| t.obj.seq).max().unwrap_or(first);
     for t in targets {
-        if let Some((_, hi)) = t.covers.filter(|(_, hi)| *hi != u32::MAX) {
+        if let Some((_, hi)) = t.covers {
             last = last.max(hi);
         }
         if let Some((_, hi)) = t.entry.as_ref().and_then(compacted_seqs) {
