@@ -34,10 +34,13 @@
 //!    writer dropped. Erring this way can show a leftover twice, never hide a real part
 //!    (which `compact` would then delete).
 //!
-//! So an interrupted compaction never shows a byte twice or loses one: before the meta
-//! rewrite the merged object is ignored (rule 2), after it the originals are (rules 2, 3).
-//! The objects a plan leaves out are `Plan::superseded`; `compact` deletes them. What this
-//! deliberately does not do: guess from timestamps or sizes, or read part contents.
+//! So an interrupted compaction of ours never shows a byte twice or loses one: before the
+//! meta rewrite the merged object is ignored (rule 2), after it the originals are (rules 2,
+//! 3). Python's are handled the same way, except one case rule 4 prefers to show: leftovers
+//! above `compacted_from - 1` (its originals had gaps) while nothing is listed above them,
+//! until the next part is listed. The objects a plan leaves out are `Plan::superseded`;
+//! `compact` deletes them. What this deliberately does not do: guess from timestamps or
+//! sizes, or read part contents.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
