@@ -46,6 +46,8 @@ pub enum Cmd {
     },
     /// Mirror the new part of a session's transcript now.
     Flush(cmd::flush::FlushArgs),
+    /// Keep mirroring a session, or every session of a project (--all), until Ctrl-C.
+    Follow(cmd::follow::FollowArgs),
     /// Register the hook in a Claude Code settings file (idempotent; keeps a .bak).
     Install(cmd::install::InstallArgs),
     /// Remove exactly what `install` added from a Claude Code settings file.
@@ -79,6 +81,7 @@ pub fn main() -> i32 {
             return 0;
         }
         Some(Cmd::Flush(a)) => cmd::flush::run(a),
+        Some(Cmd::Follow(a)) => cmd::follow::run(a),
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
         Some(Cmd::Init(a)) => cmd::init::run(a),

@@ -64,7 +64,7 @@ fn handle(worker: bool) -> Result<()> {
             }
         }
     }
-    work(&event, &transcript)
+    work(&event, &transcript, if worker { Limits::WORKER } else { Limits::HOOK })
 }
 
 /// The transcript path: the payload's, else Claude Code's usual place for this session.
@@ -130,7 +130,7 @@ fn tail_contains(path: &Path, msg: &str) -> bool {
 }
 
 /// Do what the event asks: flush, record the start, or finish the session.
-fn work(event: &Event, transcript: &Path) -> Result<()> {
+fn work(event: &Event, transcript: &Path, limits: Limits) -> Result<()> {
     let common = event.common().expect("acted-on event");
     let cwd = common.cwd.clone().filter(|c| c.is_absolute());
     let project_dir = cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
@@ -138,7 +138,7 @@ fn work(event: &Event, transcript: &Path) -> Result<()> {
     for w in &cfg.warnings {
         log("WARN", w);
     }
-    let store = store::open(&cfg, Limits::HOOK)?;
+    let store = store::open(&cfg, limits)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
     let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
     let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };
@@ -154,6 +154,10 @@ fn work(event: &Event, transcript: &Path) -> Result<()> {
         _ => {}
     }
     let out = mirror.flush(&session, &opts)?;
+    if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
+        // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
+        crate::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+    }
     if !out.parts.is_empty() || out.repaired {
         log(
             "INFO",

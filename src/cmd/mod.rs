@@ -16,6 +16,7 @@ pub mod backfill;
 pub mod compact;
 pub mod doctor;
 pub mod flush;
+pub mod follow;
 pub mod init;
 pub mod install;
 pub mod list;

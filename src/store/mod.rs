@@ -37,21 +37,30 @@ pub struct Limits {
     pub connect: Duration,
     /// Waiting for a response (headers) after the request was sent.
     pub response: Duration,
-    /// Total time budget for retrying one operation (0: no retry).
+    /// Time budget for one operation with its retries: a retry is only started when a
+    /// whole new attempt (up to `response`) still fits in it.
     pub retry_budget: Duration,
 }
 
 impl Limits {
-    /// For hook workers: never hang, give up fast, the next event catches up.
+    /// For the hook when it uploads inline (`TRACECRAFT_HOOK_INLINE=1`): Claude Code waits,
+    /// so every operation gives up within about 2 s; the next event catches up.
     pub const HOOK: Limits = Limits {
-        connect: Duration::from_millis(1500),
-        response: Duration::from_secs(5),
-        retry_budget: Duration::from_secs(3),
+        connect: Duration::from_secs(1),
+        response: Duration::from_secs(2),
+        retry_budget: Duration::from_millis(2500),
+    };
+    /// For the hook's detached worker: nobody waits for it, so it rides out a slow or
+    /// briefly unavailable server (this is what lets SessionEnd's final flush land).
+    pub const WORKER: Limits = Limits {
+        connect: Duration::from_secs(3),
+        response: Duration::from_secs(10),
+        retry_budget: Duration::from_secs(25),
     };
     /// For commands a person runs: a few retries with backoff, bounded.
     pub const MANUAL: Limits = Limits {
         connect: Duration::from_secs(3),
-        response: Duration::from_secs(10),
+        response: Duration::from_secs(8),
         retry_budget: Duration::from_secs(12),
     };
 }

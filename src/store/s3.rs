@@ -135,7 +135,10 @@ impl S3Store {
         let mut delay = Duration::from_millis(100);
         loop {
             match f() {
-                Err(e) if e.is_transient() && start.elapsed() + delay < self.limits.retry_budget => {
+                Err(e)
+                    if e.is_transient()
+                        && start.elapsed() + delay + self.limits.response < self.limits.retry_budget =>
+                {
                     std::thread::sleep(jitter(delay));
                     delay = (delay * 3).min(Duration::from_secs(3));
                 }
