@@ -55,6 +55,10 @@ pub enum Cmd {
     Init(cmd::init::InitArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Backfill(cmd::backfill::BackfillArgs),
+    Show(cmd::show::ShowArgs),
+    List(cmd::list::ListArgs),
+    Stop(cmd::stop::StopArgs),
+    Compact(cmd::compact::CompactArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -83,6 +87,10 @@ pub fn main() -> i32 {
         Some(Cmd::Init(a)) => cmd::init::run(a),
         Some(Cmd::Doctor(a)) => cmd::doctor::run(a),
         Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
+        Some(Cmd::Show(a)) => cmd::show::run(a),
+        Some(Cmd::List(a)) => cmd::list::run(a),
+        Some(Cmd::Stop(a)) => cmd::stop::run(a),
+        Some(Cmd::Compact(a)) => cmd::compact::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -4,6 +4,7 @@
 //! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
 //! result to an exit code; everything else lives in one module per concern.
 
+pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -87,6 +87,37 @@ pub trait Store: Send + Sync {
     fn check_bucket(&self) -> Result<()>;
     /// Create the bucket (for `init --create-bucket`).
     fn create_bucket(&self) -> Result<()>;
+    /// Start a streaming upload to `key`: nothing appears at `key` before `finish`. Both
+    /// stores override this with bounded memory (S3: multipart upload, local: temp file and
+    /// rename); the default buffers the whole object and PUTs it at `finish`.
+    fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
+        Ok(Box::new(BufferedUpload { store: self, key: key.to_string(), buf: Vec::new() }))
+    }
+}
+
+/// An object being written piece by piece (see `Store::upload`). Dropping it without
+/// `finish` abandons the upload (best effort cleanup: temp file, multipart upload).
+pub trait Upload {
+    /// Append bytes.
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Make the object visible at its key; returns its ETag when the server gave one.
+    fn finish(self: Box<Self>) -> Result<Option<String>>;
+}
+
+struct BufferedUpload<'s, S: Store + ?Sized> {
+    store: &'s S,
+    key: String,
+    buf: Vec<u8>,
+}
+
+impl<S: Store + ?Sized> Upload for BufferedUpload<'_, S> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<Option<String>> {
+        self.store.put(&self.key, &self.buf, &Cond::None)
+    }
 }
 
 /// Open the store a config points at.
