@@ -468,7 +468,13 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
             (Some(c), Some(u)) => u <= c,
             _ => false,
         };
-        if same || (!merged_away && remote_max.is_none_or(|mx| p.seq > mx)) {
+        if same {
+            // Our newer version of a part they list (an open part re-sent); a merged part
+            // both sides list is theirs already.
+            if p.compacted_from.is_none() {
+                m.upsert_part(p.clone());
+            }
+        } else if !merged_away && remote_max.is_none_or(|mx| p.seq > mx) {
             m.upsert_part(p.clone());
         }
     }
