@@ -25,6 +25,10 @@ use crate::{paths, transcript};
 const STDIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long after Stop we wait for the turn's last assistant line to reach the disk.
 const STOP_LINE_WAIT: Duration = Duration::from_millis(2500);
+/// How long the SessionEnd worker keeps watching the transcript after its final flush.
+const END_SETTLE: Duration = Duration::from_millis(1000);
+/// How often it looks.
+const END_POLL: Duration = Duration::from_millis(25);
 
 /// Entry point of hook mode (`worker`: we are the detached worker). Never fails, never prints.
 pub fn run(worker: bool) {
@@ -64,7 +68,7 @@ fn handle(worker: bool) -> Result<()> {
             }
         }
     }
-    work(&event, &transcript)
+    work(&event, &transcript, worker)
 }
 
 /// The transcript path: the payload's, else Claude Code's usual place for this session.
@@ -129,8 +133,9 @@ fn tail_contains(path: &Path, msg: &str) -> bool {
     buf[..last_nl].windows(n.len()).any(|w| w == n.as_slice())
 }
 
-/// Do what the event asks: flush, record the start, or finish the session.
-fn work(event: &Event, transcript: &Path) -> Result<()> {
+/// Do what the event asks: flush, record the start, or finish the session. `worker`: we are
+/// the detached worker, so waiting costs Claude Code nothing.
+fn work(event: &Event, transcript: &Path, worker: bool) -> Result<()> {
     let common = event.common().expect("acted-on event");
     let cwd = common.cwd.clone().filter(|c| c.is_absolute());
     let project_dir = cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
@@ -183,8 +188,41 @@ fn work(event: &Event, transcript: &Path) -> Result<()> {
             }
         }
     }
+    if worker && matches!(event, Event::SessionEnd { .. }) {
+        settle_after_end(&mirror, &session, &opts)?;
+    }
     if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
         log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+    }
+    Ok(())
+}
+
+/// Claude Code can still append to a transcript after SessionEnd reached the hooks: on the
+/// real CLI (2.1.197), `/clear` wrote the command's two `queue-operation` lines to the old
+/// transcript about 40 ms after SessionEnd(clear) fired, and no later event ever names that
+/// session again. So the detached worker watches the file for [`END_SETTLE`] after its final
+/// flush and sends whatever lands (another final flush: `ended_at` stays). It stops early if
+/// the session was resumed meanwhile (SessionStart cleared `ended`): its own hooks take over.
+fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) -> Result<()> {
+    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    let deadline = Instant::now() + END_SETTLE;
+    while Instant::now() < deadline {
+        std::thread::sleep(END_POLL);
+        // Compared with what the last flush saw (not with a stat taken after it), so bytes
+        // that landed while it ran are not missed.
+        if transcript::stat(&session.transcript).is_none() || nothing_new(&state_path, &session.transcript, true) {
+            continue;
+        }
+        if !crate::state::load(&state_path).is_some_and(|st| st.ended) {
+            break;
+        }
+        let out = mirror.flush(session, opts)?;
+        if !out.parts.is_empty() {
+            log(
+                "INFO",
+                &format!("SessionEnd {}: {} late part(s), {} bytes", session.id, out.parts.len(), out.source_bytes()),
+            );
+        }
     }
     Ok(())
 }
