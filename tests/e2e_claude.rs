@@ -168,14 +168,37 @@ fn s3s_fs_bin(instead: &str) -> Option<PathBuf> {
     None
 }
 
-/// A child process that is killed (and reaped) when this goes out of scope, panics included.
+/// A child process that is stopped (and reaped) when this goes out of scope, panics included.
 struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if let Some(stdin) = self.0.stdin.take() {
+            drop(stdin); // a `server_command`: its watchdog stops the server now
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A command for a server that must not outlive the test process even when that is killed
+/// outright (no Drop then): `sh` starts it and kills it as soon as its stdin, a pipe only this
+/// process holds, is closed. Dropping the `Proc` closes it.
+fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(r#"exec 3<&0; "$@" </dev/null 3<&- & s=$!; (read -r _ <&3; kill "$s" 2>/dev/null) & exec 3<&-; wait "$s""#)
+        .arg("e2e-watchdog")
+        .arg(program)
+        .stdin(Stdio::piped());
+    c
 }
 
 fn free_port() -> u16 {
@@ -197,13 +220,12 @@ impl Mock {
         let port_file = dir.join("mock.port");
         let log = dir.join("mock.log");
         let out = File::create(&log).expect("create mock.log");
-        let child = Command::new("python3")
+        let child = server_command("python3")
             .arg(e2e_dir().join("mock_anthropic.py"))
             .args(["--port", "0", "--port-file"])
             .arg(&port_file)
             .arg("--log")
             .arg(dir.join("mock-requests.jsonl"))
-            .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup"))
             .stderr(out)
             .spawn()
@@ -242,11 +264,10 @@ impl S3Fs {
         for _attempt in 0..3 {
             let port = free_port();
             let log = File::create(dir.join("s3s-fs.log")).expect("create s3s-fs.log");
-            let child = Command::new(bin)
+            let child = server_command(bin)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", S3_ACCESS])
                 .args(["--secret-key", S3_SECRET])
                 .arg(&root)
-                .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("dup"))
                 .stderr(log)
                 .spawn()
