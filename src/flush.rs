@@ -21,6 +21,7 @@ use crate::meta::{Meta, PartEntry, WRITER};
 use crate::redact::Redactor;
 use crate::state::{self, OpenPart, State, StatePaths};
 use crate::store::{Cond, Store};
+use crate::subagent::{ChildRef, SubagentOf};
 use crate::transcript::{self, Transcript};
 use crate::util::{now_rfc3339, parse_rfc3339, sha256_hex};
 
@@ -51,11 +52,22 @@ pub struct FlushOpts {
     pub start: Option<StartInfo>,
     /// How long to wait for another flush of the same session.
     pub lock_wait: Duration,
+    /// This session is a subagent's transcript: what its meta.json records about it.
+    pub subagent: Option<SubagentOf>,
+    /// Subagents to list in this (parent) session's meta.json.
+    pub subagents: Vec<ChildRef>,
 }
 
 impl Default for FlushOpts {
     fn default() -> Self {
-        FlushOpts { final_: false, reason: None, start: None, lock_wait: Duration::from_secs(30) }
+        FlushOpts {
+            final_: false,
+            reason: None,
+            start: None,
+            lock_wait: Duration::from_secs(30),
+            subagent: None,
+            subagents: Vec::new(),
+        }
     }
 }
 
@@ -193,6 +205,7 @@ impl<'a> Mirror<'a> {
         if opts.final_ {
             st.ended = true;
         }
+        meta_changed |= crate::subagent::annotate(&mut meta, opts, &self.state_dir, &self.cfg.project);
 
         if meta_changed {
             meta.session_id = s.id.clone();
@@ -377,6 +390,8 @@ impl<'a> Mirror<'a> {
         }
         meta.truncate_from_seq(cut);
         meta.parts.retain(|p| p.seq < cut);
+        // The stats described the old bytes: count what is kept, once (rare path).
+        crate::insight::recount_meta(meta, t, keep_to)?;
         st.cursor = keep_to;
         st.open_part = None;
         st.next_seq = st.next_seq.max(cut).max(parts.last().map_or(0, |p| p.seq + 1));
@@ -421,6 +436,7 @@ impl<'a> Mirror<'a> {
             test_point("before_part_put")?;
             self.store.put(&key, &body, &Cond::None)?;
             test_point("after_part_put")?;
+            crate::insight::record_chunk(meta, t, from, &chunk.bytes)?;
             let entry = PartEntry {
                 seq,
                 uuid: hex8,
@@ -488,6 +504,8 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
     m.agent_id = local.agent_id.clone().or(m.agent_id);
     m.writer = local.writer.clone();
     m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
+    crate::insight::keep_local(&mut m, local);
+    crate::subagent::keep_local(&mut m, local);
     m
 }
 
