@@ -57,6 +57,7 @@ pub enum Cmd {
     Backfill(cmd::backfill::BackfillArgs),
     Show(cmd::show::ShowArgs),
     List(cmd::list::ListArgs),
+    Stats(cmd::stats::StatsArgs),
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
 }
@@ -89,6 +90,7 @@ pub fn main() -> i32 {
         Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
         Some(Cmd::Show(a)) => cmd::show::run(a),
         Some(Cmd::List(a)) => cmd::list::run(a),
+        Some(Cmd::Stats(a)) => cmd::stats::run(a),
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
     };
