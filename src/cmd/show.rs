@@ -23,7 +23,8 @@ use crate::store::Store;
 /// Print a session mirrored in the store: the whole transcript, or its last lines.
 ///
 /// On a terminal the JSONL is rendered for reading: a header with the session's numbers
-/// (turns, tool calls, tokens per model, compactions, errors; from its meta.json), then the
+/// (turns, tool calls, tokens per model, compactions, errors; from its meta.json; not with
+/// --tail), then the
 /// conversation (time, who said what, tool calls with a short summary of their input, tool
 /// results folded to one line). Piped or redirected, or with --raw, the output is exactly the
 /// stored bytes, so `show ID > copy.jsonl` restores the (redacted) transcript. The session is
