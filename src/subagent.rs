@@ -127,6 +127,9 @@ pub fn entries(meta: &Meta) -> Vec<Entry> {
 /// from its local meta.json copy (read under the parent's lock, so the last writer has the
 /// newest numbers) and their sum in `stats.subagent_tokens`. Returns whether `meta` changed.
 pub fn annotate(meta: &mut Meta, opts: &FlushOpts, state_dir: &Path, project: &str) -> bool {
+    if opts.subagent.is_none() && opts.subagents.is_empty() {
+        return false;
+    }
     let before = meta.extra.clone();
     if let Some(of) = &opts.subagent {
         meta.extra.insert("parent_session_id".into(), Value::String(of.parent_session_id.clone()));
