@@ -36,7 +36,7 @@ impl Progress {
         }
         self.last = Some(Instant::now());
         self.shown = true;
-        let pct = if self.total == 0 { 100 } else { done.min(self.total) * 100 / self.total };
+        let pct = (done.min(self.total) * 100).checked_div(self.total).unwrap_or(100);
         let _ = write!(
             std::io::stderr(),
             "\r{}: {:.1} / {:.1} MB ({pct}%)",
