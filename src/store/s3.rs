@@ -129,6 +129,22 @@ impl S3Store {
         Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status, code, msg }
     }
 
+    /// A failed GET: `Ok(None)` when the object does not exist (404 other than NoSuchBucket),
+    /// else the server's error.
+    fn absent_or_error<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        status: u16,
+        resp: &mut ureq::http::Response<ureq::Body>,
+    ) -> Result<Option<T>> {
+        let body = read_body(resp).unwrap_or_default();
+        match self.http_err(op, key, status, &body) {
+            Error::Http { status: 404, .. } => Ok(None),
+            e => Err(e),
+        }
+    }
+
     /// Run `f` until it succeeds, fails permanently, or the retry budget is spent.
     fn retry<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
         let start = Instant::now();
@@ -243,17 +259,7 @@ impl Store for S3Store {
                     Ok(Some(all[s..e].to_vec()))
                 }
                 416 => Ok(Some(Vec::new())),
-                404 => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    match self.http_err("GET", key, 404, &b) {
-                        Error::Http { status: 404, .. } => Ok(None),
-                        e => Err(e),
-                    }
-                }
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("GET", key, status, &b))
-                }
+                _ => self.absent_or_error("GET", key, status, &mut resp),
             }
         })
     }
@@ -294,17 +300,7 @@ impl Store for S3Store {
                     }
                     Ok(Some(n))
                 }
-                404 => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    match self.http_err("GET", key, 404, &b) {
-                        Error::Http { status: 404, .. } => Ok(None),
-                        e => Err(e),
-                    }
-                }
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("GET", key, status, &b))
-                }
+                _ => self.absent_or_error("GET", key, status, &mut resp),
             }
         })
     }
