@@ -63,6 +63,24 @@ pub enum Cmd {
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
+    // Hook mode is the hot path (every event of every session): recognise it before clap
+    // builds its command tree, so a no-op event costs little more than starting the process.
+    let mut args = std::env::args_os().skip(1);
+    match (args.next(), args.next(), args.next()) {
+        (None, _, _) => {
+            crate::hook::run(false);
+            return 0;
+        }
+        (Some(a), None, _) if a == "hook" => {
+            crate::hook::run(false);
+            return 0;
+        }
+        (Some(a), Some(b), None) if a == "hook" && b == "--worker" => {
+            crate::hook::run(true);
+            return 0;
+        }
+        _ => {}
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
