@@ -31,6 +31,7 @@ Environment:
   TRACECRAFT_AGENT         agent_id recorded in meta.json
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
+  TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
   CLAUDE_CONFIG_DIR        Claude Code's directory (default ~/.claude)
   HOME                     where ~/.tracecraft and ~/.claude are";
