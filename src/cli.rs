@@ -60,6 +60,7 @@ pub enum Cmd {
     List(cmd::list::ListArgs),
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
+    Restore(cmd::restore::RestoreArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -110,6 +111,7 @@ pub fn main() -> i32 {
         Some(Cmd::List(a)) => cmd::list::run(a),
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
+        Some(Cmd::Restore(a)) => cmd::restore::run(a),
     };
     match result {
         Ok(()) => 0,

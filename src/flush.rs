@@ -300,7 +300,13 @@ impl<'a> Mirror<'a> {
         };
         let mut repaired = false;
         if let Some(t) = t {
-            if !self.prefix_verified(&meta, t, st.cursor)? {
+            let verified = self.prefix_verified(&meta, t, st.cursor)?;
+            let restored = if verified { None } else { restored_prefix(&meta, t)? };
+            if let Some(end) = restored {
+                // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
+                st.cursor = end;
+                st.fingerprint = t.fingerprint(end)?;
+            } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
                 repaired = true;
@@ -498,6 +504,34 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
     m.writer = local.writer.clone();
     m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
     m
+}
+
+/// Where the transcript stops being what the store holds, when it starts with the stored
+/// (redacted) copy rather than with the source bytes, as a `restore`d file does: redaction
+/// changes lengths, so `cursor_range` and `source_sha256` describe another machine's file.
+/// Walking the parts in seq order from offset 0, each must match either its source bytes
+/// (`source_sha256` over `cursor_range`, starting where the walk is: parts uploaded from this
+/// very file) or its stored bytes (`sha256` over `uploaded_bytes`, where the walk is). `None`
+/// as soon as one matches neither (or has no hash: Python-written parts), or with no parts.
+pub fn restored_prefix(meta: &Meta, t: &mut Transcript) -> Result<Option<u64>> {
+    let mut parts: Vec<&PartEntry> = meta.parts.iter().collect();
+    parts.sort_by_key(|p| p.seq);
+    let mut pos = 0u64;
+    for p in &parts {
+        if let (Some([a, b]), Some(h)) = (p.cursor_range, &p.source_sha256) {
+            if a == pos && b >= a && t.hash_range(a, b)?.as_deref() == Some(h.as_str()) {
+                pos = b;
+                continue;
+            }
+        }
+        match &p.sha256 {
+            Some(h) if t.hash_range(pos, pos + p.uploaded_bytes)?.as_deref() == Some(h.as_str()) => {
+                pos += p.uploaded_bytes
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok((!parts.is_empty()).then_some(pos))
 }
 
 fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {
