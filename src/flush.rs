@@ -103,13 +103,15 @@ pub struct Mirror<'a> {
     pub store: &'a dyn Store,
     pub redactor: Option<Redactor>,
     pub state_dir: PathBuf,
+    /// Show a progress line for big deltas (people's commands; never the hook).
+    pub progress: bool,
 }
 
 impl<'a> Mirror<'a> {
     /// Build a mirror; `redact` overrides the config's setting when given.
     pub fn new(cfg: &'a Config, store: &'a dyn Store, state_dir: PathBuf, redact: Option<bool>) -> Result<Self> {
         let redactor = if redact.unwrap_or(cfg.redact) { Some(Redactor::new(&cfg.extra_patterns)?) } else { None };
-        Ok(Mirror { cfg, store, redactor, state_dir })
+        Ok(Mirror { cfg, store, redactor, state_dir, progress: false })
     }
 
     fn prefix(&self, id: &str) -> String {
@@ -311,7 +313,13 @@ impl<'a> Mirror<'a> {
         };
         let mut repaired = false;
         if let Some(t) = t {
-            if !self.prefix_verified(&meta, t, st.cursor)? {
+            let verified = self.prefix_verified(&meta, t, st.cursor)?;
+            let restored = if verified { None } else { restored_prefix(&meta, t)? };
+            if let Some(end) = restored {
+                // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
+                st.cursor = end;
+                st.fingerprint = t.fingerprint(end)?;
+            } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
                 repaired = true;
@@ -413,8 +421,15 @@ impl<'a> Mirror<'a> {
         out: &mut Outcome,
     ) -> Result<()> {
         let prefix = self.prefix(&s.id);
+        let start = st.open_part.map_or(st.cursor, |o| o.from);
+        let mut progress = self
+            .progress
+            .then(|| crate::progress::Progress::new(format!("uploading {}", s.id), t.len.saturating_sub(start)));
         loop {
             let from = st.open_part.map_or(st.cursor, |o| o.from);
+            if let Some(p) = progress.as_mut() {
+                p.update(from - start);
+            }
             let Some(chunk) = t.next_chunk(from, final_)? else { break };
             if st.open_part.is_some() && chunk.to <= st.cursor {
                 break; // the open part has not grown
@@ -507,6 +522,34 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
     crate::insight::keep_local(&mut m, local);
     crate::subagent::keep_local(&mut m, local);
     m
+}
+
+/// Where the transcript stops being what the store holds, when it starts with the stored
+/// (redacted) copy rather than with the source bytes, as a `restore`d file does: redaction
+/// changes lengths, so `cursor_range` and `source_sha256` describe another machine's file.
+/// Walking the parts in seq order from offset 0, each must match either its source bytes
+/// (`source_sha256` over `cursor_range`, starting where the walk is: parts uploaded from this
+/// very file) or its stored bytes (`sha256` over `uploaded_bytes`, where the walk is). `None`
+/// as soon as one matches neither (or has no hash: Python-written parts), or with no parts.
+pub fn restored_prefix(meta: &Meta, t: &mut Transcript) -> Result<Option<u64>> {
+    let mut parts: Vec<&PartEntry> = meta.parts.iter().collect();
+    parts.sort_by_key(|p| p.seq);
+    let mut pos = 0u64;
+    for p in &parts {
+        if let (Some([a, b]), Some(h)) = (p.cursor_range, &p.source_sha256) {
+            if a == pos && b >= a && t.hash_range(a, b)?.as_deref() == Some(h.as_str()) {
+                pos = b;
+                continue;
+            }
+        }
+        match &p.sha256 {
+            Some(h) if t.hash_range(pos, pos + p.uploaded_bytes)?.as_deref() == Some(h.as_str()) => {
+                pos += p.uploaded_bytes
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok((!parts.is_empty()).then_some(pos))
 }
 
 fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {

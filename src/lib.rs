@@ -20,6 +20,7 @@ pub mod log;
 pub mod meta;
 pub mod paths;
 pub mod payload;
+pub mod progress;
 pub mod redact;
 pub mod settings;
 pub mod state;

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use common::{backends, run_with_timeout, Backend, Env, RUN_TIMEOUT};
 use serde_json::Value;
@@ -601,30 +601,7 @@ fn errors_name_the_session_and_the_store() {
 
 /// Run the Python CLI (PyPI tracecraft-ai) in the env; `None` when it is not installed.
 fn tracecraft(t: &T, args: &[&str]) -> Option<Output> {
-    let probe = Command::new("python3").args(["-c", "import tracecraft.cli"]).output().ok()?;
-    if !probe.status.success() {
-        assert!(std::env::var_os("CI").is_none(), "tracecraft-ai is not installed (pip install tracecraft-ai)");
-        eprintln!("!!! SKIPPED: tracecraft-ai (Python) is not installed; pip install tracecraft-ai");
-        return None;
-    }
-    let mut c = Command::new("python3");
-    c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
-    c.args(args);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("HOME", t.e.home()).current_dir(t.e.project_dir());
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "tracecraft {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(out)
+    t.e.tracecraft_py(args)
 }
 
 /// The lines after "--- tail ---" in `tracecraft session show --tail N`.

@@ -90,20 +90,40 @@ impl Figure {
     }
 }
 
+/// The kinds of process that flush a session: a manual flush, a hook event, `follow`,
+/// `follow --all` and `compact` (which rewrites parts under the same lock).
+const KINDS: u64 = 6;
+
 /// Start one flushing process of the given kind.
 fn spawn_flusher(env: &Env, sid: &str, kind: u64) -> Child {
-    let mut cmd = match kind % 3 {
+    let mut cmd = match kind % KINDS {
         0 => env.cmd(&["flush", "--session-id", sid]),
-        1 => env.cmd(&["hook"]),
-        _ => env.cmd(&["flush", "--transcript", env.transcript_path(sid).to_str().unwrap()]),
+        1 | 2 => env.cmd(&["hook"]),
+        3 => env.cmd(&["follow", "--session-id", sid, "--interval", "0.05"]),
+        4 => env.cmd(&["follow", "--all", "--interval", "0.05"]),
+        _ => env.cmd(&["compact", sid]),
     };
     cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
     if let Some(mut stdin) = child.stdin.take() {
-        let payload = env.payload(if kind.is_multiple_of(2) { "Stop" } else { "UserPromptSubmit" }, sid);
+        let payload = env.payload(if kind % KINDS == 1 { "Stop" } else { "UserPromptSubmit" }, sid);
         let _ = stdin.write_all(&serde_json::to_vec(&payload).unwrap());
     }
     child
+}
+
+/// End a flusher: SIGTERM for `follow` (it stops after a final flush), plain wait otherwise.
+fn finish_flusher(mut child: Child, kind: u64) {
+    if matches!(kind % KINDS, 3 | 4) {
+        std::thread::sleep(Duration::from_millis(120));
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    }
+    let status = child.wait().unwrap();
+    // `compact` may rightly refuse (no session in the store yet, or the lock is busy);
+    // what matters is the replay, checked by the caller.
+    if kind % KINDS != 5 {
+        assert!(status.success(), "flusher kind {} exited {status:?}", kind % KINDS);
+    }
 }
 
 /// Appends lines to a transcript (each written in two steps, like a real writer, so a
@@ -223,9 +243,14 @@ fn concurrency(backend: Backend) {
         env.write_transcript(&sid, 1, 0);
         let g = Grower::start(&env, &sid, 1);
         for _wave in 0..3 {
-            let kids: Vec<Child> = (0..8).map(|_| spawn_flusher(&env, &sid, rng.next())).collect();
-            for mut k in kids {
-                assert!(k.wait().unwrap().success());
+            let kids: Vec<(Child, u64)> = (0..8)
+                .map(|_| {
+                    let kind = rng.next();
+                    (spawn_flusher(&env, &sid, kind), kind)
+                })
+                .collect();
+            for (k, kind) in kids {
+                finish_flusher(k, kind);
             }
         }
         drop(g);

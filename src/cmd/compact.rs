@@ -246,7 +246,9 @@ pub fn compact_hex(id: &str, first: u32, last: u32, avoid: &HashSet<&str>) -> St
 fn upload_merged(store: &dyn Store, key: &str, targets: &[PlanPart]) -> Result<(u64, String)> {
     let mut up = store.upload(key)?;
     let mut w = UploadWriter { up: &mut up, hasher: Sha256::new(), n: 0, err: None };
+    let mut progress = crate::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
     for t in targets {
+        progress.update(w.n);
         let got = match store.get_to(&t.obj.key, &mut w) {
             Ok(n) => n,
             Err(e) => return Err(w.err.take().unwrap_or(e)),

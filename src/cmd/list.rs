@@ -43,6 +43,10 @@ pub struct ListArgs {
     /// parts, bytes, first_upload, last_upload}]) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only sessions with no transcript on this machine (no <id>.jsonl under any
+    /// ~/.claude/projects/*/): the ones to bring here with `restore`.
+    #[arg(long)]
+    pub remote_only: bool,
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
@@ -101,6 +105,10 @@ pub fn run(a: &ListArgs) -> Result<()> {
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
     let (mut sessions, mut children) = crate::subagent::split_children(cat.sessions()?);
+    if a.remote_only {
+        let here = super::restore::local_session_ids()?;
+        sessions.retain(|s| !here.contains(&s.id) && !crate::subagent::is_child(&s.id));
+    }
     sort(&mut sessions, a.sort);
     if a.limit > 0 {
         sessions.truncate(a.limit);
@@ -115,7 +123,8 @@ pub fn run(a: &ListArgs) -> Result<()> {
         return emit(&text);
     }
     if rows.is_empty() {
-        return emit(&format!("(no sessions in {})", ctx.cfg.describe()));
+        let which = if a.remote_only { "sessions missing on this machine" } else { "sessions" };
+        return emit(&format!("(no {which} in {})", ctx.cfg.describe()));
     }
     let label = |s: &SubRow| match &s.agent_type {
         Some(t) => format!("  └ agent-{} {t}", s.agent_id),

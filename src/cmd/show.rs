@@ -148,10 +148,15 @@ fn subagents(
 
 /// Copy every part, in order, into `out`.
 fn stream(store: &dyn Store, parts: &[PartObject], out: &mut dyn Write) -> Result<()> {
+    let total = parts.iter().map(|p| p.size).sum();
+    let mut progress = crate::progress::Progress::new("reading", total);
+    let mut done = 0;
     for p in parts {
+        progress.update(done);
         if store.get_to(&p.key, out)?.is_none() {
             return Err(vanished(store, &p.key));
         }
+        done += p.size;
     }
     Ok(())
 }

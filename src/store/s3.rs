@@ -129,6 +129,22 @@ impl S3Store {
         Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status, code, msg }
     }
 
+    /// A failed GET: `Ok(None)` when the object does not exist (404 other than NoSuchBucket),
+    /// else the server's error.
+    fn absent_or_error<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        status: u16,
+        resp: &mut ureq::http::Response<ureq::Body>,
+    ) -> Result<Option<T>> {
+        let body = read_body(resp).unwrap_or_default();
+        match self.http_err(op, key, status, &body) {
+            Error::Http { status: 404, .. } => Ok(None),
+            e => Err(e),
+        }
+    }
+
     /// Run `f` until it succeeds, fails permanently, or the retry budget is spent.
     fn retry<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
         let start = Instant::now();
@@ -243,17 +259,7 @@ impl Store for S3Store {
                     Ok(Some(all[s..e].to_vec()))
                 }
                 416 => Ok(Some(Vec::new())),
-                404 => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    match self.http_err("GET", key, 404, &b) {
-                        Error::Http { status: 404, .. } => Ok(None),
-                        e => Err(e),
-                    }
-                }
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("GET", key, status, &b))
-                }
+                _ => self.absent_or_error("GET", key, status, &mut resp),
             }
         })
     }
@@ -294,17 +300,7 @@ impl Store for S3Store {
                     }
                     Ok(Some(n))
                 }
-                404 => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    match self.http_err("GET", key, 404, &b) {
-                        Error::Http { status: 404, .. } => Ok(None),
-                        e => Err(e),
-                    }
-                }
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("GET", key, status, &b))
-                }
+                _ => self.absent_or_error("GET", key, status, &mut resp),
             }
         })
     }
@@ -571,6 +567,34 @@ impl Drop for S3Upload<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cfg(endpoint: &str, path_style: bool) -> S3Config {
+        S3Config {
+            endpoint: endpoint.into(),
+            bucket: "tc-test".into(),
+            region: "us-east-1".into(),
+            access_key: "AKID".into(),
+            secret_key: crate::config::Secret::new("s3cr3t"),
+            session_token: Some(crate::config::Secret::new("tok3n")),
+            path_style,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn addressing_styles_prefix_and_token_in_presigned_urls() {
+        let s = S3Store::new(&cfg("https://s3.example.com", false), Limits::MANUAL).unwrap();
+        let url = s.sign(&s.bucket.put_object(Some(&s.creds), "p/sessions/claude-code/x/meta.json"));
+        assert!(url.starts_with("https://tc-test.s3.example.com/p/sessions/claude-code/x/meta.json?"), "{url}");
+        assert!(url.contains("X-Amz-Security-Token=tok3n"), "{url}");
+        assert!(!url.contains("s3cr3t"), "the secret never appears in a URL");
+        // HF-style endpoint with a path prefix, path style.
+        let s = S3Store::new(&cfg("https://s3.hf.co/my-ns", true), Limits::MANUAL).unwrap();
+        let url = s.sign(&s.bucket.get_object(Some(&s.creds), "k"));
+        assert!(url.starts_with("https://s3.hf.co/my-ns/tc-test/k?"), "{url}");
+        assert!(url.contains("us-east-1"), "{url}");
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
 
     #[test]
     fn endpoint_userinfo_is_hidden() {
