@@ -319,6 +319,7 @@ impl<'a> Mirror<'a> {
                 // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
                 st.cursor = end;
                 st.fingerprint = t.fingerprint(end)?;
+                crate::insight::rebase(&mut meta, end);
             } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;

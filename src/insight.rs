@@ -484,6 +484,19 @@ pub fn recount_meta(meta: &mut Meta, t: &mut Transcript, to: u64) -> Result<()> 
     Ok(())
 }
 
+/// The transcript is a restored copy of the store (redacted, so its offsets are not the
+/// source's) whose bytes `[0, end)` are what `meta` describes: move `counted_to` to the same
+/// place in the copy (as far before `end` as it was before the source cursor: a partial last
+/// line that was not counted yet stays to count).
+pub fn rebase(meta: &mut Meta, end: u64) {
+    if let Some(mut s) = Stats::from_meta(meta) {
+        let uncounted = meta.cursor().saturating_sub(s.counter.counted_to);
+        s.counter.counted_to = end.saturating_sub(uncounted);
+        s.counter.in_long_line = false;
+        s.store(meta);
+    }
+}
+
 /// Keep our stats when merging our meta.json into a newer remote one (see `flush::merge_meta`).
 pub fn keep_local(merged: &mut Meta, local: &Meta) {
     if let Some(v) = local.extra.get(META_KEY) {

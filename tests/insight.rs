@@ -294,3 +294,29 @@ fn stats_command_sums_sessions_and_filters_by_start() {
     let bad = t.e.run(&["stats", "--since", "last tuesday"]);
     assert_eq!(bad.status.code(), Some(2), "a bad --since is a usage error");
 }
+
+#[test]
+fn a_restored_copy_keeps_counting_where_the_store_stopped() {
+    let t = T::new("insight-restored");
+    let all = fixture();
+    let ls = lines(&all);
+    // A prompt with a secret: redaction makes the stored copy shorter than the source, so
+    // counting on from the source's offset would skip lines of the copy.
+    let key = format!("gh{}_{}", "p", "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0");
+    let secret = format!("{{\"type\":\"user\",\"message\":{{\"content\":\"use {key} for the bucket\"}}}}\n");
+    let head: Vec<u8> = [ls[..5].concat(), secret.into_bytes(), ls[5..20].concat()].concat();
+    t.append("s", &head);
+    t.flush("s", false);
+    let stored = t.e.replay("s");
+    assert!(stored.len() < head.len(), "the secret was redacted");
+    // Another machine: no local state, the transcript is the store's copy, the session goes on.
+    std::fs::remove_dir_all(t.e.home().join(".tracecraft/state")).unwrap();
+    std::fs::write(t.path("s"), &stored).unwrap();
+    t.append("s", &ls[20..].concat());
+    let out = t.flush("s", false);
+    assert!(!out.contains("repaired"), "{out}");
+    let mut want = expected();
+    want["turns"] = json!(5);
+    want["lines"] = json!(32);
+    assert_eq!(t.numbers("s"), want);
+}
