@@ -124,6 +124,7 @@ impl<'a> Mirror<'a> {
         let paths = StatePaths::new(&self.state_dir, &s.id);
         let _lock = state::lock(&paths.lock, opts.lock_wait)?;
         let dest = self.cfg.dest_id();
+        crate::cleanup::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
 
         let mut out = Outcome::default();
         let mut transcript = match Transcript::open(&s.transcript) {

@@ -5,6 +5,7 @@
 //! result to an exit code; everything else lives in one module per concern.
 
 pub mod catalog;
+pub mod cleanup;
 pub mod cli;
 pub mod cmd;
 pub mod config;

@@ -398,3 +398,25 @@ fn concurrent_flushes_never_duplicate() {
         assert_eq!(env.replay(sid), file(env, sid), "{}", env.backend.name());
     });
 }
+
+/// Regression (found by crash injection): a `compact` killed after rewriting meta.json but
+/// before deleting the originals left both the merged part and the originals in the
+/// bucket; our `show` resolved it, but a raw key-order replay (the Python CLI's) repeated
+/// bytes until the next compact. The next flush now settles it.
+#[test]
+fn regression_interrupted_compact_is_settled_by_the_next_flush() {
+    for_each_backend("compact-settle", |env| {
+        for point in ["compact_after_upload", "compact_after_meta"] {
+            let sid = format!("settle-{point}");
+            env.write_transcript(&sid, 2, 0);
+            flush_ok(env, &["flush", "--session-id", &sid]);
+            env.write_transcript(&sid, 2, 2);
+            flush_ok(env, &["flush", "--session-id", &sid]);
+            let out = env.cmd(&["compact", &sid]).env("TRACECRAFT_TEST_ABORT_AT", point).output().unwrap();
+            assert!(!out.status.success(), "{point}: compact should have died");
+            env.write_transcript(&sid, 1, 4);
+            flush_ok(env, &["flush", "--session-id", &sid]);
+            assert_eq!(env.replay(&sid), file(env, &sid), "{} {point}: raw key-order replay", env.backend.name());
+        }
+    });
+}

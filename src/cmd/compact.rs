@@ -75,6 +75,8 @@ pub fn run(a: &CompactArgs) -> Result<()> {
 
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
+    let state_dir = paths::state_dir()?;
+    crate::cleanup::settle(store, project, &ctx.cfg.dest_id(), &state_dir, &id)?;
     let mut local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
     // The version we read: meta.json is rewritten only if nobody changed it meanwhile.
     let mkey = meta_key(project, &id);
@@ -110,7 +112,15 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let hex8 = compact_hex(&id, first, last, &avoid);
     let merged_key = format!("{}{}", session_prefix(project, &id), part_name(first, &hex8));
 
-    // (a) Upload the merged part.
+    // (a) Upload the merged part, having noted what we do, so that if we die before (c) the
+    // next flush or compact settles it (see `cleanup`).
+    let originals = targets.iter().map(|t| t.obj.key.clone()).chain(plan.superseded.iter().map(|o| o.key.clone()));
+    let pending = crate::cleanup::Pending {
+        dest: ctx.cfg.dest_id(),
+        merged: merged_key.clone(),
+        originals: originals.filter(|k| *k != merged_key).collect(),
+    };
+    crate::cleanup::begin(&state_dir, &id, &pending)?;
     let (total, sha) = upload_merged(store, &merged_key, targets)?;
     if let Some(info) = store.head(&merged_key)? {
         if info.size != total {
@@ -153,6 +163,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     // (c) Delete the originals and older leftovers; the merged object is never among them.
     let doomed = targets.iter().map(|t| t.obj.key.as_str()).chain(plan.superseded.iter().map(|o| o.key.as_str()));
     let deleted = delete_all(store, doomed.filter(|k| *k != merged_key))?;
+    crate::cleanup::done(&state_dir, &id)?;
     let kept = plan.parts.len() - k;
     emit(&format!(
         "compacted {id}: {k} parts ({} bytes) merged into {}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
