@@ -27,7 +27,7 @@
 //! used; otherwise the plain slug, with a warning), and protecting a session continued on two
 //! machines at the same time (the two would fork it; restore again before switching back).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -37,12 +37,12 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{emit, open, project_dir, thousands, Ctx};
-use crate::catalog::{Catalog, PartObject, SessionObjects};
+use crate::catalog::{Catalog, SessionObjects};
 use crate::config::Config;
 use crate::discover::{recorded_cwd, transcripts_in};
 use crate::error::{Error, Result};
 use crate::fsutil::ensure_private_dir;
-use crate::layout::{meta_key, parse_part_name, sessions_prefix, validate_id};
+use crate::layout::{meta_key, validate_id};
 use crate::meta::Meta;
 use crate::paths;
 use crate::state::{self, State, StatePaths};
@@ -77,18 +77,13 @@ pub struct RestoreArgs {
 }
 
 /// How a subagent's session id is built from its parent's: `<parent>.agent-<agent id>`.
-pub const AGENT_SEP: &str = ".agent-";
+use crate::subagent::MARK as AGENT_SEP;
 
 /// Claude Code cuts project directory names longer than this and adds a hash.
 pub const MAX_SLUG: usize = 200;
 
 /// How long restore waits for a flush of the same session in progress.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
-
-/// Whether a store session id is a subagent's (`<parent>.agent-<aid>`).
-pub fn is_subagent_id(id: &str) -> bool {
-    id.contains(AGENT_SEP)
-}
 
 /// Run `restore`.
 pub fn run(a: &RestoreArgs) -> Result<()> {
@@ -160,7 +155,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
     validate_id(query)?;
     let exact = cat.session(query)?;
     if let Some(s) = &exact {
-        if is_subagent_id(&s.id) {
+        if crate::subagent::is_child(&s.id) {
             let parent = &s.id[..s.id.find(AGENT_SEP).unwrap_or(0)];
             return Err(Error::Invalid(format!(
                 "{query} is a subagent's transcript; restore its session with `restore {parent} --subagents`"
@@ -171,7 +166,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
         return Ok(s);
     }
     let mut found: Vec<SessionObjects> =
-        cat.sessions()?.into_iter().filter(|s| s.id.starts_with(query) && !is_subagent_id(&s.id)).collect();
+        cat.sessions()?.into_iter().filter(|s| s.id.starts_with(query) && !crate::subagent::is_child(&s.id)).collect();
     match found.len() {
         0 => Err(Error::NotFound(format!("no session {query:?} (nor one starting with it) in {}", cat.dest))),
         1 => Ok(found.remove(0)),
@@ -191,28 +186,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
 
 /// The subagent sessions of `id` (`<id>.agent-<aid>/` prefixes), from one listing.
 fn subagent_sessions(cat: &Catalog<'_>, id: &str) -> Result<Vec<SessionObjects>> {
-    let base = sessions_prefix(cat.project);
-    let mut by_id: BTreeMap<String, SessionObjects> = BTreeMap::new();
-    for o in cat.store.list(&format!("{base}{id}{AGENT_SEP}"))? {
-        let Some((sid, name)) = o.key.strip_prefix(&base).and_then(|r| r.split_once('/')) else { continue };
-        if validate_id(sid).is_err() || name.contains('/') {
-            continue;
-        }
-        let s = by_id.entry(sid.to_string()).or_insert_with(|| SessionObjects { id: sid.into(), ..Default::default() });
-        if name == "meta.json" {
-            s.meta = Some(o);
-        } else if let Some((seq, hex8)) = parse_part_name(name) {
-            let hex8 = hex8.to_string();
-            s.parts.push(PartObject { seq, hex8, size: o.size, last_modified: o.last_modified.clone(), key: o.key });
-        } else {
-            s.others.push(o.key);
-        }
-    }
-    let mut out: Vec<SessionObjects> = by_id.into_values().filter(|s| !s.parts.is_empty()).collect();
-    for s in &mut out {
-        s.parts.sort_by(|a, b| a.key.cmp(&b.key));
-    }
-    Ok(out)
+    crate::subagent::children_in_store(cat, id, None)
 }
 
 /// Claude Code's project directory for `cwd` under `projects`, and whether it is a guess:
@@ -647,7 +621,7 @@ mod tests {
 
     #[test]
     fn subagent_ids() {
-        assert!(is_subagent_id("60d02b3f.agent-a1b2"));
-        assert!(!is_subagent_id("60d02b3f-e256-40f7-8986-d87f2eebff47"));
+        assert!(crate::subagent::is_child("60d02b3f.agent-a1b2"));
+        assert!(!crate::subagent::is_child("60d02b3f-e256-40f7-8986-d87f2eebff47"));
     }
 }
