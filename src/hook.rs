@@ -191,19 +191,16 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
         );
     }
     if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
-        // The Stop race: the turn's last line often lands 12-120 ms after Stop fires.
+        // The Stop race: the turn's last line often lands 12-120 ms after Stop fires. Wait for
+        // it, then flush again (also when it was already there: it may have landed after the
+        // flush above read the file; with nothing new this costs no request).
+        let deadline = Instant::now() + STOP_LINE_WAIT;
+        while Instant::now() < deadline && !tail_contains(transcript, msg) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mirror.flush(&session, &opts)?;
         if !tail_contains(transcript, msg) {
-            let deadline = Instant::now() + STOP_LINE_WAIT;
-            while Instant::now() < deadline && !tail_contains(transcript, msg) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let out = mirror.flush(&session, &opts)?;
-            if out.parts.is_empty() && !tail_contains(transcript, msg) {
-                log(
-                    "WARN",
-                    &format!("Stop {}: last assistant line not on disk after {:?}", session.id, STOP_LINE_WAIT),
-                );
-            }
+            log("WARN", &format!("Stop {}: last assistant line not on disk after {:?}", session.id, STOP_LINE_WAIT));
         }
     }
     // Subagent transcripts of this session (SubagentStop waits for the announced one).

@@ -22,6 +22,18 @@ fn detached_hook(env: &Env, payload: &serde_json::Value) -> (std::process::Outpu
     (out, t.elapsed())
 }
 
+/// The tests here time a detached worker; run them one at a time so they do not load the
+/// machine for each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn hook_log(env: &Env) -> String {
+    fs::read_to_string(env.home().join(".tracecraft/hook.log")).unwrap_or_default()
+}
+
 fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !f() {
@@ -36,6 +48,7 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Durat
 /// within 2 s of Stop.
 #[test]
 fn stop_race_last_line_lands_within_two_seconds_without_another_event() {
+    let _serial = serial();
     for b in backends() {
         let Some(env) = Env::try_new(b, "stop-race") else { continue };
         let sid = "stop-race";
@@ -60,9 +73,18 @@ fn stop_race_last_line_lands_within_two_seconds_without_another_event() {
         assert!(out.status.success() && out.stdout.is_empty());
         assert!(took < Duration::from_millis(500), "the hook returned after {took:?}");
         writer.join().unwrap();
-        let waited = wait_until("last assistant line mirrored", Duration::from_secs(2), || {
-            env.replay(sid) == fs::read(env.transcript_path(sid)).unwrap()
-        });
+        let mirrored = || env.replay(sid) == fs::read(env.transcript_path(sid)).unwrap();
+        let t = Instant::now();
+        while !mirrored() && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            mirrored(),
+            "{}: last line not mirrored within 2 s of its write; hook log:\n{}",
+            b.name(),
+            hook_log(&env)
+        );
+        let waited = t.elapsed();
         println!("stop race ({}): hook returned in {took:?}, line mirrored {waited:?} after the write", b.name());
     }
 }
@@ -70,6 +92,7 @@ fn stop_race_last_line_lands_within_two_seconds_without_another_event() {
 /// The hook returns at once even with a 1 MB delta: the upload continues in the worker.
 #[test]
 fn detached_hook_returns_fast_and_worker_finishes() {
+    let _serial = serial();
     for b in backends() {
         let Some(env) = Env::try_new(b, "detached") else { continue };
         let sid = "detached";
@@ -107,6 +130,7 @@ fn sh(cmd: &mut Command) -> std::process::Output {
 /// --uninstall restores the user's settings exactly.
 #[test]
 fn install_sh_is_idempotent_and_uninstall_restores_settings() {
+    let _serial = serial();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
