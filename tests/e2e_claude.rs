@@ -499,8 +499,9 @@ impl Env {
         files.iter().filter_map(|p| serde_json::from_slice(&fs::read(p).ok()?).ok()).collect()
     }
 
-    /// `claude <args> --output-format json` in the project directory, with a clean environment.
-    fn claude(&mut self, args: &[&str]) -> Run {
+    /// The `claude <args> --output-format json` command in the project directory, with a clean
+    /// environment, and the files its stdout and stderr go to.
+    fn claude_command(&mut self, args: &[&str]) -> (Command, PathBuf, PathBuf) {
         self.runs += 1;
         let (out_path, err_path) =
             (self.root.join(format!("claude-{}.out", self.runs)), self.root.join(format!("claude-{}.err", self.runs)));
@@ -524,6 +525,12 @@ impl Env {
             .stdin(Stdio::null())
             .stdout(File::create(&out_path).expect("create .out"))
             .stderr(File::create(&err_path).expect("create .err"));
+        (cmd, out_path, err_path)
+    }
+
+    /// `claude <args> --output-format json` in the project directory, with a clean environment.
+    fn claude(&mut self, args: &[&str]) -> Run {
+        let (mut cmd, out_path, err_path) = self.claude_command(args);
         let t0 = Instant::now();
         let mut child = Proc(cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", self.claude.display())));
         let status = loop {
@@ -812,6 +819,44 @@ fn two_turns_resume_appends() {
     let transcript = env.transcript(&sid);
     let text = String::from_utf8_lossy(&transcript);
     assert!(text.contains("first answer") && text.contains("second answer"), "both turns in one transcript");
+}
+
+/// Two Claude Code processes on one session at once (`--resume` in two terminals): their
+/// lines interleave in one transcript and both fire every hook; the copy must still equal
+/// the file, with nothing repeated.
+#[test]
+fn two_processes_resume_the_same_session_at_once() {
+    let _serial = serial();
+    let Some(claude) = claude_bin() else { return };
+    let mut env = Env::new("two-processes", &claude);
+    env.install_settings();
+    let run1 = env.claude(&["-p", "[[mock-text opening]]"]);
+    let sid = run1.session_id();
+    env.settle(&sid);
+    let (mut a, a_out, _) =
+        env.claude_command(&["-p", "[[mock-sleep 1]] [[mock-text from terminal A]]", "--resume", &sid]);
+    let (mut b, b_out, _) =
+        env.claude_command(&["-p", "[[mock-sleep 1]] [[mock-text from terminal B]]", "--resume", &sid]);
+    let (mut pa, mut pb) = (Proc(a.spawn().unwrap()), Proc(b.spawn().unwrap()));
+    let t0 = Instant::now();
+    for p in [&mut pa, &mut pb] {
+        loop {
+            if let Some(st) = p.0.try_wait().unwrap() {
+                assert!(st.success(), "a concurrent claude failed");
+                break;
+            }
+            assert!(t0.elapsed() < CLAUDE_TIMEOUT, "concurrent claude runs did not finish");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    for out in [a_out, b_out] {
+        let v: Value = serde_json::from_str(fs::read_to_string(out).unwrap().trim()).unwrap();
+        assert_eq!(v["is_error"], json!(false), "{v}");
+    }
+    env.settle(&sid);
+    env.assert_mirrored(&sid, "other");
+    let text = String::from_utf8_lossy(&env.transcript(&sid)).into_owned();
+    assert!(text.contains("from terminal A") && text.contains("from terminal B"), "both turns in one transcript");
 }
 
 /// (3) A turn that runs a tool (Bash).
