@@ -46,6 +46,8 @@ pub enum Cmd {
     },
     /// Mirror the new part of a session's transcript now.
     Flush(cmd::flush::FlushArgs),
+    /// Keep mirroring a session, or every session of a project (--all), until Ctrl-C.
+    Follow(cmd::follow::FollowArgs),
     /// Register the hook in a Claude Code settings file (idempotent; keeps a .bak).
     Install(cmd::install::InstallArgs),
     /// Remove exactly what `install` added from a Claude Code settings file.
@@ -53,6 +55,10 @@ pub enum Cmd {
     Init(cmd::init::InitArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Backfill(cmd::backfill::BackfillArgs),
+    Show(cmd::show::ShowArgs),
+    List(cmd::list::ListArgs),
+    Stop(cmd::stop::StopArgs),
+    Compact(cmd::compact::CompactArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -75,11 +81,16 @@ pub fn main() -> i32 {
             return 0;
         }
         Some(Cmd::Flush(a)) => cmd::flush::run(a),
+        Some(Cmd::Follow(a)) => cmd::follow::run(a),
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
         Some(Cmd::Init(a)) => cmd::init::run(a),
         Some(Cmd::Doctor(a)) => cmd::doctor::run(a),
         Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
+        Some(Cmd::Show(a)) => cmd::show::run(a),
+        Some(Cmd::List(a)) => cmd::list::run(a),
+        Some(Cmd::Stop(a)) => cmd::stop::run(a),
+        Some(Cmd::Compact(a)) => cmd::compact::run(a),
     };
     match result {
         Ok(()) => 0,

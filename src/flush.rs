@@ -91,13 +91,15 @@ pub struct Mirror<'a> {
     pub store: &'a dyn Store,
     pub redactor: Option<Redactor>,
     pub state_dir: PathBuf,
+    /// Show a progress line for big deltas (people's commands; never the hook).
+    pub progress: bool,
 }
 
 impl<'a> Mirror<'a> {
     /// Build a mirror; `redact` overrides the config's setting when given.
     pub fn new(cfg: &'a Config, store: &'a dyn Store, state_dir: PathBuf, redact: Option<bool>) -> Result<Self> {
         let redactor = if redact.unwrap_or(cfg.redact) { Some(Redactor::new(&cfg.extra_patterns)?) } else { None };
-        Ok(Mirror { cfg, store, redactor, state_dir })
+        Ok(Mirror { cfg, store, redactor, state_dir, progress: false })
     }
 
     fn prefix(&self, id: &str) -> String {
@@ -398,8 +400,15 @@ impl<'a> Mirror<'a> {
         out: &mut Outcome,
     ) -> Result<()> {
         let prefix = self.prefix(&s.id);
+        let start = st.open_part.map_or(st.cursor, |o| o.from);
+        let mut progress = self
+            .progress
+            .then(|| crate::progress::Progress::new(format!("uploading {}", s.id), t.len.saturating_sub(start)));
         loop {
             let from = st.open_part.map_or(st.cursor, |o| o.from);
+            if let Some(p) = progress.as_mut() {
+                p.update(from - start);
+            }
             let Some(chunk) = t.next_chunk(from, final_)? else { break };
             if st.open_part.is_some() && chunk.to <= st.cursor {
                 break; // the open part has not grown
@@ -468,7 +477,13 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
             (Some(c), Some(u)) => u <= c,
             _ => false,
         };
-        if same || (!merged_away && remote_max.is_none_or(|mx| p.seq > mx)) {
+        if same {
+            // Our newer version of a part they list (an open part re-sent); a merged part
+            // both sides list is theirs already.
+            if p.compacted_from.is_none() {
+                m.upsert_part(p.clone());
+            }
+        } else if !merged_away && remote_max.is_none_or(|mx| p.seq > mx) {
             m.upsert_part(p.clone());
         }
     }

@@ -17,6 +17,19 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io("create directory", dir, e))
 }
 
+/// Like [`ensure_private_dir`], and also take group/other access away from `dir` itself
+/// when it already exists (e.g. `~/.tracecraft` made 0755 by another tool): it holds
+/// credentials, state and logs.
+pub fn ensure_private_dir_strict(dir: &Path) -> Result<()> {
+    ensure_private_dir(dir)?;
+    let md = fs::metadata(dir).map_err(|e| Error::io("stat", dir, e))?;
+    if md.permissions().mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(md.permissions().mode() & 0o700))
+            .map_err(|e| Error::io("chmod", dir, e))?;
+    }
+    Ok(())
+}
+
 /// Atomically replace `path` with `bytes`: write a temp file beside it with `mode`, fsync,
 /// rename over the target, fsync the directory. The temp file is removed on error.
 /// Readers see either the old or the new content, never a mix.

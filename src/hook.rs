@@ -25,6 +25,12 @@ use crate::{paths, transcript};
 const STDIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long after Stop we wait for the turn's last assistant line to reach the disk.
 const STOP_LINE_WAIT: Duration = Duration::from_millis(2500);
+/// How long the SessionEnd worker keeps watching the transcript after its final flush.
+const END_SETTLE: Duration = Duration::from_millis(1000);
+/// How often it looks.
+const END_POLL: Duration = Duration::from_millis(25);
+/// How a hook tells its worker when the event reached us (nanoseconds since the epoch).
+const FIRED_ENV: &str = "TRACECRAFT_HOOK_FIRED_NS";
 
 /// Entry point of hook mode (`worker`: we are the detached worker). Never fails, never prints.
 pub fn run(worker: bool) {
@@ -44,8 +50,15 @@ fn handle(worker: bool) -> Result<()> {
     };
     validate_id(&common.session_id)?;
     let transcript = resolve_transcript(common.transcript_path.as_deref(), common.cwd.as_deref(), &common.session_id)?;
+    let fired = match std::env::var(FIRED_ENV).ok().and_then(|v| v.parse().ok()) {
+        Some(ns) if worker => ns,
+        _ => now_ns(),
+    };
 
     if !worker {
+        if let Event::SessionEnd { reason, .. } = &event {
+            write_end_marker(&paths::state_dir()?, &common.session_id, fired, reason.as_deref().unwrap_or("other"));
+        }
         // Hot path: nothing new and nothing to record -> done, no config, no network.
         let final_ = matches!(event, Event::SessionEnd { .. });
         let state_path = StatePaths::new(&paths::state_dir()?, &common.session_id).state;
@@ -58,13 +71,13 @@ fn handle(worker: bool) -> Result<()> {
             return Ok(());
         }
         if std::env::var_os("TRACECRAFT_HOOK_INLINE").is_none_or(|v| v.is_empty() || v == "0") {
-            match spawn_worker(&raw) {
+            match spawn_worker(&raw, fired) {
                 Ok(()) => return Ok(()),
                 Err(e) => log("WARN", &format!("could not start a background worker ({e}); flushing inline")),
             }
         }
     }
-    work(&event, &transcript)
+    work(&event, &transcript, worker, fired)
 }
 
 /// The transcript path: the payload's, else Claude Code's usual place for this session.
@@ -82,11 +95,12 @@ fn resolve_transcript(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Res
 }
 
 /// Start `tracecraft-hook hook --worker` in its own process group with the payload on stdin.
-fn spawn_worker(raw: &[u8]) -> Result<()> {
+fn spawn_worker(raw: &[u8], fired: u128) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate", "current executable", e))?;
     let mut child = Command::new(&exe)
         .args(["hook", "--worker"])
+        .env(FIRED_ENV, fired.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -129,8 +143,11 @@ fn tail_contains(path: &Path, msg: &str) -> bool {
     buf[..last_nl].windows(n.len()).any(|w| w == n.as_slice())
 }
 
-/// Do what the event asks: flush, record the start, or finish the session.
-fn work(event: &Event, transcript: &Path) -> Result<()> {
+/// Do what the event asks: flush, record the start, or finish the session. `worker`: we are
+/// the detached worker, so waiting costs Claude Code nothing; `fired`: when the event reached
+/// the hook (ns since the epoch).
+fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<()> {
+    let limits = if worker { Limits::WORKER } else { Limits::HOOK };
     let common = event.common().expect("acted-on event");
     let cwd = common.cwd.clone().filter(|c| c.is_absolute());
     let project_dir = cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
@@ -138,7 +155,7 @@ fn work(event: &Event, transcript: &Path) -> Result<()> {
     for w in &cfg.warnings {
         log("WARN", w);
     }
-    let store = store::open(&cfg, Limits::HOOK)?;
+    let store = store::open(&cfg, limits)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
     let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
     let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };
@@ -154,6 +171,10 @@ fn work(event: &Event, transcript: &Path) -> Result<()> {
         _ => {}
     }
     let out = mirror.flush(&session, &opts)?;
+    if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
+        // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
+        crate::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+    }
     if !out.parts.is_empty() || out.repaired {
         log(
             "INFO",
@@ -183,10 +204,120 @@ fn work(event: &Event, transcript: &Path) -> Result<()> {
             }
         }
     }
+    if matches!(event, Event::SessionEnd { .. }) {
+        if worker {
+            settle_after_end(&mirror, &session, &opts)?;
+        }
+    } else {
+        finish_if_ended_since(&mirror, &session, fired)?;
+    }
     if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
         log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
     }
     Ok(())
+}
+
+/// Claude Code can still append to a transcript after SessionEnd reached the hooks: on the
+/// real CLI (2.1.197), `/clear` wrote the command's two `queue-operation` lines to the old
+/// transcript about 40 ms after SessionEnd(clear) fired, and no later event ever names that
+/// session again. So the detached worker watches the file for [`END_SETTLE`] after its final
+/// flush and sends whatever lands (another final flush: `ended_at` stays). It stops early if
+/// the session was resumed meanwhile (SessionStart cleared `ended`): its own hooks take over.
+fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) -> Result<()> {
+    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    let deadline = Instant::now() + END_SETTLE;
+    while Instant::now() < deadline {
+        std::thread::sleep(END_POLL);
+        // Compared with what the last flush saw (not with a stat taken after it), so bytes
+        // that landed while it ran are not missed.
+        if transcript::stat(&session.transcript).is_none() || nothing_new(&state_path, &session.transcript, true) {
+            continue;
+        }
+        if !crate::state::load(&state_path).is_some_and(|st| st.ended) {
+            break;
+        }
+        let out = mirror.flush(session, opts)?;
+        if !out.parts.is_empty() {
+            log(
+                "INFO",
+                &format!("SessionEnd {}: {} late part(s), {} bytes", session.id, out.parts.len(), out.source_bytes()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Workers of one session can run out of order: they queue on the session lock, which is not
+/// first come, first served. Seen on the real CLI with `-p /compact --resume`: SessionStart
+/// (source compact) fired before SessionEnd, but its worker got the lock after the SessionEnd
+/// worker and, as a SessionStart of a resumed session must, cleared `ended_at`, leaving the
+/// session open for good. So every SessionEnd hook leaves a marker with the moment it fired,
+/// and any other worker whose own event fired before that puts the end back after its flush.
+/// A real resume fires after the marker and is left alone.
+fn finish_if_ended_since(mirror: &Mirror<'_>, session: &Session, fired: u128) -> Result<()> {
+    let Some((ended, reason)) = read_end_marker(&mirror.state_dir, &session.id) else { return Ok(()) };
+    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    if ended <= fired || nothing_new(&state_path, &session.transcript, true) {
+        return Ok(());
+    }
+    let opts = FlushOpts {
+        final_: true,
+        reason: Some(reason.clone()),
+        lock_wait: Duration::from_secs(60),
+        ..FlushOpts::default()
+    };
+    let out = mirror.flush(session, &opts)?;
+    log(
+        "INFO",
+        &format!(
+            "{}: SessionEnd ({reason}) fired before this worker ran; ended it again ({} part(s), {} bytes)",
+            session.id,
+            out.parts.len(),
+            out.source_bytes()
+        ),
+    );
+    Ok(())
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn end_marker_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join(format!("{id}.end"))
+}
+
+/// `<state>/<id>.end` = "<ns> <reason>": when the session's last SessionEnd fired. Best effort
+/// and cheap (this runs in the hook's hot path): no fsync; a torn or missing marker reads as none.
+fn write_end_marker(state_dir: &Path, id: &str, fired: u128, reason: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if crate::fsutil::ensure_private_dir(state_dir).is_err() {
+        return;
+    }
+    let path = end_marker_path(state_dir, id);
+    let tmp = state_dir.join(format!(".{id}.end.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{fired} {reason}\n").as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        log("WARN", &format!("could not write {}: {e}", path.display()));
+    }
+}
+
+fn read_end_marker(state_dir: &Path, id: &str) -> Option<(u128, String)> {
+    let text = std::fs::read_to_string(end_marker_path(state_dir, id)).ok()?;
+    let (ns, reason) = text.trim_end().split_once(' ')?;
+    let (ns, reason) = (ns.parse().ok()?, reason.trim());
+    if reason.is_empty() {
+        return None;
+    }
+    Some((ns, reason.to_string()))
 }
 
 #[cfg(test)]
@@ -197,6 +328,17 @@ mod tests {
     fn needle_is_the_escaped_end() {
         assert_eq!(needle("hi \"x\"\nbye"), b"hi \\\"x\\\"\\nbye".to_vec());
         assert!(needle(&"é".repeat(100)).len() <= 48);
+    }
+
+    #[test]
+    fn end_marker_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("state");
+        assert_eq!(read_end_marker(&state, "s1"), None);
+        write_end_marker(&state, "s1", 1_795_291_683_244_586_200, "clear");
+        assert_eq!(read_end_marker(&state, "s1"), Some((1_795_291_683_244_586_200, "clear".into())));
+        std::fs::write(end_marker_path(&state, "s1"), "garbage").unwrap();
+        assert_eq!(read_end_marker(&state, "s1"), None);
     }
 
     #[test]

@@ -4,18 +4,22 @@
 //! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
 //! result to an exit code; everything else lives in one module per concern.
 
+pub mod catalog;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod discover;
 pub mod error;
 pub mod flush;
 pub mod fsutil;
 pub mod hook;
 pub mod layout;
+pub mod lifecycle;
 pub mod log;
 pub mod meta;
 pub mod paths;
 pub mod payload;
+pub mod progress;
 pub mod redact;
 pub mod settings;
 pub mod state;

@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::fsutil::ensure_private_dir;
+use crate::fsutil::ensure_private_dir_strict;
 use crate::paths;
 use crate::util::now_rfc3339;
 
@@ -18,7 +18,7 @@ pub const MAX_LOG: u64 = 1024 * 1024;
 pub fn log(level: &str, msg: &str) {
     let Ok(path) = paths::log_path() else { return };
     if let Some(dir) = path.parent() {
-        if ensure_private_dir(dir).is_err() {
+        if ensure_private_dir_strict(dir).is_err() {
             return;
         }
     }

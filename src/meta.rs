@@ -152,7 +152,14 @@ impl Meta {
 
     /// Highest sequence number listed.
     pub fn max_seq(&self) -> Option<u32> {
-        self.parts.iter().map(|p| p.seq).max()
+        // A merged part covers up to the last seq it replaced (`compacted_seqs: [first, last]`).
+        self.parts
+            .iter()
+            .map(|p| {
+                let last = p.extra.get("compacted_seqs").and_then(|v| v.get(1)).and_then(serde_json::Value::as_u64);
+                last.map_or(p.seq, |l| p.seq.max(u32::try_from(l).unwrap_or(p.seq)))
+            })
+            .max()
     }
 
     /// Add or replace (same seq) a part entry and keep the totals consistent.

@@ -134,6 +134,52 @@ pub fn parse_first(buf: &[u8]) -> Result<Option<Value>> {
     }
 }
 
+/// Finds where the first top-level JSON object or array ends, fed chunk by chunk, so a
+/// large payload is scanned once instead of re-parsed on every read (O(n), not O(n^2)).
+#[derive(Debug, Default)]
+struct EndScanner {
+    pos: usize,
+    depth: usize,
+    started: bool,
+    in_string: bool,
+    escape: bool,
+}
+
+impl EndScanner {
+    /// Scan the bytes of `buf` not seen yet. `Some(end)`: the value is `buf[..end]`.
+    /// `None` also when the value is a scalar (those complete only at end of input).
+    fn feed(&mut self, buf: &[u8]) -> Option<usize> {
+        while self.pos < buf.len() {
+            let b = buf[self.pos];
+            self.pos += 1;
+            if self.in_string {
+                match (self.escape, b) {
+                    (true, _) => self.escape = false,
+                    (false, b'\\') => self.escape = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => {
+                    self.depth += 1;
+                    self.started = true;
+                }
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.started && self.depth == 0 {
+                        return Some(self.pos);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
 /// Read one JSON value from `input` without waiting for end of file, giving up after
 /// `timeout` or [`MAX_PAYLOAD`] bytes. The raw bytes of the value are returned too.
 pub fn read_one<R: Read + Send + 'static>(mut input: R, timeout: Duration) -> Result<(Value, Vec<u8>)> {
@@ -141,6 +187,7 @@ pub fn read_one<R: Read + Send + 'static>(mut input: R, timeout: Duration) -> Re
     std::thread::spawn(move || {
         let mut buf = Vec::with_capacity(8192);
         let mut chunk = vec![0u8; 64 * 1024];
+        let mut scanner = EndScanner::default();
         let res = loop {
             match input.read(&mut chunk) {
                 Ok(0) => {
@@ -158,10 +205,22 @@ pub fn read_one<R: Read + Send + 'static>(mut input: R, timeout: Duration) -> Re
                     if buf.len() > MAX_PAYLOAD {
                         break Err(Error::Invalid(format!("hook payload larger than {MAX_PAYLOAD} bytes")));
                     }
-                    match parse_first(&buf) {
-                        Ok(Some(v)) => break Ok((v, buf)),
-                        Ok(None) => continue,
-                        Err(e) => break Err(e),
+                    let first = buf.iter().position(|b| !b.is_ascii_whitespace()).map(|i| buf[i]);
+                    if !matches!(first, Some(b'{' | b'[') | None) {
+                        // Not an object or array: garbage or a scalar; parse to find out.
+                        match parse_first(&buf) {
+                            Ok(Some(v)) => break Ok((v, buf)),
+                            Ok(None) => continue,
+                            Err(e) => break Err(e),
+                        }
+                    }
+                    if let Some(end) = scanner.feed(&buf) {
+                        buf.truncate(end);
+                        break match parse_first(&buf) {
+                            Ok(Some(v)) => Ok((v, buf)),
+                            Ok(None) => Err(Error::Invalid("hook payload is truncated JSON".into())),
+                            Err(e) => Err(e),
+                        };
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -235,5 +294,22 @@ mod tests {
         assert_eq!(v, json!({"x": true}));
         let e = read_one(Blocking(None), Duration::from_millis(100)).unwrap_err();
         assert!(e.to_string().contains("no complete hook payload"));
+    }
+
+    #[test]
+    fn scanner_finds_the_end_across_chunks_and_strings() {
+        let doc = br#"{"a":"x}]\"{","b":[1,{"c":2}]} tail"#;
+        let mut sc = EndScanner::default();
+        let mut buf = Vec::new();
+        let mut found = None;
+        for chunk in doc.chunks(3) {
+            buf.extend_from_slice(chunk);
+            if let Some(e) = sc.feed(&buf) {
+                found = Some(e);
+                break;
+            }
+        }
+        let end = found.unwrap();
+        assert_eq!(&doc[..end], br#"{"a":"x}]\"{","b":[1,{"c":2}]}"#);
     }
 }

@@ -43,6 +43,7 @@ pub struct Fingerprint {
 pub struct State {
     pub version: u32,
     pub session_id: String,
+    #[serde(with = "os_path")]
     pub transcript: PathBuf,
     /// Destination id (`Config::dest_id`).
     pub dest: String,
@@ -69,11 +70,65 @@ pub struct State {
     #[serde(default)]
     pub ended: bool,
     /// The project directory the session ran in (for finding its config later).
-    #[serde(default)]
+    #[serde(default, with = "os_path_opt")]
     pub cwd: Option<PathBuf>,
     /// RFC 3339 time of the last flush that did anything (for idle detection).
     #[serde(default)]
     pub last_activity: Option<String>,
+}
+
+/// Paths are kept exactly, even when they are not UTF-8: a JSON string when they are, else
+/// an array of bytes.
+mod os_path {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Repr {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub(super) fn to_repr(p: &Path) -> Repr {
+        match p.to_str() {
+            Some(s) => Repr::Text(s.to_string()),
+            None => Repr::Bytes(p.as_os_str().as_bytes().to_vec()),
+        }
+    }
+
+    pub(super) fn from_repr(r: Repr) -> PathBuf {
+        match r {
+            Repr::Text(s) => PathBuf::from(s),
+            Repr::Bytes(b) => PathBuf::from(std::ffi::OsString::from_vec(b)),
+        }
+    }
+
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        to_repr(p).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        Repr::deserialize(d).map(from_repr)
+    }
+}
+
+mod os_path_opt {
+    use std::path::PathBuf;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::os_path::{from_repr, to_repr, Repr};
+
+    pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        p.as_deref().map(to_repr).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        Option::<Repr>::deserialize(d).map(|o| o.map(from_repr))
+    }
 }
 
 /// Paths of one session's state files.
@@ -144,6 +199,9 @@ impl Drop for SessionLock {
 /// Take the session lock, waiting up to `wait`. The directory is created (0700) if needed.
 pub fn lock(path: &Path, wait: Duration) -> Result<SessionLock> {
     if let Some(dir) = path.parent() {
+        if let Some(top) = dir.parent() {
+            crate::fsutil::ensure_private_dir_strict(top)?;
+        }
         ensure_private_dir(dir)?;
     }
     let file = OpenOptions::new()
@@ -198,5 +256,11 @@ mod tests {
         assert_eq!(load(&p), Some(st));
         std::fs::write(&p, b"{garbage").unwrap();
         assert_eq!(load(&p), None);
+        // Non-UTF-8 paths survive exactly.
+        use std::os::unix::ffi::OsStrExt;
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/\xff.jsonl"));
+        let st = State { transcript: odd.clone(), cwd: Some(odd.clone()), ..Default::default() };
+        save(&p, &st).unwrap();
+        assert_eq!(load(&p).unwrap().transcript, odd);
     }
 }

@@ -204,7 +204,8 @@ fn switching_destination_does_not_skip_data() {
 #[test]
 fn rewritten_transcripts_are_repaired() {
     for_each_backend("rewrite", |env| {
-        let cases: [(&str, &dyn Fn(&Path)); 5] = [
+        type Mutation<'a> = (&'a str, &'a dyn Fn(&Path));
+        let cases: [Mutation; 5] = [
             ("truncate-below-cursor", &|p: &Path| {
                 let f = fs::read(p).unwrap();
                 let cut = f[..f.len() / 2].iter().rposition(|&b| b == b'\n').unwrap() + 1;

@@ -4,39 +4,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{Backend, Env};
 
-/// Run the Python CLI with the env's HOME and cwd. `None` if tracecraft-ai is not installed
-/// (CI installs it; locally the test says so loudly and passes nothing off as checked).
 fn tracecraft(env: &Env, args: &[&str]) -> Option<std::process::Output> {
-    let probe = Command::new("python3").args(["-c", "import tracecraft.cli"]).output().ok()?;
-    if !probe.status.success() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tracecraft-ai is not installed (pip install tracecraft-ai); .ci/run installs it");
-        }
-        eprintln!("!!! SKIPPED: tracecraft-ai (Python) is not installed; pip install tracecraft-ai");
-        return None;
-    }
-    let mut c = Command::new("python3");
-    c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
-    c.args(args);
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("HOME", env.home()).current_dir(env.project_dir());
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "tracecraft {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(out)
+    env.tracecraft_py(args)
 }
 
 fn flush(env: &Env, sid: &str) {

@@ -106,7 +106,16 @@ fn corpus_secrets_are_gone_and_lookalikes_untouched() {
     }
 
     let lookalikes = lookalike_lines.len();
-    println!("secrets: {secrets}, leaks: {leaks}, lookalikes: {lookalikes}, false positives: {false_positives}");
+    let figure = format!(
+        "secrets corpus: secrets {secrets}, leaks {leaks}, lookalikes {lookalikes}, false positives {false_positives}"
+    );
+    println!("{figure}");
+    // Collected for CI's summary (`.ci/run` prints this file).
+    let fig_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(fig_path) {
+        use std::io::Write;
+        let _ = writeln!(f, "{figure}");
+    }
     println!("redactions by rule: {totals:?}");
     assert!(failures.is_empty(), "{} failures (misnamed: {misnamed}):\n{}", failures.len(), failures.join("\n"));
     assert!(secrets >= 100 && lookalikes >= 100, "corpus too small: {secrets} secrets, {lookalikes} look-alikes");

@@ -34,7 +34,8 @@ pub fn run(a: &FlushArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let session = resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), &dir)?;
     let ctx = open(&dir)?;
-    let mirror = Mirror::new(&ctx.cfg, ctx.store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
+    let mut mirror = Mirror::new(&ctx.cfg, ctx.store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
+    mirror.progress = true;
     let opts = FlushOpts { final_: a.final_, reason: a.final_.then(|| "flush".to_string()), ..FlushOpts::default() };
     let out = mirror.flush(&session, &opts)?;
     let dest = format!("{} ({})", ctx.store.describe(), ctx.cfg.project);

@@ -13,10 +13,15 @@ use crate::paths;
 use crate::store::{self, Limits, Store};
 
 pub mod backfill;
+pub mod compact;
 pub mod doctor;
 pub mod flush;
+pub mod follow;
 pub mod init;
 pub mod install;
+pub mod list;
+pub mod show;
+pub mod stop;
 
 /// A configured destination.
 pub struct Ctx {

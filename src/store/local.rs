@@ -5,9 +5,10 @@
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{Cond, ObjectInfo, Store};
+use super::{Cond, ObjectInfo, Store, Upload};
 use crate::error::{Error, Result};
 use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
 use crate::util::{rfc3339, sha256_hex};
@@ -165,6 +166,75 @@ impl Store for LocalStore {
     fn create_bucket(&self) -> Result<()> {
         ensure_private_dir(&self.root)
     }
+
+    fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
+        let dest = self.path(key)?;
+        let dir = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());
+        ensure_private_dir(&dir)?;
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // A leading dot keeps the temp file out of listings.
+        let tmp = dir.join(format!(".{name}.upload.{}.{}", std::process::id(), upload_counter()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        Ok(Box::new(LocalUpload { tmp, dest, file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)) }))
+    }
+}
+
+fn upload_counter() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A streaming write into a temp file beside the object, renamed into place by `finish`.
+struct LocalUpload {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: Option<std::io::BufWriter<fs::File>>,
+}
+
+impl Upload for LocalUpload {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.write_all(bytes).map_err(|e| Error::io("write", &self.tmp, e)),
+            None => Err(Error::Invalid(format!("upload to {} already finished", self.dest.display()))),
+        }
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Option<String>> {
+        let Some(w) = self.file.take() else {
+            return Err(Error::Invalid(format!("upload to {} already finished", self.dest.display())));
+        };
+        let result = (|| -> std::io::Result<()> {
+            let f = w.into_inner().map_err(|e| e.into_error())?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&self.tmp, &self.dest)?;
+            if let Some(dir) = self.dest.parent() {
+                if let Ok(d) = fs::File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(Error::io("write", &self.dest, e));
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for LocalUpload {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -194,5 +264,24 @@ mod tests {
         s.delete("p/sessions/claude-code/s/meta.json").unwrap();
         assert_eq!(s.get("p/sessions/claude-code/s/meta.json").unwrap(), None);
         assert!(s.put("../x", b"", &Cond::None).is_err());
+    }
+
+    #[test]
+    fn streaming_upload_appears_only_at_finish_and_abandon_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(d.path().join("store"));
+        let key = "p/sessions/claude-code/s/part-00000-aaaaaaaa.jsonl";
+        let mut up = s.upload(key).unwrap();
+        up.write(b"one\n").unwrap();
+        up.write(b"two\n").unwrap();
+        assert_eq!(s.list("p/").unwrap().len(), 0, "temp file is not listed");
+        up.finish().unwrap();
+        assert_eq!(s.get(key).unwrap().unwrap(), b"one\ntwo\n");
+        let mut up = s.upload(key).unwrap();
+        up.write(b"partial").unwrap();
+        drop(up);
+        assert_eq!(s.get(key).unwrap().unwrap(), b"one\ntwo\n");
+        let names: Vec<_> = std::fs::read_dir(d.path().join("store/p/sessions/claude-code/s")).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file left behind");
     }
 }

@@ -37,21 +37,30 @@ pub struct Limits {
     pub connect: Duration,
     /// Waiting for a response (headers) after the request was sent.
     pub response: Duration,
-    /// Total time budget for retrying one operation (0: no retry).
+    /// Time budget for one operation with its retries: a retry is only started when a
+    /// whole new attempt (up to `response`) still fits in it.
     pub retry_budget: Duration,
 }
 
 impl Limits {
-    /// For hook workers: never hang, give up fast, the next event catches up.
+    /// For the hook when it uploads inline (`TRACECRAFT_HOOK_INLINE=1`): Claude Code waits,
+    /// so every operation gives up within about 2 s; the next event catches up.
     pub const HOOK: Limits = Limits {
-        connect: Duration::from_millis(1500),
-        response: Duration::from_secs(5),
-        retry_budget: Duration::from_secs(3),
+        connect: Duration::from_secs(1),
+        response: Duration::from_secs(2),
+        retry_budget: Duration::from_millis(2500),
+    };
+    /// For the hook's detached worker: nobody waits for it, so it rides out a slow or
+    /// briefly unavailable server (this is what lets SessionEnd's final flush land).
+    pub const WORKER: Limits = Limits {
+        connect: Duration::from_secs(3),
+        response: Duration::from_secs(10),
+        retry_budget: Duration::from_secs(25),
     };
     /// For commands a person runs: a few retries with backoff, bounded.
     pub const MANUAL: Limits = Limits {
         connect: Duration::from_secs(3),
-        response: Duration::from_secs(10),
+        response: Duration::from_secs(8),
         retry_budget: Duration::from_secs(12),
     };
 }
@@ -78,6 +87,37 @@ pub trait Store: Send + Sync {
     fn check_bucket(&self) -> Result<()>;
     /// Create the bucket (for `init --create-bucket`).
     fn create_bucket(&self) -> Result<()>;
+    /// Start a streaming upload to `key`: nothing appears at `key` before `finish`. Both
+    /// stores override this with bounded memory (S3: multipart upload, local: temp file and
+    /// rename); the default buffers the whole object and PUTs it at `finish`.
+    fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
+        Ok(Box::new(BufferedUpload { store: self, key: key.to_string(), buf: Vec::new() }))
+    }
+}
+
+/// An object being written piece by piece (see `Store::upload`). Dropping it without
+/// `finish` abandons the upload (best effort cleanup: temp file, multipart upload).
+pub trait Upload {
+    /// Append bytes.
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Make the object visible at its key; returns its ETag when the server gave one.
+    fn finish(self: Box<Self>) -> Result<Option<String>>;
+}
+
+struct BufferedUpload<'s, S: Store + ?Sized> {
+    store: &'s S,
+    key: String,
+    buf: Vec<u8>,
+}
+
+impl<S: Store + ?Sized> Upload for BufferedUpload<'_, S> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<Option<String>> {
+        self.store.put(&self.key, &self.buf, &Cond::None)
+    }
 }
 
 /// Open the store a config points at.

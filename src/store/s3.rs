@@ -8,10 +8,10 @@ use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rusty_s3::actions::{ListObjectsV2, S3Action};
+use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
-use super::{Cond, Limits, ObjectInfo, Store};
+use super::{Cond, Limits, ObjectInfo, Store, Upload};
 use crate::config::S3Config;
 use crate::error::{Error, Result};
 
@@ -129,13 +129,32 @@ impl S3Store {
         Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status, code, msg }
     }
 
+    /// A failed GET: `Ok(None)` when the object does not exist (404 other than NoSuchBucket),
+    /// else the server's error.
+    fn absent_or_error<T>(
+        &self,
+        op: &'static str,
+        key: &str,
+        status: u16,
+        resp: &mut ureq::http::Response<ureq::Body>,
+    ) -> Result<Option<T>> {
+        let body = read_body(resp).unwrap_or_default();
+        match self.http_err(op, key, status, &body) {
+            Error::Http { status: 404, .. } => Ok(None),
+            e => Err(e),
+        }
+    }
+
     /// Run `f` until it succeeds, fails permanently, or the retry budget is spent.
     fn retry<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
             match f() {
-                Err(e) if e.is_transient() && start.elapsed() + delay < self.limits.retry_budget => {
+                Err(e)
+                    if e.is_transient()
+                        && start.elapsed() + delay + self.limits.response < self.limits.retry_budget =>
+                {
                     std::thread::sleep(jitter(delay));
                     delay = (delay * 3).min(Duration::from_secs(3));
                 }
@@ -240,17 +259,7 @@ impl Store for S3Store {
                     Ok(Some(all[s..e].to_vec()))
                 }
                 416 => Ok(Some(Vec::new())),
-                404 => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    match self.http_err("GET", key, 404, &b) {
-                        Error::Http { status: 404, .. } => Ok(None),
-                        e => Err(e),
-                    }
-                }
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("GET", key, status, &b))
-                }
+                _ => self.absent_or_error("GET", key, status, &mut resp),
             }
         })
     }
@@ -291,17 +300,7 @@ impl Store for S3Store {
                     }
                     Ok(Some(n))
                 }
-                404 => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    match self.http_err("GET", key, 404, &b) {
-                        Error::Http { status: 404, .. } => Ok(None),
-                        e => Err(e),
-                    }
-                }
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("GET", key, status, &b))
-                }
+                _ => self.absent_or_error("GET", key, status, &mut resp),
             }
         })
     }
@@ -398,6 +397,16 @@ impl Store for S3Store {
         })
     }
 
+    fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
+        Ok(Box::new(S3Upload {
+            store: self,
+            key: key.to_string(),
+            buf: Vec::new(),
+            upload_id: None,
+            etags: Vec::new(),
+        }))
+    }
+
     fn create_bucket(&self) -> Result<()> {
         let action = self.bucket.create_bucket(&self.creds);
         let url = self.sign(&action);
@@ -414,6 +423,144 @@ impl Store for S3Store {
                 }
             }
         }
+    }
+}
+
+/// Size of one multipart part (S3 wants at least 5 MiB for all but the last part).
+const MULTIPART_CHUNK: usize = 8 * 1024 * 1024;
+/// S3 numbers parts 1 to 10000.
+const MAX_MULTIPART_PARTS: usize = 10_000;
+
+/// A streaming upload: objects up to one chunk are a plain PUT at `finish`; larger ones
+/// become a multipart upload, holding at most about one chunk in memory. Dropped before
+/// `finish`, the multipart upload is aborted so its parts are not kept (and billed).
+struct S3Upload<'s> {
+    store: &'s S3Store,
+    key: String,
+    buf: Vec<u8>,
+    upload_id: Option<String>,
+    etags: Vec<String>,
+}
+
+impl S3Upload<'_> {
+    fn start(&mut self) -> Result<String> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let (st, key) = (self.store, self.key.as_str());
+        let id = st.retry(|| {
+            let action = st.bucket.create_multipart_upload(Some(&st.creds), key);
+            let url = st.sign(&action);
+            let mut resp = st.agent.post(&url).send_empty().map_err(|e| st.net_err("CREATE multipart", key, e))?;
+            let status = resp.status().as_u16();
+            let body = read_body(&mut resp).map_err(|e| st.net_err("CREATE multipart", key, e))?;
+            if status != 200 {
+                return Err(st.http_err("CREATE multipart", key, status, &body));
+            }
+            CreateMultipartUpload::parse_response(&String::from_utf8_lossy(&body))
+                .map(|r| r.upload_id().to_string())
+                .map_err(|e| Error::Network {
+                    endpoint: st.endpoint.clone(),
+                    key: key.to_string(),
+                    op: "CREATE multipart",
+                    msg: format!("unreadable answer: {e}"),
+                })
+        })?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
+    }
+
+    fn send_part(&mut self) -> Result<()> {
+        let id = self.start()?;
+        if self.etags.len() >= MAX_MULTIPART_PARTS {
+            return Err(Error::Invalid(format!(
+                "{} is too large for a multipart upload of {MAX_MULTIPART_PARTS} parts",
+                self.key
+            )));
+        }
+        let number = u16::try_from(self.etags.len() + 1).unwrap_or(u16::MAX);
+        let (st, key, body) = (self.store, self.key.as_str(), &self.buf);
+        let etag = st.retry(|| {
+            let action = st.bucket.upload_part(Some(&st.creds), key, number, &id);
+            let url = st.sign(&action);
+            let mut resp = st.agent.put(&url).send(&body[..]).map_err(|e| st.net_err("PUT part", key, e))?;
+            let status = resp.status().as_u16();
+            if !(200..300).contains(&status) {
+                let b = read_body(&mut resp).unwrap_or_default();
+                return Err(st.http_err("PUT part", key, status, &b));
+            }
+            header(&resp, "etag").ok_or_else(|| Error::Network {
+                endpoint: st.endpoint.clone(),
+                key: key.to_string(),
+                op: "PUT part",
+                msg: "the server returned no ETag for an uploaded part".into(),
+            })
+        })?;
+        self.etags.push(etag);
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn complete(&mut self, id: &str) -> Result<Option<String>> {
+        let (st, key) = (self.store, self.key.as_str());
+        st.retry(|| {
+            let action =
+                st.bucket.complete_multipart_upload(Some(&st.creds), key, id, self.etags.iter().map(String::as_str));
+            let url = st.sign(&action);
+            let body = action.body();
+            let mut resp =
+                st.agent.post(&url).send(body.as_bytes()).map_err(|e| st.net_err("COMPLETE multipart", key, e))?;
+            let status = resp.status().as_u16();
+            let answer = read_body(&mut resp).map_err(|e| st.net_err("COMPLETE multipart", key, e))?;
+            if status != 200 {
+                return Err(st.http_err("COMPLETE multipart", key, status, &answer));
+            }
+            // S3 may answer 200 and put an error in the body.
+            let text = String::from_utf8_lossy(&answer);
+            match CompleteMultipartUploadResponse::parse(&text) {
+                Ok(r) => Ok(Some(r.etag().to_string())),
+                Err(_) if text.contains("<Error>") => Err(st.http_err("COMPLETE multipart", key, 500, &answer)),
+                Err(_) => Ok(None),
+            }
+        })
+    }
+
+    fn abort(&mut self) {
+        if let Some(id) = self.upload_id.take() {
+            let st = self.store;
+            let action = st.bucket.abort_multipart_upload(Some(&st.creds), &self.key, &id);
+            let url = st.sign(&action);
+            let _ = st.agent.delete(&url).call();
+        }
+    }
+}
+
+impl Upload for S3Upload<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= MULTIPART_CHUNK {
+            self.send_part()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Option<String>> {
+        let Some(id) = self.upload_id.clone() else {
+            let body = std::mem::take(&mut self.buf);
+            return self.store.put(&self.key, &body, &Cond::None);
+        };
+        if !self.buf.is_empty() {
+            self.send_part()?;
+        }
+        let etag = self.complete(&id)?;
+        self.upload_id = None; // completed: nothing to abort on drop
+        Ok(etag)
+    }
+}
+
+impl Drop for S3Upload<'_> {
+    fn drop(&mut self) {
+        self.abort();
     }
 }
 

@@ -343,6 +343,36 @@ impl Env {
         run_with_timeout(cmd, Some(input), close_stdin, timeout)
     }
 
+    /// Run the Python CLI (PyPI `tracecraft-ai`) with this env's HOME and cwd; panics when it
+    /// fails. `None` when it is not installed: a loud skip locally, a failure in CI (where
+    /// `.ci/run` installs it).
+    pub fn tracecraft_py(&self, args: &[&str]) -> Option<Output> {
+        let probe = Command::new("python3").args(["-c", "import tracecraft.cli"]).output().ok()?;
+        if !probe.status.success() {
+            assert!(std::env::var_os("CI").is_none(), "tracecraft-ai is not installed (pip install tracecraft-ai)");
+            eprintln!("!!! SKIPPED: tracecraft-ai (Python) is not installed; pip install tracecraft-ai");
+            return None;
+        }
+        let mut c = Command::new("python3");
+        c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
+        c.args(args);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("HOME", self.home()).current_dir(self.project_dir());
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "tracecraft {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(out)
+    }
+
     // ---- reading back (and seeding) the store, bypassing the product ----
 
     /// `$HOME/.tracecraft/store` (the local backend's bucket).

@@ -1,0 +1,370 @@
+//! `tracecraft-hook compact`: merge a session's parts into one object, byte for byte, so a
+//! long session stops costing one object (and one GET per replay) per flush.
+//!
+//! Algorithm, under the session lock (no flush of this session runs meanwhile here):
+//! 1. read meta.json (our local copy if the store's lags) and list the session; the replay
+//!    plan (`catalog`) says which objects make up the session and which are leftovers;
+//! 2. targets = the plan's leading parts, minus the newest `--keep-tail N`, stopping after
+//!    the last part meta.json lists (later ones may be a flush in flight), before the part
+//!    the local state marks open (the next flush re-sends it under its key), and before a
+//!    last part that ends inside a line (a later flush may re-send it);
+//! 3. stream the targets into ONE new object at the seq of the first, with a deterministic
+//!    hex8 (sha256 of "compact\n<sid>\n<first>\n<last>") that differs from the original's:
+//!    multipart upload on S3, temp file + rename locally; memory stays bounded;
+//! 4. rewrite meta.json (conditional on the version read, when the store gives ETags):
+//!    the merged entry (`compacted_from: <count>` as Python writes it,
+//!    plus `compacted_seqs: [first, last]`, cursor_range when known, sha256) replaces the
+//!    targets' entries; `last_compacted_at` is set; our local copy of meta follows;
+//! 5. only then delete the originals and any leftovers of earlier interrupted compactions.
+//!
+//! An interruption leaves at most a duplicate that the replay plan ignores (before step 4
+//! the merged object is unlisted and shares its seq with a listed original; after it the
+//! originals are inside the merged range) and that the next `compact` deletes. A rerun
+//! after an interruption at step 3 rewrites the same key with the same bytes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{emit, open, project_dir, thousands};
+use crate::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
+use crate::error::{test_point, Error, Result};
+use crate::layout::{meta_key, part_name, session_prefix};
+use crate::meta::{PartEntry, WRITER};
+use crate::paths;
+use crate::state::{self, OpenPart, StatePaths};
+use crate::store::{Cond, Store, Upload};
+use crate::util::{hex, now_rfc3339};
+
+/// Merge a session's parts into one object; its replay stays byte-identical.
+///
+/// Many flushes leave many small parts; compact concatenates them (in order, byte for byte)
+/// into one part, rewrites meta.json, and only then deletes the originals, so an
+/// interruption never loses or repeats a byte in the replay (running compact again cleans
+/// up). Works on sessions written by the Python `tracecraft` CLI too. Safe while the
+/// session is live on this machine (it waits for the session lock and never merges the part
+/// a flush may re-send); for a session still being written on ANOTHER machine, use
+/// --keep-tail.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Session id, or a prefix that matches exactly one session.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Leave the newest N parts as they are.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_tail: usize,
+    /// Project directory whose configuration selects the store (default: current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+}
+
+/// Run `compact`.
+pub fn run(a: &CompactArgs) -> Result<()> {
+    let dir = project_dir(a.cwd.as_deref())?;
+    let ctx = open(&dir)?;
+    let dest = ctx.cfg.describe();
+    let store = ctx.store.as_ref();
+    let project = ctx.cfg.project.as_str();
+    let cat = Catalog::new(store, project, dest.clone());
+    let id = cat.resolve(&a.id)?.id;
+
+    let sp = StatePaths::new(&paths::state_dir()?, &id);
+    let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
+    let mut local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
+    // The version we read: meta.json is rewritten only if nobody changed it meanwhile.
+    let mkey = meta_key(project, &id);
+    let etag = store.head(&mkey)?.and_then(|o| o.etag);
+    let Some(mut meta) = cat.freshest_meta(&id, local.as_ref(), &sp.meta)? else {
+        return Err(Error::Invalid(format!(
+            "session {id} has no meta.json in {dest}: nothing says which parts belong to it, so it is not compacted"
+        )));
+    };
+    // A fresh listing, under the lock.
+    let objects = cat.session(&id)?.unwrap_or_default();
+    let plan = replay_plan(&objects.parts, Some(&meta));
+    let k = mergeable(store, &plan, a.keep_tail, local.as_ref().and_then(|st| st.open_part))?;
+
+    if k < 2 {
+        let cleaned = delete_all(store, plan.superseded.iter().map(|o| o.key.as_str()))?;
+        let mut line = format!(
+            "nothing to compact in {id}: {k} mergeable part{} of {}",
+            if k == 1 { "" } else { "s" },
+            plan.parts.len()
+        );
+        if cleaned > 0 {
+            line.push_str(&format!("; deleted {cleaned} leftover object{}", plural(cleaned)));
+        }
+        line.push_str(&format!(" ({dest})"));
+        return emit(&line);
+    }
+
+    let targets = &plan.parts[..k];
+    let first = targets[0].obj.seq;
+    let last = merged_last_seq(&plan, k);
+    let avoid: HashSet<&str> = plan.parts.iter().filter(|p| p.obj.seq == first).map(|p| p.obj.hex8.as_str()).collect();
+    let hex8 = compact_hex(&id, first, last, &avoid);
+    let merged_key = format!("{}{}", session_prefix(project, &id), part_name(first, &hex8));
+
+    // (a) Upload the merged part.
+    let (total, sha) = upload_merged(store, &merged_key, targets)?;
+    if let Some(info) = store.head(&merged_key)? {
+        if info.size != total {
+            return Err(Error::Invalid(format!(
+                "{merged_key} in {dest} has {} bytes after upload, expected {total}; originals kept",
+                info.size
+            )));
+        }
+    }
+    test_point("compact_after_upload")?;
+
+    // (b) Rewrite meta.json, then our local copy of it.
+    let target_ids: HashSet<(u32, &str)> = targets.iter().map(|t| (t.obj.seq, t.obj.hex8.as_str())).collect();
+    meta.parts.retain(|e| !target_ids.contains(&(e.seq, e.uuid.as_str())) && !(first..=last).contains(&e.seq));
+    meta.parts.push(merged_entry(&plan, k, &hex8, last, total, sha));
+    meta.parts.sort_by(|x, y| (x.seq, &x.uuid).cmp(&(y.seq, &y.uuid)));
+    meta.last_compacted_at = Some(now_rfc3339());
+    meta.writer = Some(WRITER.to_string());
+    let cond = etag.map_or(Cond::None, Cond::IfMatch);
+    let new_etag = match store.put(&mkey, &meta.to_bytes(), &cond) {
+        Err(Error::Precondition { .. }) => {
+            return Err(Error::Busy(format!(
+                "{mkey} in {dest} was rewritten by another writer during the compaction; nothing was deleted \
+                 (the merged part is ignored until listed): run compact again"
+            )))
+        }
+        other => other?,
+    };
+    if let Some(st) = local.as_mut() {
+        // Our copy follows only once the store has it (a crash in between leaves an old
+        // copy, which the flush's conditional write of meta.json detects and merges); the
+        // flush's next conditional write expects this version.
+        state::save_meta(&sp.meta, &meta)?;
+        st.meta_etag = new_etag;
+        st.meta_dirty = false;
+        state::save(&sp.state, st)?;
+    }
+    test_point("compact_after_meta")?;
+
+    // (c) Delete the originals and older leftovers; the merged object is never among them.
+    let doomed = targets.iter().map(|t| t.obj.key.as_str()).chain(plan.superseded.iter().map(|o| o.key.as_str()));
+    let deleted = delete_all(store, doomed.filter(|k| *k != merged_key))?;
+    let kept = plan.parts.len() - k;
+    emit(&format!(
+        "compacted {id}: {k} parts ({} bytes) merged into {}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
+        thousands(total),
+        part_name(first, &hex8),
+        plural(kept),
+        plural(deleted),
+    ))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// How many leading parts of the plan may be merged (see the module documentation).
+fn mergeable(store: &dyn Store, plan: &Plan, keep_tail: usize, open: Option<OpenPart>) -> Result<usize> {
+    let parts = &plan.parts;
+    let mut k = parts.len().saturating_sub(keep_tail);
+    // Unlisted parts after the last listed one may be a flush in flight; unlisted parts
+    // before a listed one cannot be (a flush lists its parts in order), e.g. a merged part
+    // whose meta.json entry a writer with an old copy of meta.json dropped.
+    k = k.min(parts.iter().rposition(|p| p.entry.is_some()).map_or(0, |i| i + 1));
+    if let Some(o) = open {
+        if let Some(i) = parts.iter().position(|p| p.obj.seq >= o.seq) {
+            k = k.min(i);
+        }
+    }
+    // Never split a seq between merged and kept parts.
+    while k > 0 && k < parts.len() && parts[k].obj.seq == parts[k - 1].obj.seq {
+        k -= 1;
+    }
+    if k >= 2 && k == parts.len() {
+        let p = &parts[k - 1].obj;
+        if p.size > 0 {
+            let end = store.get_range(&p.key, p.size - 1, p.size)?;
+            if end.as_deref() != Some(b"\n".as_slice()) {
+                k -= 1; // may be re-sent by a final flush under its key
+            }
+        }
+    }
+    Ok(k)
+}
+
+/// The last seq the merged part stands for: the targets' own seqs and ranges, and the
+/// leftovers below the first kept part (so an interrupted delete stays covered).
+fn merged_last_seq(plan: &Plan, k: usize) -> u32 {
+    let targets = &plan.parts[..k];
+    let first = targets[0].obj.seq;
+    let next_kept = plan.parts.get(k).map(|p| p.obj.seq);
+    let mut last = targets.iter().map(|t| t.obj.seq).max().unwrap_or(first);
+    for t in targets {
+        if let Some((_, hi)) = t.covers {
+            last = last.max(hi);
+        }
+        if let Some((_, hi)) = t.entry.as_ref().and_then(compacted_seqs) {
+            last = last.max(hi);
+        }
+    }
+    for o in &plan.superseded {
+        if o.seq >= first && next_kept.is_none_or(|n| o.seq < n) {
+            last = last.max(o.seq);
+        }
+    }
+    match next_kept {
+        Some(n) if n > first => last.min(n - 1),
+        _ => last,
+    }
+}
+
+/// Deterministic hex8 of a merged part, different from any given one at that seq.
+pub fn compact_hex(id: &str, first: u32, last: u32, avoid: &HashSet<&str>) -> String {
+    let mut salt = 0u32;
+    loop {
+        let mut text = format!("compact\n{id}\n{first}\n{last}");
+        if salt > 0 {
+            text.push_str(&format!("\n{salt}"));
+        }
+        let h = hex(&Sha256::digest(text.as_bytes())[..4]);
+        if !avoid.contains(h.as_str()) {
+            return h;
+        }
+        salt += 1;
+    }
+}
+
+/// Stream the targets, in order, into one new object at `key`. Returns (bytes, sha256).
+fn upload_merged(store: &dyn Store, key: &str, targets: &[PlanPart]) -> Result<(u64, String)> {
+    let mut up = store.upload(key)?;
+    let mut w = UploadWriter { up: &mut up, hasher: Sha256::new(), n: 0, err: None };
+    let mut progress = crate::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
+    for t in targets {
+        progress.update(w.n);
+        let got = match store.get_to(&t.obj.key, &mut w) {
+            Ok(n) => n,
+            Err(e) => return Err(w.err.take().unwrap_or(e)),
+        };
+        match got {
+            Some(n) if n == t.obj.size => {}
+            Some(n) => {
+                return Err(Error::Invalid(format!(
+                    "{} in {} has {n} bytes, the listing said {}; it changed meanwhile, nothing was compacted",
+                    t.obj.key,
+                    store.describe(),
+                    t.obj.size
+                )))
+            }
+            None => {
+                return Err(Error::NotFound(format!(
+                    "{} disappeared from {} during compaction; nothing was compacted",
+                    t.obj.key,
+                    store.describe()
+                )))
+            }
+        }
+    }
+    let (n, sha) = (w.n, hex(&w.hasher.finalize()));
+    up.finish()?;
+    Ok((n, sha))
+}
+
+/// Adapts an `Upload` to `io::Write` for `Store::get_to`, hashing and counting on the way;
+/// keeps the upload's own error (an io::Error cannot carry it).
+struct UploadWriter<'u, 's> {
+    up: &'u mut Box<dyn Upload + 's>,
+    hasher: Sha256,
+    n: u64,
+    err: Option<Error>,
+}
+
+impl Write for UploadWriter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.up.write(buf) {
+            Ok(()) => {
+                self.hasher.update(buf);
+                self.n += buf.len() as u64;
+                Ok(buf.len())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.err = Some(e);
+                Err(io::Error::other(msg))
+            }
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// meta.json's entry for the merged part.
+fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: String) -> PartEntry {
+    let targets = &plan.parts[..k];
+    // The replay starts at source offset 0, so the plan's first part starts there.
+    let from = targets[0].entry.as_ref().and_then(|e| e.cursor_range).map(|r| r[0]).or(Some(0));
+    let to = targets[k - 1].entry.as_ref().and_then(|e| e.cursor_range).map(|r| r[1]);
+    let cursor_range = match (from, to) {
+        (Some(f), Some(t)) if f <= t => Some([f, t]),
+        _ => None,
+    };
+    let listed: Vec<&BTreeMap<String, u64>> =
+        targets.iter().filter_map(|t| t.entry.as_ref()?.redactions.as_ref()).collect();
+    let redactions = (!listed.is_empty()).then(|| {
+        let mut sum = BTreeMap::new();
+        for (name, n) in listed.into_iter().flatten() {
+            *sum.entry(name.clone()).or_insert(0) += n;
+        }
+        sum
+    });
+    let mut extra = serde_json::Map::new();
+    extra.insert("compacted_seqs".into(), json!([targets[0].obj.seq, last]));
+    PartEntry {
+        seq: targets[0].obj.seq,
+        uuid: hex8.to_string(),
+        cursor_range,
+        source_bytes: cursor_range.map(|[f, t]| t - f),
+        uploaded_bytes: total,
+        redactions,
+        uploaded_at: Some(now_rfc3339()),
+        compacted_from: Some(json!(k)),
+        sha256: Some(sha),
+        source_sha256: None,
+        extra,
+    }
+}
+
+/// Delete keys (absent is fine); returns how many.
+fn delete_all<'k>(store: &dyn Store, keys: impl Iterator<Item = &'k str>) -> Result<usize> {
+    let mut n = 0;
+    for key in keys {
+        store.delete(key)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_hex_is_deterministic_and_avoids_the_original() {
+        let none = HashSet::new();
+        let h = compact_hex("s", 0, 9, &none);
+        assert_eq!(h, compact_hex("s", 0, 9, &none));
+        assert_ne!(h, compact_hex("s", 0, 10, &none));
+        let avoid: HashSet<&str> = [h.as_str()].into();
+        let h2 = compact_hex("s", 0, 9, &avoid);
+        assert_ne!(h, h2);
+        assert_eq!(h2.len(), 8);
+    }
+}

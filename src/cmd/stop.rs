@@ -1,0 +1,98 @@
+//! `tracecraft-hook stop`: declare a session over by hand (what SessionEnd does when it
+//! fires): stamp `ended_at` in meta.json and forget this machine's local state for it.
+//!
+//! Forgetting the state is safe: the next flush of the session (a resumed session, a late
+//! hook) recovers its cursor from meta.json and the listing, so it continues after the
+//! bytes already stored and never uploads them again. Everything happens under the session
+//! lock, so a flush in progress finishes first.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{emit, open, project_dir};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::flush::merge_meta;
+use crate::layout::meta_key;
+use crate::meta::WRITER;
+use crate::paths;
+use crate::state::{self, StatePaths};
+use crate::store::Cond;
+use crate::util::now_rfc3339;
+
+/// Mark a session ended (ended_at, end_reason "stop") and clear its local state.
+///
+/// Use it for a session whose SessionEnd hook never ran (killed terminal, crash). If the
+/// session is resumed later, its next flush picks up after what the store already has.
+/// Waits for a flush of the same session that is in progress.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Session id, or a prefix that matches exactly one session.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Project directory whose configuration selects the store (default: current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+}
+
+/// Run `stop`.
+pub fn run(a: &StopArgs) -> Result<()> {
+    let dir = project_dir(a.cwd.as_deref())?;
+    let ctx = open(&dir)?;
+    let dest = ctx.cfg.describe();
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone());
+    let id = cat.resolve(&a.id)?.id;
+    let sp = StatePaths::new(&paths::state_dir()?, &id);
+    let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
+    let local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
+    let mkey = meta_key(&ctx.cfg.project, &id);
+    // Our copy of meta.json when it is ahead of the store's (a flush stopped before its PUT).
+    let ahead = local.as_ref().filter(|st| st.meta_dirty).and_then(|_| state::load_meta(&sp.meta));
+
+    let mut line = format!("stopped {id}");
+    let mut attempt = 0;
+    loop {
+        // Conditional on the version read: a concurrent writer's change is merged, not lost.
+        let etag = ctx.store.head(&mkey)?.and_then(|o| o.etag);
+        let mut m = match (cat.meta(&id)?, &ahead) {
+            (None, None) => {
+                line.push_str(": no meta.json to mark ended");
+                break;
+            }
+            (_, Some(ours)) if attempt == 0 => ours.clone(),
+            (Some(theirs), Some(ours)) => merge_meta(theirs, ours),
+            (Some(theirs), None) => theirs,
+            (None, Some(ours)) => ours.clone(),
+        };
+        let stamp = m.ended_at.is_none();
+        if stamp {
+            m.ended_at = Some(now_rfc3339());
+            m.end_reason = Some("stop".into());
+        }
+        if !stamp && ahead.is_none() {
+            line.push_str(&format!(": already ended at {}", m.ended_at.as_deref().unwrap_or_default()));
+            break;
+        }
+        m.writer = Some(WRITER.to_string());
+        match ctx.store.put(&mkey, &m.to_bytes(), &etag.map_or(Cond::None, Cond::IfMatch)) {
+            Err(Error::Precondition { .. }) if attempt < 3 => attempt += 1,
+            Err(e) => return Err(e),
+            Ok(_) => {
+                let t = m.ended_at.as_deref().unwrap_or_default();
+                line.push_str(&if stamp {
+                    format!(": marked ended at {t}")
+                } else {
+                    format!(": already ended at {t}")
+                });
+                break;
+            }
+        }
+    }
+    let had_state = sp.state.exists() || sp.meta.exists();
+    state::forget(&sp)?;
+    line.push_str(if had_state { "; local state cleared" } else { "; no local state" });
+    line.push_str(&format!(" ({dest})"));
+    emit(&line)
+}
