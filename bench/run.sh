@@ -8,18 +8,28 @@
 #   bash bench/run.sh --quick   smoke run: every benchmark once, tiny sizes, debug build,
 #                               no timing assertions; writes nothing into the repository
 #   --keep                      keep the work directory (printed) for inspection
+#   --only LIST                 only these sections (comma-separated: bin,hook,big,huge,list,inproc);
+#                               the report then goes to the work directory, not bench/results
 #
 # Environment: TRACECRAFT_BIN (use this binary instead of building), CARGO_TARGET_DIR.
 set -euo pipefail
 
 QUICK=0
 KEEP=0
-for arg in "$@"; do
+ONLY=""
+while [ $# -gt 0 ]; do
+  arg=$1
+  shift
   case "$arg" in
     --quick) QUICK=1 ;;
     --keep) KEEP=1 ;;
+    --only)
+      [ $# -gt 0 ] || { echo "--only needs a list" >&2; exit 2; }
+      ONLY=",$1,"
+      shift
+      ;;
     -h | --help)
-      sed -n '2,13p' "$0"
+      sed -n '2,15p' "$0"
       exit 0
       ;;
     *)
@@ -47,7 +57,7 @@ if [ "$QUICK" = 1 ]; then
   NOOP_RUNS=2 DELTA_RUNS=2 BIG_RUNS=2 PY_RUNS=2 SHOW_RUNS=2 COMPACT_RUNS=2 LIST_RUNS=2 WARMUP=0
   DELTAS="1K 64K" BIG=1M HUGE=4M SESSIONS=20 BASE=64K
 else
-  NOOP_RUNS=100 DELTA_RUNS=20 BIG_RUNS=5 PY_RUNS=5 SHOW_RUNS=10 COMPACT_RUNS=3 LIST_RUNS=10 WARMUP=3
+  NOOP_RUNS=100 DELTA_RUNS=20 BIG_RUNS=10 PY_RUNS=5 SHOW_RUNS=10 COMPACT_RUNS=3 LIST_RUNS=10 WARMUP=3
   DELTAS="1K 64K 1M" BIG=50M HUGE=700M SESSIONS=1000 BASE=1M
 fi
 
@@ -117,7 +127,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-mkdir -p "$W/home" "$W/hf" "$W/probe" "$W/payload" "$W/s3" "$W/snap"
+mkdir -p "$W/home" "$W/hf" "$W/probe" "$W/payload" "$W/s3" "$W/snap" "$W/cp"
 RESULTS="$W/results.jsonl"
 : >"$RESULTS"
 
@@ -245,12 +255,15 @@ measure() {
 }
 
 has_cmd() { "$BIN" "$1" --help >/dev/null 2>&1; }
+section() { [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]; }
 
 # ---------------------------------------------------------------------------------------
 # 1. The binary
 # ---------------------------------------------------------------------------------------
-measure bin.true - - "process start floor (/bin/true)" "$NOOP_RUNS" "$WARMUP" "" "/bin/true"
-measure bin.version - tracecraft-hook "start-up (--version)" "$NOOP_RUNS" "$WARMUP" "" "$BIN --version"
+section_bin() {
+  measure bin.true - - "process start floor (/bin/true)" "$NOOP_RUNS" "$WARMUP" "" "/bin/true"
+  measure bin.version - tracecraft-hook "start-up (--version)" "$NOOP_RUNS" "$WARMUP" "" "$BIN --version"
+}
 
 # ---------------------------------------------------------------------------------------
 # 2. Hook: nothing new, deltas (detached return and inline full upload)
@@ -306,11 +319,13 @@ py_rows() {
     "cat '$W/data/delta-$last' >> '$t'" "cd $P_S3 && $TC_PY session mirror --session-id $id --cwd $P_S3"
 }
 
-say "hook rows: S3"
-hook_rows s3 "$P_S3"
-py_rows
-say "hook rows: local store"
-hook_rows local "$P_LOC"
+section_hook() {
+  say "hook rows: S3"
+  hook_rows s3 "$P_S3"
+  py_rows
+  say "hook rows: local store"
+  hook_rows local "$P_LOC"
+}
 
 # ---------------------------------------------------------------------------------------
 # 3. A big delta: flush vs raw PUT / cp of the same bytes vs tracecraft-ai
@@ -323,31 +338,33 @@ big_rows() { # GROUP PROJECT
   measure "$g.big" "$g" tracecraft-hook "flush, $BIG delta" "$BIG_RUNS" 0 "cat '$W/data/big' >> '$t'" \
     "$BIN flush --session-id $id --cwd $p"
 }
-big_rows s3 "$P_S3"
-CURL_PUT="curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user $AK:$SK -H x-amz-content-sha256:UNSIGNED-PAYLOAD -o /dev/null"
-measure s3.big.raw s3 curl "raw PUT of the same $BIG (physical floor)" "$BIG_RUNS" 1 "" \
-  "$CURL_PUT -T $W/data/big $ENDPOINT/bench/raw/big.jsonl"
-if [ -n "$TC_PY" ]; then
-  t="$(transcript_of "$P_S3" py-big)"
-  gen "$t" 64K --seed 5
-  (cd "$P_S3" && "$TC_PY" session mirror --session-id py-big --cwd "$P_S3" >/dev/null)
-  measure s3.big.py s3 tracecraft-ai "tracecraft session mirror, $BIG delta" "$((BIG_RUNS > 3 ? 3 : BIG_RUNS))" 0 \
-    "cat '$W/data/big' >> '$t'" "cd $P_S3 && $TC_PY session mirror --session-id py-big --cwd $P_S3"
-else
-  na s3.big.py s3 tracecraft-ai "tracecraft session mirror, $BIG delta" "n/a (tracecraft-ai not installed)"
-fi
-big_rows local "$P_LOC"
-mkdir -p "$W/cp"
-measure local.big.cp local cp "cp of the same $BIG (physical floor)" "$BIG_RUNS" 1 "" "cp $W/data/big $W/cp/big"
+section_big() {
+  local t curl_put
+  big_rows s3 "$P_S3"
+  curl_put="curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user $AK:$SK -H x-amz-content-sha256:UNSIGNED-PAYLOAD -o /dev/null"
+  measure s3.big.raw s3 curl "raw PUT of the same $BIG (physical floor)" "$BIG_RUNS" 1 "" \
+    "$curl_put -T $W/data/big $ENDPOINT/bench/raw/big.jsonl"
+  # The same bytes in 8 MiB pieces, one curl (one connection): what splitting costs the server.
+  local pieces=()
+  split -b 8M -d "$W/data/big" "$W/data/big.piece."
+  for f in "$W/data/big.piece."*; do pieces+=(-T "$f" "$ENDPOINT/bench/raw/${f##*/}"); done
+  measure s3.big.raw8 s3 curl "raw PUTs of the same $BIG in 8 MiB pieces" "$BIG_RUNS" 1 "" "$curl_put ${pieces[*]}"
+  if [ -n "$TC_PY" ]; then
+    t="$(transcript_of "$P_S3" py-big)"
+    gen "$t" 64K --seed 5
+    (cd "$P_S3" && "$TC_PY" session mirror --session-id py-big --cwd "$P_S3" >/dev/null)
+    measure s3.big.py s3 tracecraft-ai "tracecraft session mirror, $BIG delta" "$((BIG_RUNS > 3 ? 3 : BIG_RUNS))" 0 \
+      "cat '$W/data/big' >> '$t'" "cd $P_S3 && $TC_PY session mirror --session-id py-big --cwd $P_S3"
+  else
+    na s3.big.py s3 tracecraft-ai "tracecraft session mirror, $BIG delta" "n/a (tracecraft-ai not installed)"
+  fi
+  big_rows local "$P_LOC"
+  measure local.big.cp local cp "cp of the same $BIG (physical floor)" "$BIG_RUNS" 1 "" "cp $W/data/big $W/cp/big"
+}
 
 # ---------------------------------------------------------------------------------------
 # 4. A huge session: show --tail 5 and compact
 # ---------------------------------------------------------------------------------------
-say "generating a $HUGE session"
-HUGE_T="$(transcript_of "$P_BIG" huge)"
-gen "$HUGE_T" "$HUGE" --seed 6 --secret-every 100
-mkdir -p "$(dirname "$(transcript_of "$P_LBIG" huge)")"
-ln -f "$HUGE_T" "$(transcript_of "$P_LBIG" huge)"
 
 # snapshot/restore of one session (store objects + our local state), so each compact run
 # starts from the same uncompacted session. Data files are hard links (s3s-fs and the local
@@ -394,6 +411,23 @@ huge_rows() { # GROUP PROJECT STOREDIR
   else
     na "$g.show" "$g" tracecraft-hook "show --tail 5 of the $HUGE session" "n/a (command not available)"
   fi
+  # The floor of compact: read every part and write the same bytes once, with curl / cat.
+  local parts_dir="$dir/bench/sessions/claude-code/huge"
+  if [ "$g" = s3 ]; then
+    {
+      printf '#!/usr/bin/env bash\nset -euo pipefail\n'
+      printf 'curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user %s:%s -H x-amz-content-sha256:UNSIGNED-PAYLOAD' "$AK" "$SK"
+      for f in "$parts_dir"/part-*; do printf ' -o /dev/null %s/big/bench/sessions/claude-code/huge/%s' "$ENDPOINT" "${f##*/}"; done
+      printf '\ncat %s/part-* | curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user %s:%s' "$parts_dir" "$AK" "$SK"
+      printf ' -H x-amz-content-sha256:UNSIGNED-PAYLOAD -H "content-length: %s" -o /dev/null -T - %s/big/raw/huge\n' \
+        "$(cat "$parts_dir"/part-* | wc -c)" "$ENDPOINT"
+    } >"$W/compact-floor.sh"
+    measure "$g.compact.floor" "$g" curl "raw GET of every part + one raw PUT of the $HUGE (floor of compact)" \
+      "$COMPACT_RUNS" 0 "" "bash $W/compact-floor.sh"
+  else
+    measure "$g.compact.floor" "$g" cat "cat of every part into one file (floor of compact)" "$COMPACT_RUNS" 0 "" \
+      "cat $parts_dir/part-* > $W/cp/huge"
+  fi
   if has_cmd compact; then
     measure "$g.compact" "$g" tracecraft-hook "compact of the $HUGE session" "$COMPACT_RUNS" 0 \
       "bash $W/restore.sh $g $dir" "cd $p && $BIN compact huge"
@@ -401,51 +435,68 @@ huge_rows() { # GROUP PROJECT STOREDIR
     na "$g.compact" "$g" tracecraft-hook "compact of the $HUGE session" "n/a (command not available)"
   fi
 }
-huge_rows s3 "$P_BIG" "$S3ROOT/big"
-if [ -n "$TC_PY" ]; then
-  bash "$W/restore.sh" s3 "$S3ROOT/big"
-  measure py.show s3 tracecraft-ai "tracecraft session show --tail 5 (one run)" 0 0 "" \
-    "cd $P_BIG && $TC_PY session show huge --tail 5"
-  measure py.compact s3 tracecraft-ai "tracecraft session compact (one run)" 0 0 \
-    "bash $W/restore.sh s3 $S3ROOT/big" "cd $P_BIG && $TC_PY session compact huge"
-fi
-rm -rf "$S3ROOT/big" "$W/snap/s3" # free the disk before the local copy
-mkdir -p "$S3ROOT/big"
-rm -f "$HOME/.tracecraft/state/huge".*
-huge_rows local "$P_LBIG" "$W/local/big"
-rm -rf "$W/local/big" "$W/snap/local"
+section_huge() {
+  local huge_t
+  say "generating a $HUGE session"
+  huge_t="$(transcript_of "$P_BIG" huge)"
+  gen "$huge_t" "$HUGE" --seed 6 --secret-every 100
+  mkdir -p "$(dirname "$(transcript_of "$P_LBIG" huge)")"
+  ln -f "$huge_t" "$(transcript_of "$P_LBIG" huge)"
+  huge_rows s3 "$P_BIG" "$S3ROOT/big"
+  if [ -n "$TC_PY" ]; then
+    bash "$W/restore.sh" s3 "$S3ROOT/big"
+    measure py.show s3 tracecraft-ai "tracecraft session show --tail 5 (one run)" 0 0 "" \
+      "cd $P_BIG && $TC_PY session show huge --tail 5"
+    measure py.compact s3 tracecraft-ai "tracecraft session compact (one run)" 0 0 \
+      "bash $W/restore.sh s3 $S3ROOT/big" "cd $P_BIG && $TC_PY session compact huge"
+  fi
+  rm -rf "$S3ROOT/big" "$W/snap/s3" # free the disk before the local copy
+  mkdir -p "$S3ROOT/big"
+  rm -f "$HOME/.tracecraft/state/huge".*
+  huge_rows local "$P_LBIG" "$W/local/big"
+  rm -rf "$W/local/big" "$W/snap/local" "$huge_t"
+}
 
 # ---------------------------------------------------------------------------------------
 # 5. list on a bucket of many sessions
 # ---------------------------------------------------------------------------------------
-say "writing $SESSIONS sessions"
-"$PY" "$BENCH/tool.py" gen-sessions "$S3ROOT/many" bench "$SESSIONS"
-"$PY" "$BENCH/tool.py" gen-sessions "$W/local/many" bench "$SESSIONS"
-if has_cmd list; then
-  measure s3.list s3 tracecraft-hook "list, $SESSIONS sessions" "$LIST_RUNS" 1 "" "cd $P_MANY && $BIN list"
-  measure local.list local tracecraft-hook "list, $SESSIONS sessions" "$LIST_RUNS" 1 "" "cd $P_LMANY && $BIN list"
-else
-  na s3.list s3 tracecraft-hook "list, $SESSIONS sessions" "n/a (command not available)"
-  na local.list local tracecraft-hook "list, $SESSIONS sessions" "n/a (command not available)"
-fi
-if [ -n "$TC_PY" ]; then
-  measure py.list s3 tracecraft-ai "tracecraft session list, $SESSIONS sessions" \
-    "$((LIST_RUNS > 3 ? 3 : LIST_RUNS))" 0 "" "cd $P_MANY && $TC_PY session list"
-fi
+section_list() {
+  say "writing $SESSIONS sessions"
+  "$PY" "$BENCH/tool.py" gen-sessions "$S3ROOT/many" bench "$SESSIONS"
+  "$PY" "$BENCH/tool.py" gen-sessions "$W/local/many" bench "$SESSIONS"
+  if has_cmd list; then
+    measure s3.list s3 tracecraft-hook "list, $SESSIONS sessions" "$LIST_RUNS" 1 "" "cd $P_MANY && $BIN list"
+    measure local.list local tracecraft-hook "list, $SESSIONS sessions" "$LIST_RUNS" 1 "" "cd $P_LMANY && $BIN list"
+  else
+    na s3.list s3 tracecraft-hook "list, $SESSIONS sessions" "n/a (command not available)"
+    na local.list local tracecraft-hook "list, $SESSIONS sessions" "n/a (command not available)"
+  fi
+  if [ -n "$TC_PY" ]; then
+    # One run: tracecraft-ai GETs every meta.json (tens of seconds for 1000 sessions).
+    measure py.list s3 tracecraft-ai "tracecraft session list, $SESSIONS sessions (one run)" 0 0 "" \
+      "cd $P_MANY && $TC_PY session list"
+  fi
+}
 
 # ---------------------------------------------------------------------------------------
 # 6. In-process benches (benches/*.rs), one core
 # ---------------------------------------------------------------------------------------
-export BENCH_JSON="$W/inproc.jsonl"
-: >"$BENCH_JSON"
-if [ "$QUICK" = 1 ]; then
-  say "in-process benches (smoke: cargo test --bench ...)"
-  (cd "$ROOT" && HOME="$REAL_HOME" cargo test --quiet --bench redact --bench engine >&2)
-else
-  say "in-process benches (cargo bench)"
-  (cd "$ROOT" && HOME="$REAL_HOME" cargo bench --quiet --bench redact --bench engine >&2)
-fi
-cat "$BENCH_JSON" >>"$RESULTS"
+section_inproc() {
+  export BENCH_JSON="$W/inproc.jsonl"
+  : >"$BENCH_JSON"
+  if [ "$QUICK" = 1 ]; then
+    say "in-process benches (smoke: cargo test --bench ...)"
+    (cd "$ROOT" && HOME="$REAL_HOME" cargo test --quiet --bench redact --bench engine >&2)
+  else
+    say "in-process benches (cargo bench)"
+    (cd "$ROOT" && HOME="$REAL_HOME" cargo bench --quiet --bench redact --bench engine >&2)
+  fi
+  cat "$BENCH_JSON" >>"$RESULTS"
+}
+
+for s in bin hook big huge list inproc; do
+  if section "$s"; then "section_$s"; fi
+done
 
 # ---------------------------------------------------------------------------------------
 # 7. Report
@@ -475,7 +526,7 @@ json.dump({
     "extra": {"list_sessions": $SESSIONS, "list_objects": $((SESSIONS * 2))},
 }, open(sys.argv[1], "w"))
 EOF
-if [ "$QUICK" = 1 ]; then
+if [ "$QUICK" = 1 ] || [ -n "$ONLY" ]; then
   OUT="$W"
 else
   OUT="$BENCH/results"

@@ -56,11 +56,12 @@ def classify(method, uri):
     path, _, query = uri.partition("?")
     if method == "GET" and ("list-type=" in query or path.count("/") == 1 or path.endswith("/") and path.count("/") == 2):
         return "LIST"
-    if method == "POST" and "uploads" in query.split("&"):
+    params = [p.partition("=")[0] for p in query.split("&")]
+    if method == "POST" and "uploads" in params:
         return "MPU-start"
-    if method == "PUT" and "partNumber=" in query:
+    if method == "PUT" and "partNumber" in params:
         return "MPU-part"
-    if method == "POST" and "uploadId=" in query:
+    if method == "POST" and "uploadId" in params:
         return "MPU-done"
     return method
 
@@ -145,6 +146,7 @@ def record(results, *kv):
         times = r["times"]
         q1, q3 = quartiles(times)
         out.update(
+            cpu_s=r.get("user", 0) + r.get("system", 0),
             runs=len(times),
             median_s=statistics.median(times),
             min_s=min(times),
@@ -196,17 +198,18 @@ TARGETS = {
 
 # Reference rows shown beside ours: (row id of the reference, how to read the ratio).
 REFS = {
-    "s3.noop": "py.noop",
-    "s3.noop.stop": "py.noop",
-    "s3.delta.1M.inline": "py.delta.1M",
-    "s3.big": "s3.big.raw",
-    "local.big": "local.big.cp",
-    "s3.big.py": "s3.big.raw",
-    "s3.show": "py.show",
-    "s3.compact": "py.compact",
-    "s3.list": "py.list",
-    "bin.version": "bin.true",
-    "local.noop": "bin.true",
+    "s3.noop.stop": ["py.noop"],
+    "s3.delta.1M.inline": ["py.delta.1M"],
+    "s3.big": ["s3.big.raw", "s3.big.py"],
+    "s3.big.raw8": ["s3.big.raw"],
+    "local.big": ["local.big.cp"],
+    "s3.show": ["py.show"],
+    "s3.compact": ["s3.compact.floor", "py.compact"],
+    "local.compact": ["local.compact.floor"],
+    "s3.list": ["py.list"],
+    "bin.version": ["bin.true"],
+    "s3.noop": ["bin.true", "py.noop"],
+    "local.noop": ["bin.true"],
 }
 
 
@@ -296,32 +299,36 @@ def report(results, machine, out_md, out_json):
     md.append(f"- sizes: {m.get('sizes', '')}")
     md.append("")
     md.append("Whole-process figures: wall time is hyperfine's median over `runs` with [min–max] and the"
-              " interquartile range; RSS is the peak of one extra probe run under `/usr/bin/time -v`;"
+              " interquartile range (shown from 4 runs); CPU is the mean user+system time of those runs;"
+              " RSS is the peak of one extra probe run under `/usr/bin/time`;"
               " requests are what s3s-fs received during that probe run (for a detached hook: including"
               " the background worker it started).")
     md.append("")
-    md.append("| operation | store | tool | median | [min – max] | IQR | runs | peak RSS | HTTP requests | vs reference | target | |")
-    md.append("|---|---|---|---:|---|---|---:|---:|---|---|---|---|")
+    md.append("| operation | store | tool | median | [min – max] | IQR | runs | CPU | peak RSS | HTTP requests | vs reference | target | |")
+    md.append("|---|---|---|---:|---|---|---:|---:|---:|---|---|---|---|")
     verdicts = []
     for rid in order:
         r = rows[rid]
         store = {"s3": "s3s-fs", "local": "local store"}.get(r.get("group"), "")
         if r.get("na"):
-            md.append(f"| {r['label']} | {store} | {r.get('tool', '')} | {r['na']} | | | | | | | | |")
+            md.append(f"| {r['label']} | {store} | {r.get('tool', '')} | {r['na']} | | | | | | | | | |")
             continue
         med = r.get("median_s")
         rng = f"[{fmt_time(r.get('min_s'))} – {fmt_time(r.get('max_s'))}]" if med is not None else ""
         iqr = f"{fmt_time(r.get('q1_s'))} – {fmt_time(r.get('q3_s'))}" if r.get("runs", 0) > 3 else ""
         rss = f"{r['rss_kb'] / 1024:.1f} MB" if "rss_kb" in r else "-"
-        ref = ""
-        if rid in REFS and REFS[rid] in rows and "median_s" in rows[REFS[rid]] and med:
-            rr = rows[REFS[rid]]
+        refs = []
+        for ref_id in REFS.get(rid, []):
+            rr = rows.get(ref_id)
+            if not rr or "median_s" not in rr or not med or not rr["median_s"]:
+                continue
             ratio = med / rr["median_s"]
-            name = rr["tool"] if rr.get("tool") not in (None, "", "-") else rr["label"]
+            name = rr["tool"] if rr.get("tool") not in (None, "", "-", "curl", "cp", "cat") else rr["label"]
             if ratio < 0.5:
-                ref = f"{1 / ratio:.0f}x faster than {name} ({fmt_time(rr['median_s'])})"
+                refs.append(f"{1 / ratio:.0f}x faster than {name} ({fmt_time(rr['median_s'])})")
             else:
-                ref = f"{ratio:.2f}x {name} ({fmt_time(rr['median_s'])})"
+                refs.append(f"{ratio:.2f}x {name} ({fmt_time(rr['median_s'])})")
+        ref = "; ".join(refs)
         verdict, says = check(r, rows, extra)
         if m.get("quick") and verdict:
             verdict = "(smoke run: not judged)"
@@ -330,7 +337,8 @@ def report(results, machine, out_md, out_json):
         failed = f" (FAILED: {r['failed']})" if r.get("failed") else ""
         note = f" {r['note']}" if r.get("note") else ""
         md.append(
-            f"| {r['label']}{note} | {store} | {r.get('tool', '')} | {fmt_time(med)}{failed} | {rng} | {iqr} | {r.get('runs', '')} | {rss} "
+            f"| {r['label']}{note} | {store} | {r.get('tool', '')} | {fmt_time(med)}{failed} | {rng} | {iqr} | {r.get('runs', '')} "
+            f"| {fmt_time(r.get('cpu_s'))} | {rss} "
             f"| {fmt_reqs(r.get('reqs'))} | {ref} | {says} | {verdict} |"
         )
     md.append("")
