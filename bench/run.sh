@@ -55,7 +55,7 @@ die() {
 # ---------------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
   NOOP_RUNS=2 DELTA_RUNS=2 BIG_RUNS=2 PY_RUNS=2 SHOW_RUNS=2 COMPACT_RUNS=2 LIST_RUNS=2 WARMUP=0
-  DELTAS="1K 64K" BIG=1M HUGE=4M SESSIONS=20 BASE=64K
+  DELTAS="1K 64K" BIG=1M HUGE=20M SESSIONS=20 BASE=64K
 else
   NOOP_RUNS=100 DELTA_RUNS=20 BIG_RUNS=10 PY_RUNS=5 SHOW_RUNS=10 COMPACT_RUNS=3 LIST_RUNS=10 WARMUP=3
   DELTAS="1K 64K 1M" BIG=50M HUGE=700M SESSIONS=1000 BASE=1M
@@ -414,13 +414,13 @@ huge_rows() { # GROUP PROJECT STOREDIR
   # The floor of compact: read every part and write the same bytes once, with curl / cat.
   local parts_dir="$dir/bench/sessions/claude-code/huge"
   if [ "$g" = s3 ]; then
+    cat "$parts_dir"/part-* >"$W/data/huge.concat" # what compact uploads (prepared, not timed)
     {
       printf '#!/usr/bin/env bash\nset -euo pipefail\n'
       printf 'curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user %s:%s -H x-amz-content-sha256:UNSIGNED-PAYLOAD' "$AK" "$SK"
       for f in "$parts_dir"/part-*; do printf ' -o /dev/null %s/big/bench/sessions/claude-code/huge/%s' "$ENDPOINT" "${f##*/}"; done
-      printf '\ncat %s/part-* | curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user %s:%s' "$parts_dir" "$AK" "$SK"
-      printf ' -H x-amz-content-sha256:UNSIGNED-PAYLOAD -H "content-length: %s" -o /dev/null -T - %s/big/raw/huge\n' \
-        "$(cat "$parts_dir"/part-* | wc -c)" "$ENDPOINT"
+      printf '\ncurl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user %s:%s -H x-amz-content-sha256:UNSIGNED-PAYLOAD' "$AK" "$SK"
+      printf ' -o /dev/null -T %s %s/big/raw/huge\n' "$W/data/huge.concat" "$ENDPOINT"
     } >"$W/compact-floor.sh"
     measure "$g.compact.floor" "$g" curl "raw GET of every part + one raw PUT of the $HUGE (floor of compact)" \
       "$COMPACT_RUNS" 0 "" "bash $W/compact-floor.sh"
@@ -450,7 +450,7 @@ section_huge() {
     measure py.compact s3 tracecraft-ai "tracecraft session compact (one run)" 0 0 \
       "bash $W/restore.sh s3 $S3ROOT/big" "cd $P_BIG && $TC_PY session compact huge"
   fi
-  rm -rf "$S3ROOT/big" "$W/snap/s3" # free the disk before the local copy
+  rm -rf "$S3ROOT/big" "$W/snap/s3" "$W/data/huge.concat" # free the disk before the local copy
   mkdir -p "$S3ROOT/big"
   rm -f "$HOME/.tracecraft/state/huge".*
   huge_rows local "$P_LBIG" "$W/local/big"

@@ -196,7 +196,16 @@ TARGETS = {
     "bin.version": {},
 }
 
-# Reference rows shown beside ours: (row id of the reference, how to read the ratio).
+# Short names of reference rows.
+SHORT = {
+    "bin.true": "/bin/true",
+    "s3.big.raw": "raw PUT",
+    "local.big.cp": "cp",
+    "s3.compact.floor": "raw GETs + PUT",
+    "local.compact.floor": "cat",
+}
+
+# Reference rows shown beside ours (ratio = our median / theirs).
 REFS = {
     "s3.noop.stop": ["py.noop"],
     "s3.delta.1M.inline": ["py.delta.1M"],
@@ -323,7 +332,7 @@ def report(results, machine, out_md, out_json):
             if not rr or "median_s" not in rr or not med or not rr["median_s"]:
                 continue
             ratio = med / rr["median_s"]
-            name = rr["tool"] if rr.get("tool") not in (None, "", "-", "curl", "cp", "cat") else rr["label"]
+            name = SHORT.get(ref_id) or rr.get("tool") or rr["label"]
             if ratio < 0.5:
                 refs.append(f"{1 / ratio:.0f}x faster than {name} ({fmt_time(rr['median_s'])})")
             else:
