@@ -65,12 +65,15 @@ fi
 # Tools
 # ---------------------------------------------------------------------------------------
 say "tools"
-if [ ! -x /usr/bin/time ]; then
+apt_install() { # PACKAGE: install a Debian package when we are root and apt exists
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }
+    apt-get install -y "$1" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$1" >/dev/null; }
   fi
-  [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
-fi
+}
+[ -x /usr/bin/time ] || apt_install time
+[ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
+command -v hyperfine >/dev/null || apt_install hyperfine
+command -v curl >/dev/null || apt_install curl
 for t in hyperfine s3s-fs curl python3 cargo; do
   command -v "$t" >/dev/null || die "$t is missing (hyperfine: apt-get install hyperfine; s3s-fs: cargo install s3s-fs --features binary)"
 done
