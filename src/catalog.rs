@@ -237,7 +237,14 @@ impl<'a> Catalog<'a> {
         if let Some(s) = self.session(query)? {
             return Ok(s);
         }
-        let mut found: Vec<SessionObjects> = self.sessions()?.into_iter().filter(|s| s.id.starts_with(query)).collect();
+        // A subagent (`<id>.agent-<agent>`) starts with its parent's id: it matches a prefix
+        // only when the query names it as one.
+        let subagents = query.contains(crate::subagent::MARK);
+        let mut found: Vec<SessionObjects> = self
+            .sessions()?
+            .into_iter()
+            .filter(|s| s.id.starts_with(query) && (subagents || !crate::subagent::is_child(&s.id)))
+            .collect();
         match found.len() {
             0 => Err(Error::NotFound(format!("no session {query:?} (nor one starting with it) in {}", self.dest))),
             1 => Ok(found.remove(0)),
@@ -298,7 +305,7 @@ impl<'a> Catalog<'a> {
 }
 
 /// Group a listing under `prefix` (`<project>/sessions/claude-code/`) by session id.
-fn group(prefix: &str, listing: Vec<ObjectInfo>) -> Vec<SessionObjects> {
+pub fn group(prefix: &str, listing: Vec<ObjectInfo>) -> Vec<SessionObjects> {
     let mut by_id: BTreeMap<String, SessionObjects> = BTreeMap::new();
     for o in listing {
         let Some(rest) = o.key.strip_prefix(prefix) else { continue };

@@ -31,6 +31,7 @@ Environment:
   TRACECRAFT_AGENT         agent_id recorded in meta.json
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
+  TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
   CLAUDE_CONFIG_DIR        Claude Code's directory (default ~/.claude)
   HOME                     where ~/.tracecraft and ~/.claude are";
@@ -57,12 +58,32 @@ pub enum Cmd {
     Backfill(cmd::backfill::BackfillArgs),
     Show(cmd::show::ShowArgs),
     List(cmd::list::ListArgs),
+    Stats(cmd::stats::StatsArgs),
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
+    Restore(cmd::restore::RestoreArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
+    // Hook mode is the hot path (every event of every session): recognise it before clap
+    // builds its command tree, so a no-op event costs little more than starting the process.
+    let mut args = std::env::args_os().skip(1);
+    match (args.next(), args.next(), args.next()) {
+        (None, _, _) => {
+            crate::hook::run(false);
+            return 0;
+        }
+        (Some(a), None, _) if a == "hook" => {
+            crate::hook::run(false);
+            return 0;
+        }
+        (Some(a), Some(b), None) if a == "hook" && b == "--worker" => {
+            crate::hook::run(true);
+            return 0;
+        }
+        _ => {}
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -89,8 +110,10 @@ pub fn main() -> i32 {
         Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
         Some(Cmd::Show(a)) => cmd::show::run(a),
         Some(Cmd::List(a)) => cmd::list::run(a),
+        Some(Cmd::Stats(a)) => cmd::stats::run(a),
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
+        Some(Cmd::Restore(a)) => cmd::restore::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -21,6 +21,7 @@ use crate::meta::{Meta, PartEntry, WRITER};
 use crate::redact::Redactor;
 use crate::state::{self, OpenPart, State, StatePaths};
 use crate::store::{Cond, Store};
+use crate::subagent::{ChildRef, SubagentOf};
 use crate::transcript::{self, Transcript};
 use crate::util::{now_rfc3339, parse_rfc3339, sha256_hex};
 
@@ -51,11 +52,22 @@ pub struct FlushOpts {
     pub start: Option<StartInfo>,
     /// How long to wait for another flush of the same session.
     pub lock_wait: Duration,
+    /// This session is a subagent's transcript: what its meta.json records about it.
+    pub subagent: Option<SubagentOf>,
+    /// Subagents to list in this (parent) session's meta.json.
+    pub subagents: Vec<ChildRef>,
 }
 
 impl Default for FlushOpts {
     fn default() -> Self {
-        FlushOpts { final_: false, reason: None, start: None, lock_wait: Duration::from_secs(30) }
+        FlushOpts {
+            final_: false,
+            reason: None,
+            start: None,
+            lock_wait: Duration::from_secs(30),
+            subagent: None,
+            subagents: Vec::new(),
+        }
     }
 }
 
@@ -195,6 +207,7 @@ impl<'a> Mirror<'a> {
         if opts.final_ {
             st.ended = true;
         }
+        meta_changed |= crate::subagent::annotate(&mut meta, opts, &self.state_dir, &self.cfg.project);
 
         if meta_changed {
             meta.session_id = s.id.clone();
@@ -300,7 +313,14 @@ impl<'a> Mirror<'a> {
         };
         let mut repaired = false;
         if let Some(t) = t {
-            if !self.prefix_verified(&meta, t, st.cursor)? {
+            let verified = self.prefix_verified(&meta, t, st.cursor)?;
+            let restored = if verified { None } else { restored_prefix(&meta, t)? };
+            if let Some(end) = restored {
+                // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
+                st.cursor = end;
+                st.fingerprint = t.fingerprint(end)?;
+                crate::insight::rebase(&mut meta, end);
+            } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
                 repaired = true;
@@ -379,6 +399,8 @@ impl<'a> Mirror<'a> {
         }
         meta.truncate_from_seq(cut);
         meta.parts.retain(|p| p.seq < cut);
+        // The stats described the old bytes: count what is kept, once (rare path).
+        crate::insight::recount_meta(meta, t, keep_to)?;
         st.cursor = keep_to;
         st.open_part = None;
         st.next_seq = st.next_seq.max(cut).max(parts.last().map_or(0, |p| p.seq + 1));
@@ -438,6 +460,7 @@ impl<'a> Mirror<'a> {
             put?;
             let (sha256, source_sha256) = hashes.unwrap_or_else(|| part_hashes(&body, &chunk.bytes));
             test_point("after_part_put")?;
+            crate::insight::record_chunk(meta, t, from, &chunk.bytes)?;
             let entry = PartEntry {
                 seq,
                 uuid: hex8,
@@ -514,7 +537,37 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
     m.agent_id = local.agent_id.clone().or(m.agent_id);
     m.writer = local.writer.clone();
     m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
+    crate::insight::keep_local(&mut m, local);
+    crate::subagent::keep_local(&mut m, local);
     m
+}
+
+/// Where the transcript stops being what the store holds, when it starts with the stored
+/// (redacted) copy rather than with the source bytes, as a `restore`d file does: redaction
+/// changes lengths, so `cursor_range` and `source_sha256` describe another machine's file.
+/// Walking the parts in seq order from offset 0, each must match either its source bytes
+/// (`source_sha256` over `cursor_range`, starting where the walk is: parts uploaded from this
+/// very file) or its stored bytes (`sha256` over `uploaded_bytes`, where the walk is). `None`
+/// as soon as one matches neither (or has no hash: Python-written parts), or with no parts.
+pub fn restored_prefix(meta: &Meta, t: &mut Transcript) -> Result<Option<u64>> {
+    let mut parts: Vec<&PartEntry> = meta.parts.iter().collect();
+    parts.sort_by_key(|p| p.seq);
+    let mut pos = 0u64;
+    for p in &parts {
+        if let (Some([a, b]), Some(h)) = (p.cursor_range, &p.source_sha256) {
+            if a == pos && b >= a && t.hash_range(a, b)?.as_deref() == Some(h.as_str()) {
+                pos = b;
+                continue;
+            }
+        }
+        match &p.sha256 {
+            Some(h) if t.hash_range(pos, pos + p.uploaded_bytes)?.as_deref() == Some(h.as_str()) => {
+                pos += p.uploaded_bytes
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok((!parts.is_empty()).then_some(pos))
 }
 
 fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {

@@ -67,7 +67,9 @@ fn handle(worker: bool) -> Result<()> {
             Event::Stop { last_assistant_message: Some(m), .. } => !tail_contains(&transcript, m),
             _ => false,
         };
-        if !needs_start && !waits_for_line && nothing_new(&state_path, &transcript, final_) {
+        // SubagentStop: the agent's own transcript too (the same no-op test on it).
+        let agent_pending = crate::subagent::announced_pending(&event, &paths::state_dir()?);
+        if !needs_start && !waits_for_line && !agent_pending && nothing_new(&state_path, &transcript, final_) {
             return Ok(());
         }
         if std::env::var_os("TRACECRAFT_HOOK_INLINE").is_none_or(|v| v.is_empty() || v == "0") {
@@ -126,7 +128,7 @@ fn needle(msg: &str) -> Vec<u8> {
 }
 
 /// Whether the last 64 KiB of the transcript contain the end of `msg` on a finished line.
-fn tail_contains(path: &Path, msg: &str) -> bool {
+pub(crate) fn tail_contains(path: &Path, msg: &str) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     let n = needle(msg);
     if n.is_empty() {
@@ -204,6 +206,8 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
             }
         }
     }
+    // Subagent transcripts of this session (SubagentStop waits for the announced one).
+    crate::subagent::after_parent_flush(&mirror, &session, event, &opts);
     if matches!(event, Event::SessionEnd { .. }) {
         if worker {
             settle_after_end(&mirror, &session, &opts)?;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod flush;
 pub mod fsutil;
 pub mod hook;
+pub mod insight;
 pub mod layout;
 pub mod lifecycle;
 pub mod log;
@@ -24,6 +25,7 @@ pub mod redact;
 pub mod settings;
 pub mod state;
 pub mod store;
+pub mod subagent;
 pub mod transcript;
 pub mod util;
 

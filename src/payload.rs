@@ -45,6 +45,8 @@ pub enum Event {
         agent_id: Option<String>,
         agent_type: Option<String>,
         agent_transcript_path: Option<PathBuf>,
+        /// The subagent's final text (its last line is often not on disk yet).
+        last_assistant_message: Option<String>,
     },
     PreCompact {
         common: Common,
@@ -116,6 +118,7 @@ pub fn parse_event(v: &Value) -> Event {
             agent_id: s(v, "agent_id"),
             agent_type: s(v, "agent_type"),
             agent_transcript_path: s(v, "agent_transcript_path").map(PathBuf::from),
+            last_assistant_message: s(v, "last_assistant_message"),
         },
         "PreCompact" => Event::PreCompact { common },
         "SessionEnd" => Event::SessionEnd { common, reason: s(v, "reason") },

@@ -68,7 +68,8 @@ impl Transcript {
         })
     }
 
-    fn read_at(&mut self, from: u64, n: u64) -> Result<Vec<u8>> {
+    /// Up to `n` bytes from offset `from` (fewer at the end of the file).
+    pub fn read_at(&mut self, from: u64, n: u64) -> Result<Vec<u8>> {
         let n = n.min(self.len.saturating_sub(from));
         let mut buf = vec![0u8; n as usize];
         self.file.seek(SeekFrom::Start(from)).map_err(|e| Error::io("seek", &self.path, e))?;

@@ -668,6 +668,41 @@ impl Env {
     }
 }
 
+impl Env {
+    /// The subagent session `child` holds exactly the redacted transcript at `path`, with only
+    /// parts and meta.json under its prefix; returns its meta.json.
+    fn assert_subagent_mirrored(&self, child: &str, path: &Path) -> Value {
+        let transcript = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!transcript.is_empty(), "empty subagent transcript {}", path.display());
+        let expected = Redactor::new(&[]).expect("redactor").redact(&transcript, &mut BTreeMap::new()).into_owned();
+        let dir = self.session_dir(child);
+        let part_re = regex::Regex::new(r"^part-(\d{5})-[a-f0-9]{8}\.jsonl$").expect("regex");
+        let mut parts = Vec::new();
+        for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("subagent prefix {}: {e}", dir.display())).flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name != "meta.json" {
+                assert!(part_re.is_match(&name), "unexpected object {name:?} under {}", dir.display());
+                parts.push((name, fs::read(e.path()).expect("read part")));
+            }
+        }
+        parts.sort();
+        let replay: Vec<u8> = parts.into_iter().flat_map(|(_, b)| b).collect();
+        assert!(
+            replay == expected,
+            "subagent {child}: replay ({} bytes) != redacted transcript ({} bytes)\n  replay: {}\n  file:   {}",
+            replay.len(),
+            expected.len(),
+            String::from_utf8_lossy(&replay),
+            String::from_utf8_lossy(&expected)
+        );
+        let meta = self.meta(child).expect("subagent meta.json");
+        assert_eq!(meta["session_id"], json!(child));
+        assert_eq!(meta["total_source_bytes"], json!(transcript.len()));
+        assert_eq!(meta["source_path"], json!(path.to_string_lossy()));
+        meta
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         let keep = env_set("E2E_KEEP") || thread::panicking();
@@ -802,7 +837,9 @@ fn tool_use_turn() {
 }
 
 /// (4) A turn that runs a subagent (Agent tool): SubagentStop fires; the parent session is
-/// mirrored exactly and nothing of the subagent lands under the parent's prefix.
+/// mirrored exactly and nothing of the subagent lands under the parent's prefix; the subagent's
+/// own transcript is mirrored exactly under `<sid>.agent-<agent id>/`, its meta.json points
+/// back to the parent, and the parent's meta.json lists it and counts its tokens.
 #[test]
 fn subagent_turn() {
     let _serial = serial();
@@ -830,6 +867,21 @@ fn subagent_turn() {
         "subagent transcript at an unexpected place: {}",
         agent_path.display()
     );
+    let agent_id = stops[0]["agent_id"].as_str().expect("agent_id");
+    let child = format!("{sid}.agent-{agent_id}");
+    let cm = env.assert_subagent_mirrored(&child, &agent_path);
+    assert_eq!(cm["parent_session_id"], json!(sid));
+    assert_eq!(cm["subagent"], json!({"agent_id": agent_id, "agent_type": "general-purpose"}));
+    assert_eq!(cm["sidecar"]["agentType"], json!("general-purpose"), "the agent-<id>.meta.json sidecar: {cm}");
+    assert!(cm["ended_at"].is_string(), "the subagent ended with its session: {cm}");
+    assert_eq!(cm["stats"]["turns"], json!(1), "the subagent's prompt from its parent");
+    let pm = env.meta(&sid).expect("parent meta.json");
+    assert_eq!(pm["subagents"].as_array().map(Vec::len), Some(1), "{pm}");
+    assert_eq!(pm["subagents"][0]["session_id"], json!(child));
+    assert_eq!(pm["subagents"][0]["agent_type"], json!("general-purpose"));
+    assert_eq!(pm["stats"]["subagent_tokens"], cm["stats"]["tokens"]);
+    assert_eq!(pm["stats"]["tool_calls"]["Agent"], json!(1));
+    assert_eq!(pm["stats"]["turns"], json!(1));
 }
 
 /// (5) `/compact` (headless: `-p /compact --resume <id>`, after two turns; after one turn
@@ -867,6 +919,13 @@ fn compact() {
             "part {name} changed: compaction rewrote the transcript?"
         );
     }
+    // Compaction runs as a subagent whose announced transcript is never written: one log
+    // line, no error, nothing listed.
+    assert_eq!(after.meta["stats"]["compactions"], json!(1), "{}", after.meta);
+    assert!(after.meta.get("subagents").is_none(), "{}", after.meta);
+    let log = fs::read_to_string(env.home.join(".tracecraft/hook.log")).unwrap_or_default();
+    assert!(!log.contains(" ERROR ") && !log.contains(" WARN "), "{log}");
+    assert!(log.lines().filter(|l| l.contains("does not exist; nothing to mirror")).count() <= 1, "{log}");
 }
 
 /// (6) The plugin (`--plugin-dir <repo>`: hooks/hooks.json -> hooks/run.sh -> the binary via

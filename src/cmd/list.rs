@@ -4,9 +4,11 @@
 //! session's id, part objects, sizes and upload times; sorting and `--limit` happen on that.
 //! Only the rows displayed then cost a GET each (their meta.json, a few in parallel), which
 //! gives `started`/`ended` and lets parts and bytes follow the replay plan (leftovers of an
-//! interrupted compaction are not counted). So the price is one listing plus at most
-//! `--limit` small GETs, whatever the number of sessions in the bucket. `--sort size` ranks
-//! by the listing's total of part objects, leftovers included, before they are known.
+//! interrupted compaction are not counted), and the turns and tokens of its stats. So the
+//! price is one listing plus at most `--limit` small GETs, whatever the number of sessions in
+//! the bucket. `--sort size` ranks by the listing's total of part objects, leftovers
+//! included, before they are known. Subagents (`<id>.agent-<agent-id>`) come from the same
+//! listing and are shown under their session, never as sessions of their own.
 
 use std::cmp::Reverse;
 use std::path::PathBuf;
@@ -22,9 +24,12 @@ use crate::util::parse_rfc3339;
 
 /// List the sessions mirrored in the store for this project, most recent first.
 ///
-/// Everything but the start and end times comes from one listing of the bucket; meta.json
-/// is read only for the rows shown. Ids are printed in full, so they can be pasted into
-/// `show`, `stop` and `compact` (which also accept a unique prefix).
+/// Everything but the start and end times, turns and tokens comes from one listing of the
+/// bucket; meta.json is read only for the rows shown. TURNS counts the prompts a person typed;
+/// TOKENS is every token of every model (input, output, cache writes and reads), the
+/// session's subagents included. A session's subagents are listed under it, indented
+/// (`└ agent-<id> <type>`), with their own parts and bytes. Ids are printed in full, so they
+/// can be pasted into `show`, `stop` and `compact` (which also accept a unique prefix).
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Show at most N sessions (0: all).
@@ -34,9 +39,14 @@ pub struct ListArgs {
     #[arg(long, value_enum, default_value_t = SortBy::Recent)]
     pub sort: SortBy,
     /// Print one JSON array (fields: id, parts, bytes, first_upload, last_upload,
-    /// started_at, ended_at, end_reason) instead of a table.
+    /// started_at, ended_at, end_reason, turns, tokens, subagents: [{id, agent_id, agent_type,
+    /// parts, bytes, first_upload, last_upload}]) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Only sessions with no transcript on this machine (no <id>.jsonl under any
+    /// ~/.claude/projects/*/): the ones to bring here with `restore`.
+    #[arg(long)]
+    pub remote_only: bool,
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
@@ -65,6 +75,25 @@ pub struct Row {
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub end_reason: Option<String>,
+    /// Prompts a person typed (meta.json stats; `None` without them).
+    pub turns: Option<u64>,
+    /// All tokens of every model, subagents included (meta.json stats).
+    pub tokens: Option<u64>,
+    /// The session's subagents, from the same listing.
+    pub subagents: Vec<SubRow>,
+}
+
+/// A subagent under its session's row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubRow {
+    pub id: String,
+    pub agent_id: String,
+    pub agent_type: Option<String>,
+    /// Part objects (its meta.json is not read).
+    pub parts: usize,
+    pub bytes: u64,
+    pub first_upload: Option<String>,
+    pub last_upload: Option<String>,
 }
 
 /// How many meta.json GETs run at once.
@@ -75,12 +104,16 @@ pub fn run(a: &ListArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
-    let mut sessions = cat.sessions()?;
+    let (mut sessions, mut children) = crate::subagent::split_children(cat.sessions()?);
+    if a.remote_only {
+        let here = super::restore::local_session_ids()?;
+        sessions.retain(|s| !here.contains(&s.id) && !crate::subagent::is_child(&s.id));
+    }
     sort(&mut sessions, a.sort);
     if a.limit > 0 {
         sessions.truncate(a.limit);
     }
-    let mut rows = rows(&cat, sessions)?;
+    let mut rows = rows(&cat, sessions, &mut children)?;
     if a.sort == SortBy::Size {
         // Exact sizes are known now; keep the shown rows consistent with them.
         rows.sort_by_key(|r| Reverse(r.bytes));
@@ -90,12 +123,24 @@ pub fn run(a: &ListArgs) -> Result<()> {
         return emit(&text);
     }
     if rows.is_empty() {
-        return emit(&format!("(no sessions in {})", ctx.cfg.describe()));
+        let which = if a.remote_only { "sessions missing on this machine" } else { "sessions" };
+        return emit(&format!("(no {which} in {})", ctx.cfg.describe()));
     }
-    let idw = rows.iter().map(|r| r.id.len()).max().unwrap_or(7).max(7);
+    let label = |s: &SubRow| match &s.agent_type {
+        Some(t) => format!("  └ agent-{} {t}", s.agent_id),
+        None => format!("  └ agent-{}", s.agent_id),
+    };
+    let idw = rows
+        .iter()
+        .map(|r| r.id.len())
+        .chain(rows.iter().flat_map(|r| r.subagents.iter().map(|s| label(s).chars().count())))
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let opt = |n: Option<u64>, f: fn(u64) -> String| n.map_or_else(|| "-".to_string(), f);
     emit(&format!(
-        "{:<idw$}  {:>5}  {:>13}  {:<19}  {:<19}  ENDED",
-        "SESSION", "PARTS", "BYTES", "FIRST UPLOAD", "LAST UPLOAD"
+        "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  ENDED",
+        "SESSION", "PARTS", "BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
     ))?;
     for r in &rows {
         let ended = match (&r.ended_at, &r.end_reason) {
@@ -104,13 +149,29 @@ pub fn run(a: &ListArgs) -> Result<()> {
             (None, _) => "-".into(),
         };
         emit(&format!(
-            "{:<idw$}  {:>5}  {:>13}  {:<19}  {:<19}  {ended}",
+            "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  {ended}",
             r.id,
             r.parts,
             thousands(r.bytes),
+            opt(r.turns, |n| n.to_string()),
+            opt(r.tokens, crate::insight::human),
             short_time(r.first_upload.as_deref()),
             short_time(r.last_upload.as_deref()),
         ))?;
+        for s in &r.subagents {
+            let l = label(s);
+            let pad = idw.saturating_sub(l.chars().count());
+            emit(&format!(
+                "{l}{:pad$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}",
+                "",
+                s.parts,
+                thousands(s.bytes),
+                "",
+                "",
+                short_time(s.first_upload.as_deref()),
+                short_time(s.last_upload.as_deref()),
+            ))?;
+        }
     }
     Ok(())
 }
@@ -125,7 +186,11 @@ fn sort(sessions: &mut [SessionObjects], by: SortBy) {
 }
 
 /// Build the rows, fetching meta.json of each (those that have one), a few at a time.
-fn rows(cat: &Catalog<'_>, sessions: Vec<SessionObjects>) -> Result<Vec<Row>> {
+fn rows(
+    cat: &Catalog<'_>,
+    sessions: Vec<SessionObjects>,
+    children: &mut std::collections::BTreeMap<String, Vec<SessionObjects>>,
+) -> Result<Vec<Row>> {
     let mut metas: Vec<Result<Option<Meta>>> = Vec::with_capacity(sessions.len());
     for batch in sessions.chunks(PARALLEL_GETS) {
         let fetched: Vec<Result<Option<Meta>>> = std::thread::scope(|scope| {
@@ -151,7 +216,29 @@ fn rows(cat: &Catalog<'_>, sessions: Vec<SessionObjects>) -> Result<Vec<Row>> {
             Err(e) => return Err(e),
         };
         let plan = replay_plan(&s.parts, meta.as_ref());
+        let stats = meta.as_ref().and_then(crate::insight::Stats::from_meta);
+        let entries = meta.as_ref().map(crate::subagent::entries).unwrap_or_default();
+        let subagents = children
+            .remove(&s.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                let agent_id = crate::subagent::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string());
+                SubRow {
+                    agent_type: entries.iter().find(|e| e.session_id == c.id).and_then(|e| e.agent_type.clone()),
+                    parts: replay_plan(&c.parts, None).parts.len(),
+                    bytes: c.part_bytes(),
+                    first_upload: c.first_upload(),
+                    last_upload: c.last_upload(),
+                    agent_id,
+                    id: c.id,
+                }
+            })
+            .collect();
         out.push(Row {
+            turns: stats.as_ref().map(|s| s.turns),
+            tokens: stats.as_ref().map(|s| s.all_tokens().total()),
+            subagents,
             parts: plan.parts.len(),
             bytes: plan.bytes(),
             first_upload: s.first_upload(),

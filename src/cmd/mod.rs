@@ -20,7 +20,9 @@ pub mod follow;
 pub mod init;
 pub mod install;
 pub mod list;
+pub mod restore;
 pub mod show;
+pub mod stats;
 pub mod stop;
 
 /// A configured destination.

@@ -3,9 +3,11 @@
 //! The bytes are streamed part by part (`Store::get_to`), so memory stays bounded whatever
 //! the session's size; `--tail N` reads only the end of the last part(s) with ranged GETs,
 //! growing the window until it has N lines. On a terminal the JSONL is rendered for people
-//! (who said what, tool calls, folded tool results); anywhere else, or with `--raw`, the
-//! output is the stored bytes exactly. Rendering is lenient: an unexpected line is shown
-//! as-is, never an error.
+//! (who said what, tool calls, folded tool results) under a header summing up the session
+//! from its meta.json stats (see `insight`); anywhere else, or with `--raw`, the output is the
+//! stored bytes exactly. Rendering is lenient: an unexpected line is shown as-is, never an
+//! error. `--subagents` appends the session's subagents (their own sessions
+//! `<id>.agent-<agent-id>`, found with one listing), each after a separator when rendered.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -20,10 +22,14 @@ use crate::store::Store;
 
 /// Print a session mirrored in the store: the whole transcript, or its last lines.
 ///
-/// On a terminal the JSONL is rendered for reading (time, who said what, tool calls with a
-/// short summary of their input, tool results folded to one line). Piped or redirected, or
-/// with --raw, the output is exactly the stored bytes, so `show ID > copy.jsonl` restores
-/// the (redacted) transcript. The session is given by its full id or a unique prefix of it.
+/// On a terminal the JSONL is rendered for reading: a header with the session's numbers
+/// (turns, tool calls, tokens per model, compactions, errors; from its meta.json; not with
+/// --tail), then the
+/// conversation (time, who said what, tool calls with a short summary of their input, tool
+/// results folded to one line). Piped or redirected, or with --raw, the output is exactly the
+/// stored bytes, so `show ID > copy.jsonl` restores the (redacted) transcript. The session is
+/// given by its full id or a unique prefix of it; a subagent by its own id
+/// (`<id>.agent-<agent-id>`, as `list --json` shows it).
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Session id, or a prefix that matches exactly one session.
@@ -35,6 +41,12 @@ pub struct ShowArgs {
     /// Print the stored JSONL bytes exactly, even on a terminal.
     #[arg(long)]
     pub raw: bool,
+    /// Also print the session's subagents, appended after it in the order its meta.json lists
+    /// them. Rendered, each starts with a header line (agent id, type, description, numbers);
+    /// raw, their JSONL simply follows the session's (each subagent line carries `agentId`),
+    /// so the output is still JSONL but no longer the session's transcript alone.
+    #[arg(long, conflicts_with = "tail")]
+    pub subagents: bool,
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
@@ -46,7 +58,7 @@ pub fn run(a: &ShowArgs) -> Result<()> {
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
     let session = cat.resolve(&a.id)?;
-    let (plan, _) = cat.plan(&session)?;
+    let (plan, meta) = cat.plan(&session)?;
     let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
 
     let stdout = io::stdout();
@@ -64,16 +76,74 @@ pub fn run(a: &ShowArgs) -> Result<()> {
             }
             .map_err(|e| Error::io("write", "<stdout>", e))
         }
-        None if render => {
+        None if render => header(&mut sink, meta.as_ref(), color).and_then(|()| {
             let mut r = Renderer::new(&mut sink, color);
             let streamed = stream(ctx.store.as_ref(), &parts, &mut r);
             streamed.and_then(|()| r.finish().map_err(|e| Error::io("write", "<stdout>", e)))
-        }
+        }),
         None => stream(ctx.store.as_ref(), &parts, &mut sink),
     };
     let result = sink.check(result);
     result?;
+    if a.subagents {
+        let shown = subagents(&cat, &session.id, meta.as_ref(), &mut sink, render, color);
+        sink.check(shown)?;
+    }
     sink.flush().map_err(|e| Error::io("write", "<stdout>", e))
+}
+
+/// The header above a rendered session: its meta.json numbers, dimmed, then a blank line.
+fn header(out: &mut dyn Write, meta: Option<&crate::meta::Meta>, color: bool) -> Result<()> {
+    let Some(meta) = meta else { return Ok(()) };
+    let mut text = String::new();
+    for (i, l) in crate::insight::summary_lines(meta).iter().enumerate() {
+        let l = clean(l);
+        text.push_str(&match (color, i) {
+            (false, _) => l,
+            (true, 0) => format!("\x1b[1m{l}\x1b[0m"),
+            (true, _) => format!("\x1b[2m{l}\x1b[0m"),
+        });
+        text.push('\n');
+    }
+    text.push('\n');
+    out.write_all(text.as_bytes()).map_err(|e| Error::io("write", "<stdout>", e))
+}
+
+/// `show --subagents`: every subagent of `parent` after it (see [`ShowArgs::subagents`]).
+fn subagents(
+    cat: &Catalog<'_>,
+    parent: &str,
+    meta: Option<&crate::meta::Meta>,
+    out: &mut dyn Write,
+    render: bool,
+    color: bool,
+) -> Result<()> {
+    let entries = meta.map(crate::subagent::entries).unwrap_or_default();
+    for child in crate::subagent::children_in_store(cat, parent, meta)? {
+        let (plan, cmeta) = cat.plan(&child)?;
+        let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
+        if !render {
+            stream(cat.store, &parts, out)?;
+            continue;
+        }
+        let agent = crate::subagent::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
+        let e = entries.iter().find(|e| e.session_id == child.id);
+        let mut title = format!("subagent {agent}");
+        if let Some(t) = e.and_then(|e| e.agent_type.as_deref()) {
+            title.push_str(&format!(" · {t}"));
+        }
+        if let Some(d) = e.and_then(|e| e.description.as_deref()) {
+            title.push_str(&format!(" · {d}"));
+        }
+        let bar = format!("\n══ {} ══\n", clean(&title));
+        let bar = if color { format!("\x1b[1m{bar}\x1b[0m") } else { bar };
+        out.write_all(bar.as_bytes()).map_err(|e| Error::io("write", "<stdout>", e))?;
+        header(out, cmeta.as_ref(), color)?;
+        let mut r = Renderer::new(out, color);
+        stream(cat.store, &parts, &mut r)?;
+        r.finish().map_err(|e| Error::io("write", "<stdout>", e))?;
+    }
+    Ok(())
 }
 
 /// Copy every part, in order, into `out`.

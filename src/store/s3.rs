@@ -568,6 +568,34 @@ impl Drop for S3Upload<'_> {
 mod tests {
     use super::*;
 
+    fn cfg(endpoint: &str, path_style: bool) -> S3Config {
+        S3Config {
+            endpoint: endpoint.into(),
+            bucket: "tc-test".into(),
+            region: "us-east-1".into(),
+            access_key: "AKID".into(),
+            secret_key: crate::config::Secret::new("s3cr3t"),
+            session_token: Some(crate::config::Secret::new("tok3n")),
+            path_style,
+            ca_file: None,
+        }
+    }
+
+    #[test]
+    fn addressing_styles_prefix_and_token_in_presigned_urls() {
+        let s = S3Store::new(&cfg("https://s3.example.com", false), Limits::MANUAL).unwrap();
+        let url = s.sign(&s.bucket.put_object(Some(&s.creds), "p/sessions/claude-code/x/meta.json"));
+        assert!(url.starts_with("https://tc-test.s3.example.com/p/sessions/claude-code/x/meta.json?"), "{url}");
+        assert!(url.contains("X-Amz-Security-Token=tok3n"), "{url}");
+        assert!(!url.contains("s3cr3t"), "the secret never appears in a URL");
+        // HF-style endpoint with a path prefix, path style.
+        let s = S3Store::new(&cfg("https://s3.hf.co/my-ns", true), Limits::MANUAL).unwrap();
+        let url = s.sign(&s.bucket.get_object(Some(&s.creds), "k"));
+        assert!(url.starts_with("https://s3.hf.co/my-ns/tc-test/k?"), "{url}");
+        assert!(url.contains("us-east-1"), "{url}");
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
     #[test]
     fn endpoint_userinfo_is_hidden() {
         assert_eq!(display_endpoint("https://u:p@host/x"), "https://host/x");
