@@ -450,17 +450,28 @@ impl<'a> Mirror<'a> {
                 None => std::borrow::Cow::Borrowed(&chunk.bytes[..]),
             };
             test_point("before_part_put")?;
-            // The two sha256 are most of a big flush's CPU: compute them on a second thread
-            // while the PUT waits on the network and the server (bench/README.md, 50 MB row).
-            let (put, hashes) = std::thread::scope(|sc| {
-                let hasher = std::thread::Builder::new().spawn_scoped(sc, || part_hashes(&body, &chunk.bytes)).ok();
+            // The part's other CPU work, most of a big flush's CPU (two sha256, the insight
+            // counts), runs on a second thread while the PUT waits on the network and the
+            // server (bench/README.md, 50 MB row). Inline if no thread can be started.
+            let (put, side) = std::thread::scope(|sc| {
+                let side = std::thread::Builder::new()
+                    .spawn_scoped(sc, || {
+                        let counted = crate::insight::record_chunk(meta, t, from, &chunk.bytes);
+                        (part_hashes(&body, &chunk.bytes), counted)
+                    })
+                    .ok();
                 let put = self.store.put(&key, &body, &Cond::None);
-                (put, hasher.and_then(|h| h.join().ok()))
+                (put, side.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))))
             });
             put?;
-            let (sha256, source_sha256) = hashes.unwrap_or_else(|| part_hashes(&body, &chunk.bytes));
+            let (sha256, source_sha256) = match side {
+                Some((hashes, counted)) => counted.map(|()| hashes)?,
+                None => {
+                    crate::insight::record_chunk(meta, t, from, &chunk.bytes)?;
+                    part_hashes(&body, &chunk.bytes)
+                }
+            };
             test_point("after_part_put")?;
-            crate::insight::record_chunk(meta, t, from, &chunk.bytes)?;
             let entry = PartEntry {
                 seq,
                 uuid: hex8,
