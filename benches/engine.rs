@@ -1,8 +1,10 @@
 //! In-process cost of the flush engine's pieces other than redaction (`benches/redact.rs`):
 //! line-boundary scanning (`Transcript::next_chunk`), the prefix fingerprint, meta.json
 //! upkeep for a session of 1000 parts (`Meta::upsert_part`, `to_bytes`, `parse`), part key
-//! building (`layout::part_hex` + `part_name`), the hook's no-op check (`flush::nothing_new`)
-//! and one atomic state write (`state::save`: temp file, fsync, rename).
+//! building (`layout::part_hex` + `part_name`), the session insight counts the flush keeps
+//! from every uploaded line (`insight::Stats::update_at`), sha256 of a part, the hook's
+//! no-op check (`flush::nothing_new`) and one atomic state write (`state::save`: temp file,
+//! fsync, rename).
 //!
 //! Run with `cargo bench --bench engine`. A plain harness: each case runs for a time budget
 //! and reports the median and best time per operation (or MB/s). `cargo test --benches`
@@ -15,6 +17,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use tracecraft_hook::flush::nothing_new;
+use tracecraft_hook::insight::Stats;
 use tracecraft_hook::layout::{part_hex, part_name};
 use tracecraft_hook::meta::{Meta, PartEntry};
 use tracecraft_hook::state::{self, State};
@@ -57,6 +60,44 @@ fn transcript(target: usize) -> Vec<u8> {
         out.extend_from_slice(br#"{"type":"user","message":{"role":"user","content":""#);
         out.extend(std::iter::repeat_n(b'a' + (x % 26) as u8, n));
         out.extend_from_slice(b"\"}}\n");
+    }
+    out
+}
+
+/// Claude Code-shaped JSONL of about `target` bytes: prompts, assistant text with usage,
+/// tool calls and tool results (what the insight counter parses).
+fn claude_lines(target: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(target + 32 * 1024);
+    let mut n = 0u64;
+    while out.len() < target {
+        n += 1;
+        let common = serde_json::json!({
+            "parentUuid": format!("{n:08x}-0000-4000-8000-000000000000"), "isSidechain": false,
+            "userType": "external", "cwd": "/home/me/work/project", "sessionId": "bench-session",
+            "version": "2.1.3", "gitBranch": "main", "uuid": format!("{:08x}-0000-4000-8000-000000000000", n + 1),
+            "timestamp": "2026-11-21T19:15:12.167Z",
+        });
+        let body = match n % 4 {
+            0 => {
+                serde_json::json!({"type": "user", "message": {"role": "user", "content": "please fix the failing test"}})
+            }
+            1 => serde_json::json!({"type": "assistant", "message": {"id": format!("msg_{n}"), "role": "assistant",
+                "model": "claude-sonnet-4-5", "content": [{"type": "text", "text": "I'll look at the test first."}],
+                "usage": {"input_tokens": 1200, "output_tokens": 80, "cache_read_input_tokens": 40000}}}),
+            2 => serde_json::json!({"type": "assistant", "message": {"id": format!("msg_{n}"), "role": "assistant",
+                "model": "claude-sonnet-4-5", "content": [{"type": "tool_use", "id": format!("toolu_{n}"),
+                "name": "Bash", "input": {"command": "cargo test 2>&1 | tail -50"}}],
+                "usage": {"input_tokens": 1300, "output_tokens": 40}}}),
+            _ => serde_json::json!({"type": "user", "message": {"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": format!("toolu_{}", n - 1), "content": "running 94 tests\n...\n".repeat(200)}]},
+                "toolUseResult": {"stdout": "running 94 tests\n...\n".repeat(200), "stderr": ""}}),
+        };
+        let mut line = body;
+        if let (Some(l), Some(c)) = (line.as_object_mut(), common.as_object()) {
+            l.extend(c.clone());
+        }
+        out.extend_from_slice(line.to_string().as_bytes());
+        out.push(b'\n');
     }
     out
 }
@@ -105,6 +146,21 @@ fn main() {
         assert!(t.prefix_intact(len, &fp).expect("check"));
     });
     report("fingerprint + prefix_intact (2 x 2 x 4 KiB hashed)", med * 1e6, best * 1e6, "us", None);
+
+    // Session insight over one part's worth of lines.
+    let lines = claude_lines(if quick { 256 << 10 } else { 8 << 20 });
+    let (med, best) = time_it(budget, || {
+        let mut stats = Stats::default();
+        stats.update_at(0, black_box(&lines));
+        black_box(stats);
+    });
+    println!("insight ({:.1} MB of Claude Code lines):", lines.len() as f64 / 1e6);
+    let mbps = |secs: f64| lines.len() as f64 / secs / 1e6;
+    report("Stats::update_at (count every line)", mbps(med), mbps(best), "MB/s", None);
+    let (med, best) = time_it(budget, || {
+        black_box(tracecraft_hook::util::sha256_hex(black_box(&lines)));
+    });
+    report("sha256_hex (each part is hashed twice)", mbps(med), mbps(best), "MB/s", None);
 
     // meta.json of a session of 1000 parts.
     let n = 1000u32;
