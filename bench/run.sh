@@ -507,7 +507,7 @@ done
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 LOADED="$(awk -v a="${LOAD_START%% *}" -v b="${LOAD_END%% *}" 'BEGIN { print (a > 0.7 || b > 1.7) ? "True" : "False" }')"
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
+git -C "$ROOT" diff --quiet HEAD -- . ':!bench/results' 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
 "$PY" - "$W/machine.json" <<EOF
 import json, sys
 json.dump({
