@@ -273,6 +273,27 @@ impl<'a> Catalog<'a> {
         }
     }
 
+    /// meta.json of each session that has one, fetched a few at a time in parallel, in order.
+    pub fn metas(&self, sessions: &[SessionObjects]) -> Vec<Result<Option<Meta>>> {
+        /// How many meta.json GETs run at once.
+        const PARALLEL_GETS: usize = 6;
+        let mut out = Vec::with_capacity(sessions.len());
+        for batch in sessions.chunks(PARALLEL_GETS) {
+            let fetched: Vec<Result<Option<Meta>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .iter()
+                    .map(|s| scope.spawn(move || if s.meta.is_some() { self.meta(&s.id) } else { Ok(None) }))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("a meta.json reader panicked".into()))))
+                    .collect()
+            });
+            out.extend(fetched);
+        }
+        out
+    }
+
     /// meta.json as the writer on this machine knows it: our local copy when the local state
     /// (already checked to be for this destination) says the store's copy lags behind (a
     /// flush stopped between uploading a part and meta.json), else the store's.

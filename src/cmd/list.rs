@@ -19,7 +19,6 @@ use serde::Serialize;
 use super::{emit, open, project_dir, thousands};
 use crate::catalog::{replay_plan, Catalog, SessionObjects};
 use crate::error::{Error, Result};
-use crate::meta::Meta;
 use crate::util::parse_rfc3339;
 
 /// List the sessions mirrored in the store for this project, most recent first.
@@ -95,9 +94,6 @@ pub struct SubRow {
     pub first_upload: Option<String>,
     pub last_upload: Option<String>,
 }
-
-/// How many meta.json GETs run at once.
-const PARALLEL_GETS: usize = 6;
 
 /// Run `list`.
 pub fn run(a: &ListArgs) -> Result<()> {
@@ -191,20 +187,7 @@ fn rows(
     sessions: Vec<SessionObjects>,
     children: &mut std::collections::BTreeMap<String, Vec<SessionObjects>>,
 ) -> Result<Vec<Row>> {
-    let mut metas: Vec<Result<Option<Meta>>> = Vec::with_capacity(sessions.len());
-    for batch in sessions.chunks(PARALLEL_GETS) {
-        let fetched: Vec<Result<Option<Meta>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|s| scope.spawn(move || if s.meta.is_some() { cat.meta(&s.id) } else { Ok(None) }))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("a meta.json reader panicked".into()))))
-                .collect()
-        });
-        metas.extend(fetched);
-    }
+    let metas = cat.metas(&sessions);
     let mut out = Vec::with_capacity(sessions.len());
     for (s, meta) in sessions.into_iter().zip(metas) {
         let meta = match meta {

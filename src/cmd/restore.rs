@@ -153,35 +153,18 @@ pub fn run(a: &RestoreArgs) -> Result<()> {
 /// A main session by full id or unique prefix; subagent sessions are not candidates.
 fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
     validate_id(query)?;
-    let exact = cat.session(query)?;
-    if let Some(s) = &exact {
-        if crate::subagent::is_child(&s.id) {
-            let parent = &s.id[..s.id.find(AGENT_SEP).unwrap_or(0)];
-            return Err(Error::Invalid(format!(
-                "{query} is a subagent's transcript; restore its session with `restore {parent} --subagents`"
-            )));
-        }
+    let s = match cat.session(query)? {
+        Some(s) => s,
+        None => cat.resolve(query)?,
+    };
+    if crate::subagent::is_child(&s.id) {
+        let parent = &s.id[..s.id.find(AGENT_SEP).unwrap_or(0)];
+        return Err(Error::Invalid(format!(
+            "{} is a subagent's transcript; restore its session with `restore {parent} --subagents`",
+            s.id
+        )));
     }
-    if let Some(s) = exact {
-        return Ok(s);
-    }
-    let mut found: Vec<SessionObjects> =
-        cat.sessions()?.into_iter().filter(|s| s.id.starts_with(query) && !crate::subagent::is_child(&s.id)).collect();
-    match found.len() {
-        0 => Err(Error::NotFound(format!("no session {query:?} (nor one starting with it) in {}", cat.dest))),
-        1 => Ok(found.remove(0)),
-        n => {
-            let mut ids: Vec<&str> = found.iter().map(|s| s.id.as_str()).take(10).collect();
-            if n > 10 {
-                ids.push("…");
-            }
-            Err(Error::Invalid(format!(
-                "session prefix {query:?} is ambiguous in {}: {n} sessions match: {}",
-                cat.dest,
-                ids.join(", ")
-            )))
-        }
-    }
+    Ok(s)
 }
 
 /// The subagent sessions of `id` (`<id>.agent-<aid>/` prefixes), from one listing.

@@ -107,9 +107,6 @@ pub struct Report {
     pub biggest_sessions: Vec<Big>,
 }
 
-/// How many meta.json GETs run at once.
-const PARALLEL_GETS: usize = 6;
-
 /// Run `stats`.
 pub fn run(a: &StatsArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
@@ -237,26 +234,14 @@ fn minutes(s: &str) -> String {
 /// a warning (the session counts without stats); any other error stops.
 fn fetch_metas(cat: &Catalog<'_>, sessions: &[SessionObjects]) -> Result<Vec<Option<Meta>>> {
     let mut out = Vec::with_capacity(sessions.len());
-    for batch in sessions.chunks(PARALLEL_GETS) {
-        let fetched: Vec<Result<Option<Meta>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|s| scope.spawn(move || if s.meta.is_some() { cat.meta(&s.id) } else { Ok(None) }))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Invalid("a meta.json reader panicked".into()))))
-                .collect()
-        });
-        for m in fetched {
-            match m {
-                Ok(m) => out.push(m),
-                Err(e @ Error::Invalid(_)) => {
-                    eprintln!("warning: {e}");
-                    out.push(None);
-                }
-                Err(e) => return Err(e),
+    for m in cat.metas(sessions) {
+        match m {
+            Ok(m) => out.push(m),
+            Err(e @ Error::Invalid(_)) => {
+                eprintln!("warning: {e}");
+                out.push(None);
             }
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
