@@ -595,18 +595,7 @@ pub fn describe_tokens(t: &Tokens) -> String {
 /// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15:12 UTC`.
 fn short_time(s: &str) -> String {
     match parse_rfc3339(s) {
-        Some(t) => {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        }
+        Some(t) => format!("{} UTC", crate::util::utc_stamp(t, "-", " ", ":")),
         None => s.to_string(),
     }
 }

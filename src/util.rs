@@ -23,6 +23,21 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     )
 }
 
+/// A UTC date and time to the second, with the given separators: `("-", " ", ":")` gives
+/// `2026-11-21 19:15:12`, `("", "T", "")` gives `20261121T191512`.
+pub fn utc_stamp(t: OffsetDateTime, date_sep: &str, mid: &str, time_sep: &str) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{date_sep}{:02}{date_sep}{:02}{mid}{:02}{time_sep}{:02}{time_sep}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// Parse an RFC 3339 timestamp (any offset); `None` when it is not one.
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
@@ -53,6 +68,13 @@ mod tests {
         let t = time::macros::datetime!(2026-11-21 19:15:12.167146 UTC);
         assert_eq!(rfc3339(t), "2026-11-21T19:15:12.167146+00:00");
         assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+    }
+
+    #[test]
+    fn utc_stamps() {
+        let t = time::macros::datetime!(2026-11-21 19:15:12.5 +01:00);
+        assert_eq!(utc_stamp(t, "-", " ", ":"), "2026-11-21 18:15:12");
+        assert_eq!(utc_stamp(t, "", "T", ""), "20261121T181512");
     }
 
     #[test]

@@ -238,18 +238,7 @@ fn rows(
 /// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15:12` (UTC); `-` when absent.
 fn short_time(t: Option<&str>) -> String {
     match t.and_then(parse_rfc3339) {
-        Some(t) => {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        }
+        Some(t) => crate::util::utc_stamp(t, "-", " ", ":"),
         None => t.map_or_else(|| "-".into(), |s| s.chars().take(19).collect()),
     }
 }

@@ -459,16 +459,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// `<file>.bak-<UTC time>`, with `-2`, `-3`... when taken.
 fn backup_path(target: &Path) -> PathBuf {
-    let t = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let stamp = format!("{}Z", crate::util::utc_stamp(time::OffsetDateTime::now_utc(), "", "T", ""));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut p = target.with_file_name(format!("{name}.bak-{stamp}"));
     let mut n = 2;
