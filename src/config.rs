@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::layout::validate_project;
-use crate::paths;
-use crate::redact::ExtraPattern;
-use crate::util::hex;
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::base::redact::ExtraPattern;
+use crate::base::util::hex;
+use crate::session::layout::validate_project;
 
 /// A credential. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]

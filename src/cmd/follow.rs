@@ -26,15 +26,15 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 
 use super::{emit, project_dir, resolve_session};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::Config;
-use crate::discover::{self, Discoverer};
-use crate::error::{Error, Result};
-use crate::flush::{nothing_new, FlushOpts, Mirror, Outcome, Session};
-use crate::lifecycle::{self, describe_idle};
-use crate::paths;
-use crate::state::{self, StatePaths};
+use crate::engine::flush::{nothing_new, FlushOpts, Mirror, Outcome, Session};
+use crate::engine::lifecycle::{self, describe_idle};
+use crate::session::discover::{self, Discoverer};
+use crate::session::state::{self, StatePaths};
+use crate::session::transcript;
 use crate::store::{self, Limits};
-use crate::transcript;
 
 /// Shortest and longest accepted `--interval`.
 const MIN_INTERVAL: f64 = 0.01;

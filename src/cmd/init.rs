@@ -20,14 +20,14 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use super::{emit, project_dir};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::base::paths;
+use crate::base::util::sha256_hex;
 use crate::config::{self, Backend, S3Config};
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
-use crate::layout::validate_project;
-use crate::paths;
+use crate::session::layout::validate_project;
 use crate::store::s3::S3Store;
 use crate::store::{Cond, Limits, Store};
-use crate::util::sha256_hex;
 
 /// Write a tracecraft config file (`.tracecraft.json`) after checking that the bucket works.
 ///

@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::Session;
-use crate::layout::validate_id;
-use crate::paths;
+use crate::engine::flush::Session;
+use crate::session::layout::validate_id;
 use crate::store::{self, Limits, Store};
 
 pub mod backfill;

@@ -9,9 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Cond, ObjectInfo, Store, Upload};
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
-use crate::util::{rfc3339, sha256_hex};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::base::util::{rfc3339, sha256_hex};
 
 /// A directory that looks like a bucket.
 #[derive(Debug, Clone)]

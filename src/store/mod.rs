@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::base::error::Result;
 use crate::config::{Backend, Config};
-use crate::error::Result;
 
 pub mod local;
 pub mod s3;

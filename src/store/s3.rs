@@ -12,8 +12,8 @@ use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, 
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
 use super::{Cond, Limits, ObjectInfo, Store, Upload};
+use crate::base::error::{Error, Result};
 use crate::config::S3Config;
-use crate::error::{Error, Result};
 
 /// How long a presigned URL stays valid. Only needs to cover one request.
 const SIGN_TTL: Duration = Duration::from_secs(15 * 60);

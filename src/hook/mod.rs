@@ -11,15 +11,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::base::error::{Error, Result};
+use crate::base::log::log;
+use crate::base::paths;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::{nothing_new, FlushOpts, Mirror, Session, StartInfo};
-use crate::layout::validate_id;
-use crate::log::log;
-use crate::payload::{parse_event, read_one, Event};
-use crate::state::StatePaths;
+use crate::engine::flush::{nothing_new, FlushOpts, Mirror, Session, StartInfo};
+use crate::host::payload::{parse_event, read_one, Event};
+use crate::session::layout::validate_id;
+use crate::session::state::StatePaths;
+use crate::session::transcript;
 use crate::store::{self, Limits};
-use crate::{paths, transcript};
+
+pub mod subagent;
 
 /// How long the hook waits for its payload.
 const STDIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,7 +71,7 @@ fn handle(worker: bool) -> Result<()> {
             _ => false,
         };
         // SubagentStop: the agent's own transcript too (the same no-op test on it).
-        let agent_pending = crate::subagent::announced_pending(&event, &paths::state_dir()?);
+        let agent_pending = crate::hook::subagent::announced_pending(&event, &paths::state_dir()?);
         if !needs_start && !waits_for_line && !agent_pending && nothing_new(&state_path, &transcript, final_) {
             return Ok(());
         }
@@ -175,7 +178,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     let out = mirror.flush(&session, &opts)?;
     if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
         // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
-        crate::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+        crate::engine::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
     }
     if !out.parts.is_empty() || out.repaired {
         log(
@@ -204,7 +207,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
         }
     }
     // Subagent transcripts of this session (SubagentStop waits for the announced one).
-    crate::subagent::after_parent_flush(&mirror, &session, event, &opts);
+    crate::hook::subagent::after_parent_flush(&mirror, &session, event, &opts);
     if matches!(event, Event::SessionEnd { .. }) {
         if worker {
             settle_after_end(&mirror, &session, &opts)?;
@@ -234,7 +237,7 @@ fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) ->
         if transcript::stat(&session.transcript).is_none() || nothing_new(&state_path, &session.transcript, true) {
             continue;
         }
-        if !crate::state::load(&state_path).is_some_and(|st| st.ended) {
+        if !crate::session::state::load(&state_path).is_some_and(|st| st.ended) {
             break;
         }
         let out = mirror.flush(session, opts)?;
@@ -292,7 +295,7 @@ fn end_marker_path(state_dir: &Path, id: &str) -> PathBuf {
 /// and cheap (this runs in the hook's hot path): no fsync; a torn or missing marker reads as none.
 fn write_end_marker(state_dir: &Path, id: &str, fired: u128, reason: &str) {
     use std::os::unix::fs::OpenOptionsExt;
-    if crate::fsutil::ensure_private_dir(state_dir).is_err() {
+    if crate::base::fsutil::ensure_private_dir(state_dir).is_err() {
         return;
     }
     let path = end_marker_path(state_dir, id);

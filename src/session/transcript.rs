@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::state::Fingerprint;
-use crate::util::hex;
+use crate::base::error::{Error, Result};
+use crate::base::util::hex;
+use crate::session::state::Fingerprint;
 
 /// Target size of one part's source bytes.
 pub const PART_MAX: u64 = 8 * 1024 * 1024;

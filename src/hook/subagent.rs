@@ -37,15 +37,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{group, Catalog, SessionObjects};
-use crate::error::Result;
-use crate::flush::{nothing_new, FlushOpts, Mirror, Session};
-use crate::insight::{Stats, Tokens};
-use crate::layout::{session_prefix, sessions_prefix, validate_id};
-use crate::log::log;
-use crate::meta::Meta;
-use crate::payload::Event;
-use crate::state::{self, StatePaths};
+use crate::base::error::Result;
+use crate::base::log::log;
+use crate::engine::flush::{nothing_new, FlushOpts, Mirror, Session};
+use crate::host::payload::Event;
+use crate::session::catalog::{group, Catalog, SessionObjects};
+use crate::session::insight::{Stats, Tokens};
+use crate::session::layout::{session_prefix, sessions_prefix, validate_id};
+use crate::session::meta::Meta;
+use crate::session::state::{self, StatePaths};
 
 /// What joins a parent session id and an agent id into the subagent's session id.
 pub const MARK: &str = ".agent-";

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::layout::HARNESS;
+use crate::session::layout::HARNESS;
 
 /// One uploaded part as meta.json lists it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub struct PartEntry {
 impl PartEntry {
     /// The part's object name.
     pub fn name(&self) -> String {
-        crate::layout::part_name(self.seq, &self.uuid)
+        crate::session::layout::part_name(self.seq, &self.uuid)
     }
 }
 

@@ -14,16 +14,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::base::error::{test_point, Error, Result};
+use crate::base::redact::Redactor;
+use crate::base::util::{now_rfc3339, parse_rfc3339, sha256_hex};
 use crate::config::Config;
-use crate::error::{test_point, Error, Result};
-use crate::layout::{self, meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
-use crate::meta::{Meta, PartEntry, WRITER};
-use crate::redact::Redactor;
-use crate::state::{self, OpenPart, State, StatePaths};
+use crate::hook::subagent::{ChildRef, SubagentOf};
+use crate::session::layout::{
+    self, meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ,
+};
+use crate::session::meta::{Meta, PartEntry, WRITER};
+use crate::session::state::{self, OpenPart, State, StatePaths};
+use crate::session::transcript::{self, Transcript};
 use crate::store::{Cond, Store};
-use crate::subagent::{ChildRef, SubagentOf};
-use crate::transcript::{self, Transcript};
-use crate::util::{now_rfc3339, parse_rfc3339, sha256_hex};
 
 /// Which session, and where its transcript is.
 #[derive(Debug, Clone)]
@@ -124,7 +126,7 @@ impl<'a> Mirror<'a> {
         let paths = StatePaths::new(&self.state_dir, &s.id);
         let _lock = state::lock(&paths.lock, opts.lock_wait)?;
         let dest = self.cfg.dest_id();
-        crate::cleanup::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
+        crate::session::journal::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
 
         let mut out = Outcome::default();
         let mut transcript = match Transcript::open(&s.transcript) {
@@ -208,7 +210,7 @@ impl<'a> Mirror<'a> {
         if opts.final_ {
             st.ended = true;
         }
-        meta_changed |= crate::subagent::annotate(&mut meta, opts, &self.state_dir, &self.cfg.project);
+        meta_changed |= crate::hook::subagent::annotate(&mut meta, opts, &self.state_dir, &self.cfg.project);
 
         if meta_changed {
             meta.session_id = s.id.clone();
@@ -320,7 +322,7 @@ impl<'a> Mirror<'a> {
                 // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
                 st.cursor = end;
                 st.fingerprint = t.fingerprint(end)?;
-                crate::insight::rebase(&mut meta, end);
+                crate::session::insight::rebase(&mut meta, end);
             } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
@@ -401,7 +403,7 @@ impl<'a> Mirror<'a> {
         meta.truncate_from_seq(cut);
         meta.parts.retain(|p| p.seq < cut);
         // The stats described the old bytes: count what is kept, once (rare path).
-        crate::insight::recount_meta(meta, t, keep_to)?;
+        crate::session::insight::recount_meta(meta, t, keep_to)?;
         st.cursor = keep_to;
         st.open_part = None;
         st.next_seq = st.next_seq.max(cut).max(parts.last().map_or(0, |p| p.seq + 1));
@@ -426,7 +428,7 @@ impl<'a> Mirror<'a> {
         let start = st.open_part.map_or(st.cursor, |o| o.from);
         let mut progress = self
             .progress
-            .then(|| crate::progress::Progress::new(format!("uploading {}", s.id), t.len.saturating_sub(start)));
+            .then(|| crate::base::progress::Progress::new(format!("uploading {}", s.id), t.len.saturating_sub(start)));
         loop {
             let from = st.open_part.map_or(st.cursor, |o| o.from);
             if let Some(p) = progress.as_mut() {
@@ -457,7 +459,7 @@ impl<'a> Mirror<'a> {
             let (put, side) = std::thread::scope(|sc| {
                 let side = std::thread::Builder::new()
                     .spawn_scoped(sc, || {
-                        let counted = crate::insight::record_chunk(meta, t, from, &chunk.bytes);
+                        let counted = crate::session::insight::record_chunk(meta, t, from, &chunk.bytes);
                         (part_hashes(&body, &chunk.bytes), counted)
                     })
                     .ok();
@@ -468,7 +470,7 @@ impl<'a> Mirror<'a> {
             let (sha256, source_sha256) = match side {
                 Some((hashes, counted)) => counted.map(|()| hashes)?,
                 None => {
-                    crate::insight::record_chunk(meta, t, from, &chunk.bytes)?;
+                    crate::session::insight::record_chunk(meta, t, from, &chunk.bytes)?;
                     part_hashes(&body, &chunk.bytes)
                 }
             };
@@ -549,8 +551,8 @@ pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
     m.agent_id = local.agent_id.clone().or(m.agent_id);
     m.writer = local.writer.clone();
     m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
-    crate::insight::keep_local(&mut m, local);
-    crate::subagent::keep_local(&mut m, local);
+    crate::session::insight::keep_local(&mut m, local);
+    crate::hook::subagent::keep_local(&mut m, local);
     m
 }
 

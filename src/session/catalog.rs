@@ -45,12 +45,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::layout::{meta_key, parse_part_name, session_prefix, sessions_prefix, validate_id};
-use crate::meta::{Meta, PartEntry};
-use crate::state::State;
+use crate::base::error::{Error, Result};
+use crate::base::util::{parse_rfc3339, rfc3339};
+use crate::session::layout::{meta_key, parse_part_name, session_prefix, sessions_prefix, validate_id};
+use crate::session::meta::{Meta, PartEntry};
+use crate::session::state::State;
 use crate::store::{ObjectInfo, Store};
-use crate::util::{parse_rfc3339, rfc3339};
 
 /// One part object from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,11 +239,11 @@ impl<'a> Catalog<'a> {
         }
         // A subagent (`<id>.agent-<agent>`) starts with its parent's id: it matches a prefix
         // only when the query names it as one.
-        let subagents = query.contains(crate::subagent::MARK);
+        let subagents = query.contains(crate::hook::subagent::MARK);
         let mut found: Vec<SessionObjects> = self
             .sessions()?
             .into_iter()
-            .filter(|s| s.id.starts_with(query) && (subagents || !crate::subagent::is_child(&s.id)))
+            .filter(|s| s.id.starts_with(query) && (subagents || !crate::hook::subagent::is_child(&s.id)))
             .collect();
         match found.len() {
             0 => Err(Error::NotFound(format!("no session {query:?} (nor one starting with it) in {}", self.dest))),
@@ -299,7 +299,7 @@ impl<'a> Catalog<'a> {
     /// flush stopped between uploading a part and meta.json), else the store's.
     pub fn freshest_meta(&self, id: &str, local: Option<&State>, cache: &Path) -> Result<Option<Meta>> {
         if local.is_some_and(|st| st.meta_dirty) {
-            if let Some(m) = crate::state::load_meta(cache) {
+            if let Some(m) = crate::session::state::load_meta(cache) {
                 return Ok(Some(m));
             }
         }
@@ -364,7 +364,7 @@ mod tests {
 
     fn obj(seq: u32, hex8: &str) -> PartObject {
         PartObject {
-            key: format!("p/sessions/claude-code/s/{}", crate::layout::part_name(seq, hex8)),
+            key: format!("p/sessions/claude-code/s/{}", crate::session::layout::part_name(seq, hex8)),
             seq,
             hex8: hex8.into(),
             size: 10,

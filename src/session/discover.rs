@@ -25,9 +25,9 @@ use std::time::SystemTime;
 
 use regex::bytes::Regex;
 
-use crate::error::Result;
-use crate::layout::validate_id;
-use crate::paths;
+use crate::base::error::Result;
+use crate::base::paths;
+use crate::session::layout::validate_id;
 
 /// How much of a transcript's beginning is read to find the recorded cwd.
 pub const HEAD_MAX: u64 = 64 * 1024;

@@ -11,8 +11,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::util::hex;
+use crate::base::error::{Error, Result};
+use crate::base::util::hex;
 
 /// The harness folder under `sessions/`.
 pub const HARNESS: &str = "claude-code";

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
-use crate::meta::Meta;
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::session::meta::Meta;
 
 /// A part whose bytes did not end with a newline (only a final flush sends those): the next
 /// flush re-sends it from `from` under the same key, so the line is never split in two parts.
@@ -200,7 +200,7 @@ impl Drop for SessionLock {
 pub fn lock(path: &Path, wait: Duration) -> Result<SessionLock> {
     if let Some(dir) = path.parent() {
         if let Some(top) = dir.parent() {
-            crate::fsutil::ensure_private_dir_strict(top)?;
+            crate::base::fsutil::ensure_private_dir_strict(top)?;
         }
         ensure_private_dir(dir)?;
     }

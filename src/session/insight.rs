@@ -53,10 +53,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Result;
-use crate::meta::Meta;
-use crate::transcript::Transcript;
-use crate::util::parse_rfc3339;
+use crate::base::error::Result;
+use crate::base::util::parse_rfc3339;
+use crate::session::meta::Meta;
+use crate::session::transcript::Transcript;
 
 /// The meta.json key the stats live under.
 pub const META_KEY: &str = "stats";
@@ -595,7 +595,7 @@ pub fn describe_tokens(t: &Tokens) -> String {
 /// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15:12 UTC`.
 fn short_time(s: &str) -> String {
     match parse_rfc3339(s) {
-        Some(t) => format!("{} UTC", crate::util::utc_stamp(t, "-", " ", ":")),
+        Some(t) => format!("{} UTC", crate::base::util::utc_stamp(t, "-", " ", ":")),
         None => s.to_string(),
     }
 }
