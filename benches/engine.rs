@@ -3,7 +3,7 @@
 //! upkeep for a session of 1000 parts (`Meta::upsert_part`, `to_bytes`, `parse`), part key
 //! building (`layout::part_hex` + `part_name`), the session insight counts the flush keeps
 //! from every uploaded line (`insight::Stats::update_at`), sha256 of a part, the hook's
-//! no-op check (`flush::nothing_new`) and one atomic state write (`state::save`: temp file,
+//! no-op check (`state::nothing_new`) and one atomic state write (`state::save`: temp file,
 //! fsync, rename).
 //!
 //! Run with `cargo bench --bench engine`. A plain harness: each case runs for a time budget
@@ -16,11 +16,10 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use tracecraft_hook::engine::flush::nothing_new;
 use tracecraft_hook::session::insight::Stats;
 use tracecraft_hook::session::layout::{part_hex, part_name};
 use tracecraft_hook::session::meta::{Meta, PartEntry};
-use tracecraft_hook::session::state::{self, State};
+use tracecraft_hook::session::state::{self, nothing_new, State};
 use tracecraft_hook::session::transcript::Transcript;
 
 /// Seconds per call of `f`: (median, best), over at least 5 calls and about `budget`.

@@ -24,10 +24,11 @@ use super::{emit, project_dir, thousands};
 use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::config::Config;
-use crate::engine::flush::{FlushOpts, Mirror, Session};
+use crate::engine::flush::{FlushOpts, Mirror};
 use crate::session::layout::{meta_key, validate_id};
 use crate::session::meta::Meta;
 use crate::session::state::{self, StatePaths};
+use crate::session::Session;
 use crate::store::{self, Limits, Store};
 
 /// Mirror every transcript still on disk (exactly once; safe to re-run or interrupt).

@@ -29,11 +29,13 @@ use super::{emit, project_dir, resolve_session};
 use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::config::Config;
-use crate::engine::flush::{nothing_new, FlushOpts, Mirror, Outcome, Session};
+use crate::engine::flush::{FlushOpts, Mirror, Outcome};
 use crate::engine::lifecycle::{self, describe_idle};
 use crate::session::discover::{self, Discoverer};
+use crate::session::state::nothing_new;
 use crate::session::state::{self, StatePaths};
 use crate::session::transcript;
+use crate::session::Session;
 use crate::store::{self, Limits};
 
 /// Shortest and longest accepted `--interval`.

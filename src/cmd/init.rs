@@ -24,8 +24,8 @@ use crate::base::error::{Error, Result};
 use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
 use crate::base::paths;
 use crate::base::util::sha256_hex;
+use crate::config::validate_project;
 use crate::config::{self, Backend, S3Config};
-use crate::session::layout::validate_project;
 use crate::store::s3::S3Store;
 use crate::store::{Cond, Limits, Store};
 

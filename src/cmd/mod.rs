@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::config::Config;
-use crate::engine::flush::Session;
 use crate::session::layout::validate_id;
+use crate::session::Session;
 use crate::store::{self, Limits, Store};
 
 pub mod backfill;

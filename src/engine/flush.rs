@@ -11,7 +11,7 @@
 //! are deleted before anything new is written after them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::base::error::{test_point, Error, Result};
@@ -19,22 +19,12 @@ use crate::base::redact::Redactor;
 use crate::base::util::{now_rfc3339, parse_rfc3339, sha256_hex};
 use crate::config::Config;
 use crate::hook::subagent::{ChildRef, SubagentOf};
-use crate::session::layout::{
-    self, meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ,
-};
+use crate::session::layout::{meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
 use crate::session::meta::{Meta, PartEntry, WRITER};
 use crate::session::state::{self, OpenPart, State, StatePaths};
-use crate::session::transcript::{self, Transcript};
+use crate::session::transcript::Transcript;
+use crate::session::Session;
 use crate::store::{Cond, Store};
-
-/// Which session, and where its transcript is.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub id: String,
-    pub transcript: PathBuf,
-    /// The project directory it ran in (recorded in meta.json).
-    pub cwd: Option<PathBuf>,
-}
 
 /// What SessionStart tells us.
 #[derive(Debug, Clone, Default)]
@@ -594,24 +584,6 @@ fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {
 
 /// sha256 of "\n".
 const NEWLINE_SHA: &str = "01ba4719c80b6fe911b091a7c05124b64eeece964e09c058ef8f9805daca546b";
-
-/// The no-op check of the hook's hot path: true when the transcript is exactly as the last
-/// flush left it and the event needs nothing else. Reads one small file and stats another.
-pub fn nothing_new(state_path: &Path, transcript: &Path, final_: bool) -> bool {
-    let Some(st) = state::load(state_path) else { return false };
-    if st.meta_dirty || st.transcript != transcript || (final_ && !st.ended) {
-        return false;
-    }
-    match transcript::stat(transcript) {
-        Some((len, mtime)) => len == st.seen_len && mtime == st.seen_mtime_ns,
-        None => !final_,
-    }
-}
-
-/// Re-export for callers that only need the session prefix.
-pub fn prefix_of(cfg: &Config, id: &str) -> String {
-    layout::session_prefix(&cfg.project, id)
-}
 
 #[cfg(test)]
 mod tests {

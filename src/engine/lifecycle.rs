@@ -25,10 +25,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::base::error::{Error, Result};
 use crate::base::fsutil::{atomic_write, read_optional};
 use crate::config::Config;
-use crate::engine::flush::{FlushOpts, Mirror, Session};
+use crate::engine::flush::{FlushOpts, Mirror};
 use crate::session::layout::validate_id;
 use crate::session::state::{self, State};
 use crate::session::transcript;
+use crate::session::Session;
 use crate::store::Store;
 
 /// A session idle this long with no SessionEnd is taken for dead.

@@ -15,11 +15,13 @@ use crate::base::error::{Error, Result};
 use crate::base::log::log;
 use crate::base::paths;
 use crate::config::Config;
-use crate::engine::flush::{nothing_new, FlushOpts, Mirror, Session, StartInfo};
+use crate::engine::flush::{FlushOpts, Mirror, StartInfo};
 use crate::host::payload::{parse_event, read_one, Event};
 use crate::session::layout::validate_id;
-use crate::session::state::StatePaths;
+use crate::session::state::{nothing_new, StatePaths};
 use crate::session::transcript;
+use crate::session::transcript::tail_contains;
+use crate::session::Session;
 use crate::store::{self, Limits};
 
 pub mod subagent;
@@ -117,35 +119,6 @@ fn spawn_worker(raw: &[u8], fired: u128) -> Result<()> {
     }
     // Not waited for: it is reparented to init when we exit.
     Ok(())
-}
-
-/// The escaped end of an assistant message, as it appears inside the transcript's JSON.
-fn needle(msg: &str) -> Vec<u8> {
-    let esc = serde_json::to_string(msg).unwrap_or_default();
-    let esc = esc.trim_matches('"');
-    let mut start = esc.len().saturating_sub(48);
-    while !esc.is_char_boundary(start) {
-        start += 1;
-    }
-    esc.as_bytes()[start..].to_vec()
-}
-
-/// Whether the last 64 KiB of the transcript contain the end of `msg` on a finished line.
-pub(crate) fn tail_contains(path: &Path, msg: &str) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let n = needle(msg);
-    if n.is_empty() {
-        return true;
-    }
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(64 * 1024);
-    let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_end(&mut buf).is_err() {
-        return false;
-    }
-    let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else { return false };
-    buf[..last_nl].windows(n.len()).any(|w| w == n.as_slice())
 }
 
 /// Do what the event asks: flush, record the start, or finish the session. `worker`: we are
@@ -329,12 +302,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn needle_is_the_escaped_end() {
-        assert_eq!(needle("hi \"x\"\nbye"), b"hi \\\"x\\\"\\nbye".to_vec());
-        assert!(needle(&"é".repeat(100)).len() <= 48);
-    }
-
-    #[test]
     fn end_marker_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let state = d.path().join("state");
@@ -343,15 +310,5 @@ mod tests {
         assert_eq!(read_end_marker(&state, "s1"), Some((1_795_291_683_244_586_200, "clear".into())));
         std::fs::write(end_marker_path(&state, "s1"), "garbage").unwrap();
         assert_eq!(read_end_marker(&state, "s1"), None);
-    }
-
-    #[test]
-    fn tail_contains_needs_a_finished_line() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.jsonl");
-        std::fs::write(&p, b"{\"text\":\"hello\"}").unwrap();
-        assert!(!tail_contains(&p, "hello"));
-        std::fs::write(&p, b"{\"text\":\"hello\"}\n").unwrap();
-        assert!(tail_contains(&p, "hello"));
     }
 }

@@ -39,13 +39,15 @@ use serde_json::Value;
 
 use crate::base::error::Result;
 use crate::base::log::log;
-use crate::engine::flush::{nothing_new, FlushOpts, Mirror, Session};
+use crate::engine::flush::{FlushOpts, Mirror};
 use crate::host::payload::Event;
 use crate::session::catalog::{group, Catalog, SessionObjects};
 use crate::session::insight::{Stats, Tokens};
 use crate::session::layout::{session_prefix, sessions_prefix, validate_id};
 use crate::session::meta::Meta;
-use crate::session::state::{self, StatePaths};
+use crate::session::state::{self, nothing_new, StatePaths};
+use crate::session::transcript::tail_contains;
+use crate::session::Session;
 
 /// What joins a parent session id and an agent id into the subagent's session id.
 pub const MARK: &str = ".agent-";
@@ -417,7 +419,7 @@ fn wait_for(a: &Announced, sid: &str) {
     }
     let Some(msg) = a.last_message.as_deref() else { return };
     let deadline = Instant::now() + LAST_LINE_WAIT;
-    while !crate::hook::tail_contains(&a.path, msg) {
+    while !tail_contains(&a.path, msg) {
         if Instant::now() >= deadline {
             log(
                 "INFO",

@@ -12,7 +12,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::base::error::{Error, Result};
-use crate::base::util::hex;
+use crate::base::util::{hex, truncate_for_display};
 
 /// The harness folder under `sessions/`.
 pub const HARNESS: &str = "claude-code";
@@ -36,34 +36,6 @@ pub fn validate_id(id: &str) -> Result<()> {
             truncate_for_display(id)
         )))
     }
-}
-
-/// Check a project name: non-empty path segments of `[A-Za-z0-9._-]`, no `.`/`..` segments.
-pub fn validate_project(project: &str) -> Result<()> {
-    let ok = !project.is_empty()
-        && project.len() <= 256
-        && project.split('/').all(|seg| {
-            !seg.is_empty()
-                && seg != "."
-                && seg != ".."
-                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "invalid project name {:?}: use letters, digits, '.', '_', '-' (and '/' between segments)",
-            truncate_for_display(project)
-        )))
-    }
-}
-
-fn truncate_for_display(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
 }
 
 /// `<project>/sessions/claude-code/`
@@ -120,14 +92,6 @@ mod tests {
         }
         for good in ["60d02b3f-e256-40f7-8986-d87f2eebff47", "abc.agent-a1b2", "A_b-9"] {
             validate_id(good).unwrap();
-        }
-    }
-
-    #[test]
-    fn projects() {
-        validate_project("team/proj-1").unwrap();
-        for bad in ["", "/x", "x/", "a/../b", "a//b", "a b"] {
-            assert!(validate_project(bad).is_err(), "{bad:?}");
         }
     }
 

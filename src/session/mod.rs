@@ -10,3 +10,14 @@ pub mod layout;
 pub mod meta;
 pub mod state;
 pub mod transcript;
+
+use std::path::PathBuf;
+
+/// Which session, and where its transcript is.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub transcript: PathBuf,
+    /// The project directory it ran in (recorded in meta.json).
+    pub cwd: Option<PathBuf>,
+}

@@ -13,7 +13,7 @@ use rusty_s3::{Bucket, Credentials, UrlStyle};
 
 use super::{Cond, Limits, ObjectInfo, Store, Upload};
 use crate::base::error::{Error, Result};
-use crate::config::S3Config;
+use crate::config::{display_endpoint, S3Config};
 
 /// How long a presigned URL stays valid. Only needs to cover one request.
 const SIGN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -34,16 +34,6 @@ impl std::fmt::Debug for S3Store {
             .field("bucket", &self.bucket.name())
             .field("access_key", &self.creds.key())
             .finish_non_exhaustive()
-    }
-}
-
-/// Drop any `user:password@` from an endpoint before it appears in a message.
-pub fn display_endpoint(endpoint: &str) -> String {
-    match (endpoint.find("://"), endpoint.find('@')) {
-        (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
-            format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
-        }
-        _ => endpoint.to_string(),
     }
 }
 
