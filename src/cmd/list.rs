@@ -100,10 +100,10 @@ pub fn run(a: &ListArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
-    let (mut sessions, mut children) = crate::hook::subagent::split_children(cat.sessions()?);
+    let (mut sessions, mut children) = crate::session::catalog::split_children(cat.sessions()?);
     if a.remote_only {
         let here = super::restore::local_session_ids()?;
-        sessions.retain(|s| !here.contains(&s.id) && !crate::hook::subagent::is_child(&s.id));
+        sessions.retain(|s| !here.contains(&s.id) && !crate::session::layout::is_child(&s.id));
     }
     sort(&mut sessions, a.sort);
     if a.limit > 0 {
@@ -150,7 +150,7 @@ pub fn run(a: &ListArgs) -> Result<()> {
             r.parts,
             thousands(r.bytes),
             opt(r.turns, |n| n.to_string()),
-            opt(r.tokens, crate::session::insight::human),
+            opt(r.tokens, super::display::human),
             short_time(r.first_upload.as_deref()),
             short_time(r.last_upload.as_deref()),
         ))?;
@@ -200,13 +200,13 @@ fn rows(
         };
         let plan = replay_plan(&s.parts, meta.as_ref());
         let stats = meta.as_ref().and_then(crate::session::insight::Stats::from_meta);
-        let entries = meta.as_ref().map(crate::hook::subagent::entries).unwrap_or_default();
+        let entries = meta.as_ref().map(crate::session::meta::entries).unwrap_or_default();
         let subagents = children
             .remove(&s.id)
             .unwrap_or_default()
             .into_iter()
             .map(|c| {
-                let agent_id = crate::hook::subagent::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string());
+                let agent_id = crate::session::layout::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string());
                 SubRow {
                     agent_type: entries.iter().find(|e| e.session_id == c.id).and_then(|e| e.agent_type.clone()),
                     parts: replay_plan(&c.parts, None).parts.len(),

@@ -14,6 +14,7 @@ use crate::store::{self, Limits, Store};
 
 pub mod backfill;
 pub mod compact;
+pub mod display;
 pub mod doctor;
 pub mod flush;
 pub mod follow;

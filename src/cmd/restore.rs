@@ -77,7 +77,7 @@ pub struct RestoreArgs {
 }
 
 /// How a subagent's session id is built from its parent's: `<parent>.agent-<agent id>`.
-use crate::hook::subagent::MARK as AGENT_SEP;
+use crate::session::layout::MARK as AGENT_SEP;
 
 /// Claude Code cuts project directory names longer than this and adds a hash.
 pub const MAX_SLUG: usize = 200;
@@ -157,7 +157,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
         Some(s) => s,
         None => cat.resolve(query)?,
     };
-    if crate::hook::subagent::is_child(&s.id) {
+    if crate::session::layout::is_child(&s.id) {
         let parent = &s.id[..s.id.find(AGENT_SEP).unwrap_or(0)];
         return Err(Error::Invalid(format!(
             "{} is a subagent's transcript; restore its session with `restore {parent} --subagents`",
@@ -169,7 +169,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
 
 /// The subagent sessions of `id` (`<id>.agent-<aid>/` prefixes), from one listing.
 fn subagent_sessions(cat: &Catalog<'_>, id: &str) -> Result<Vec<SessionObjects>> {
-    crate::hook::subagent::children_in_store(cat, id, None)
+    crate::session::catalog::children_in_store(cat, id, None)
 }
 
 /// Claude Code's project directory for `cwd` under `projects`, and whether it is a guess:
@@ -595,7 +595,7 @@ mod tests {
 
     #[test]
     fn subagent_ids() {
-        assert!(crate::hook::subagent::is_child("60d02b3f.agent-a1b2"));
-        assert!(!crate::hook::subagent::is_child("60d02b3f-e256-40f7-8986-d87f2eebff47"));
+        assert!(crate::session::layout::is_child("60d02b3f.agent-a1b2"));
+        assert!(!crate::session::layout::is_child("60d02b3f-e256-40f7-8986-d87f2eebff47"));
     }
 }

@@ -96,7 +96,7 @@ pub fn run(a: &ShowArgs) -> Result<()> {
 fn header(out: &mut dyn Write, meta: Option<&crate::session::meta::Meta>, color: bool) -> Result<()> {
     let Some(meta) = meta else { return Ok(()) };
     let mut text = String::new();
-    for (i, l) in crate::session::insight::summary_lines(meta).iter().enumerate() {
+    for (i, l) in super::display::summary_lines(meta).iter().enumerate() {
         let l = clean(l);
         text.push_str(&match (color, i) {
             (false, _) => l,
@@ -118,15 +118,15 @@ fn subagents(
     render: bool,
     color: bool,
 ) -> Result<()> {
-    let entries = meta.map(crate::hook::subagent::entries).unwrap_or_default();
-    for child in crate::hook::subagent::children_in_store(cat, parent, meta)? {
+    let entries = meta.map(crate::session::meta::entries).unwrap_or_default();
+    for child in crate::session::catalog::children_in_store(cat, parent, meta)? {
         let (plan, cmeta) = cat.plan(&child)?;
         let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
         if !render {
             stream(cat.store, &parts, out)?;
             continue;
         }
-        let agent = crate::hook::subagent::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
+        let agent = crate::session::layout::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
         let e = entries.iter().find(|e| e.session_id == child.id);
         let mut title = format!("subagent {agent}");
         if let Some(t) = e.and_then(|e| e.agent_type.as_deref()) {

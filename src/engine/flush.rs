@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use crate::base::error::{test_point, Error, Result};
 use crate::base::redact::Redactor;
-use crate::base::util::{now_rfc3339, parse_rfc3339, sha256_hex};
+use crate::base::util::{now_rfc3339, sha256_hex};
 use crate::config::Config;
-use crate::hook::subagent::{ChildRef, SubagentOf};
+use crate::session::insight::Stats;
 use crate::session::layout::{meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
-use crate::session::meta::{Meta, PartEntry, WRITER};
+use crate::session::meta::{merge_meta, ChildRef, Meta, PartEntry, SubagentOf, WRITER};
 use crate::session::state::{self, OpenPart, State, StatePaths};
 use crate::session::transcript::Transcript;
 use crate::session::Session;
@@ -200,7 +200,18 @@ impl<'a> Mirror<'a> {
         if opts.final_ {
             st.ended = true;
         }
-        meta_changed |= crate::hook::subagent::annotate(&mut meta, opts, &self.state_dir, &self.cfg.project);
+        meta_changed |= crate::session::meta::annotate(
+            &mut meta,
+            opts.subagent.as_ref(),
+            &opts.subagents,
+            &self.cfg.project,
+            |id| {
+                state::load_meta(&StatePaths::new(&self.state_dir, id).meta)
+                    .as_ref()
+                    .and_then(Stats::from_meta)
+                    .map(|s| s.tokens)
+            },
+        );
 
         if meta_changed {
             meta.session_id = s.id.clone();
@@ -312,7 +323,7 @@ impl<'a> Mirror<'a> {
                 // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
                 st.cursor = end;
                 st.fingerprint = t.fingerprint(end)?;
-                crate::session::insight::rebase(&mut meta, end);
+                crate::session::meta::rebase(&mut meta, end);
             } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
@@ -393,7 +404,7 @@ impl<'a> Mirror<'a> {
         meta.truncate_from_seq(cut);
         meta.parts.retain(|p| p.seq < cut);
         // The stats described the old bytes: count what is kept, once (rare path).
-        crate::session::insight::recount_meta(meta, t, keep_to)?;
+        crate::session::meta::recount_meta(meta, t, keep_to)?;
         st.cursor = keep_to;
         st.open_part = None;
         st.next_seq = st.next_seq.max(cut).max(parts.last().map_or(0, |p| p.seq + 1));
@@ -449,7 +460,7 @@ impl<'a> Mirror<'a> {
             let (put, side) = std::thread::scope(|sc| {
                 let side = std::thread::Builder::new()
                     .spawn_scoped(sc, || {
-                        let counted = crate::session::insight::record_chunk(meta, t, from, &chunk.bytes);
+                        let counted = crate::session::meta::record_chunk(meta, t, from, &chunk.bytes);
                         (part_hashes(&body, &chunk.bytes), counted)
                     })
                     .ok();
@@ -460,7 +471,7 @@ impl<'a> Mirror<'a> {
             let (sha256, source_sha256) = match side {
                 Some((hashes, counted)) => counted.map(|()| hashes)?,
                 None => {
-                    crate::session::insight::record_chunk(meta, t, from, &chunk.bytes)?;
+                    crate::session::meta::record_chunk(meta, t, from, &chunk.bytes)?;
                     part_hashes(&body, &chunk.bytes)
                 }
             };
@@ -504,46 +515,6 @@ fn part_hashes(body: &[u8], source: &[u8]) -> (String, String) {
     let same = std::ptr::eq(body.as_ptr(), source.as_ptr()) && body.len() == source.len();
     let source_sha = if same { sha.clone() } else { sha256_hex(source) };
     (sha, source_sha)
-}
-
-/// Merge our meta.json into a newer one written by someone else: theirs wins for the parts it
-/// lists (it may have compacted ours); our parts newer than all of theirs are added, our
-/// newer version of a part they list under the same key replaces theirs, and the session
-/// fields we maintain (end, start source, model...) are ours.
-pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
-    let mut m = remote;
-    let remote_max = m.parts.iter().map(|p| p.seq).max();
-    let compacted_at = m.last_compacted_at.as_deref().and_then(parse_rfc3339);
-    for p in &local.parts {
-        let same = m.parts.iter().any(|r| r.seq == p.seq && r.uuid == p.uuid);
-        // A part of ours they do not list, uploaded before their compaction: merged away.
-        let merged_away = match (compacted_at, p.uploaded_at.as_deref().and_then(parse_rfc3339)) {
-            (Some(c), Some(u)) => u <= c,
-            _ => false,
-        };
-        if same {
-            // Our newer version of a part they list (an open part re-sent); a merged part
-            // both sides list is theirs already.
-            if p.compacted_from.is_none() {
-                m.upsert_part(p.clone());
-            }
-        } else if !merged_away && remote_max.is_none_or(|mx| p.seq > mx) {
-            m.upsert_part(p.clone());
-        }
-    }
-    m.ended_at = local.ended_at.clone();
-    m.end_reason = local.end_reason.clone();
-    m.start_source = local.start_source.clone().or(m.start_source);
-    m.model = local.model.clone().or(m.model);
-    m.started_at = m.started_at.or_else(|| local.started_at.clone());
-    m.source_path = local.source_path.clone().or(m.source_path);
-    m.cwd = local.cwd.clone().or(m.cwd);
-    m.agent_id = local.agent_id.clone().or(m.agent_id);
-    m.writer = local.writer.clone();
-    m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
-    crate::session::insight::keep_local(&mut m, local);
-    crate::hook::subagent::keep_local(&mut m, local);
-    m
 }
 
 /// Where the transcript stops being what the store holds, when it starts with the stored

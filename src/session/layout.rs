@@ -38,6 +38,24 @@ pub fn validate_id(id: &str) -> Result<()> {
     }
 }
 
+/// What joins a parent session id and an agent id into the subagent's session id.
+pub const MARK: &str = ".agent-";
+
+/// `<parent>.agent-<agent>`
+pub fn child_id(parent: &str, agent_id: &str) -> String {
+    format!("{parent}{MARK}{agent_id}")
+}
+
+/// `(parent, agent id)` of a subagent session id.
+pub fn split_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once(MARK).filter(|(p, a)| !p.is_empty() && !a.is_empty())
+}
+
+/// Whether `id` is a subagent's session id.
+pub fn is_child(id: &str) -> bool {
+    split_id(id).is_some()
+}
+
 /// `<project>/sessions/claude-code/`
 pub fn sessions_prefix(project: &str) -> String {
     format!("{project}/sessions/{HARNESS}/")
@@ -106,5 +124,14 @@ mod tests {
         assert_eq!(parse_part_name("part-100000-abcdef01.jsonl"), None);
         assert_eq!(parse_part_name("part-00001-ABCDEF01.jsonl"), None);
         assert_eq!(parse_part_name("meta.json"), None);
+    }
+
+    #[test]
+    fn subagent_ids() {
+        let id = child_id("60d02b3f-e256", "a615c8674836d14bb");
+        assert_eq!(id, "60d02b3f-e256.agent-a615c8674836d14bb");
+        validate_id(&id).unwrap();
+        assert_eq!(split_id(&id), Some(("60d02b3f-e256", "a615c8674836d14bb")));
+        assert!(!is_child("60d02b3f-e256"));
     }
 }
