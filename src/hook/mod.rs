@@ -73,7 +73,7 @@ fn handle(worker: bool) -> Result<()> {
             _ => false,
         };
         // SubagentStop: the agent's own transcript too (the same no-op test on it).
-        let agent_pending = crate::hook::subagent::announced_pending(&event, &paths::state_dir()?);
+        let agent_pending = subagent::announced_pending(&event, &paths::state_dir()?);
         if !needs_start && !waits_for_line && !agent_pending && nothing_new(&state_path, &transcript, final_) {
             return Ok(());
         }
@@ -166,30 +166,46 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
             ),
         );
     }
+    after_upload(&mirror, &session, event, &opts, worker, fired)?;
+    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
+        log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+    }
+    Ok(())
+}
+
+/// Every flush after the event's own, in one place: the Stop re-check (the turn's last line
+/// lands after Stop fires), the session's subagent transcripts, and then either the
+/// SessionEnd worker's settle window or the check for a SessionEnd that fired before this
+/// worker ran. Each is a no-op (no request) when nothing changed.
+fn after_upload(
+    mirror: &Mirror<'_>,
+    session: &Session,
+    event: &Event,
+    opts: &FlushOpts,
+    worker: bool,
+    fired: u128,
+) -> Result<()> {
     if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
         // The Stop race: the turn's last line often lands 12-120 ms after Stop fires. Wait for
         // it, then flush again (also when it was already there: it may have landed after the
         // flush above read the file; with nothing new this costs no request).
         let deadline = Instant::now() + STOP_LINE_WAIT;
-        while Instant::now() < deadline && !tail_contains(transcript, msg) {
+        while Instant::now() < deadline && !tail_contains(&session.transcript, msg) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        mirror.flush(&session, &opts)?;
-        if !tail_contains(transcript, msg) {
+        mirror.flush(session, opts)?;
+        if !tail_contains(&session.transcript, msg) {
             log("WARN", &format!("Stop {}: last assistant line not on disk after {:?}", session.id, STOP_LINE_WAIT));
         }
     }
     // Subagent transcripts of this session (SubagentStop waits for the announced one).
-    crate::hook::subagent::after_parent_flush(&mirror, &session, event, &opts);
+    subagent::after_parent_flush(mirror, session, event, opts);
     if matches!(event, Event::SessionEnd { .. }) {
         if worker {
-            settle_after_end(&mirror, &session, &opts)?;
+            settle_after_end(mirror, session, opts)?;
         }
     } else {
-        finish_if_ended_since(&mirror, &session, fired)?;
-    }
-    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
-        log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+        finish_if_ended_since(mirror, session, fired)?;
     }
     Ok(())
 }
