@@ -6,12 +6,12 @@
 
 pub mod base;
 pub mod cli;
-pub mod cmd;
-pub mod config;
-pub mod engine;
-pub mod hook;
-pub mod host;
+pub(crate) mod cmd;
+pub(crate) mod config;
+pub(crate) mod engine;
+pub(crate) mod hook;
+pub(crate) mod host;
 pub mod session;
-pub mod store;
+pub(crate) mod store;
 
 pub use base::error::{Error, Result};

@@ -12,19 +12,19 @@ use crate::session::layout::validate_id;
 use crate::session::Session;
 use crate::store::{self, Limits, Store};
 
-pub mod backfill;
-pub mod compact;
-pub mod display;
-pub mod doctor;
-pub mod flush;
-pub mod follow;
-pub mod init;
-pub mod install;
-pub mod list;
-pub mod restore;
-pub mod show;
-pub mod stats;
-pub mod stop;
+pub(crate) mod backfill;
+pub(crate) mod compact;
+pub(crate) mod display;
+pub(crate) mod doctor;
+pub(crate) mod flush;
+pub(crate) mod follow;
+pub(crate) mod init;
+pub(crate) mod install;
+pub(crate) mod list;
+pub(crate) mod restore;
+pub(crate) mod show;
+pub(crate) mod stats;
+pub(crate) mod stop;
 
 /// A configured destination.
 pub struct Ctx {

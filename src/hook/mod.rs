@@ -24,7 +24,7 @@ use crate::session::transcript::tail_contains;
 use crate::session::Session;
 use crate::store::{self, Limits};
 
-pub mod subagent;
+pub(crate) mod subagent;
 
 /// How long the hook waits for its payload.
 const STDIN_TIMEOUT: Duration = Duration::from_secs(5);

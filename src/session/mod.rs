@@ -2,10 +2,10 @@
 //! a transcript, insight counting, finding sessions on disk and in the store (catalog), and
 //! the journal of an interrupted compaction.
 
-pub mod catalog;
-pub mod discover;
+pub(crate) mod catalog;
+pub(crate) mod discover;
 pub mod insight;
-pub mod journal;
+pub(crate) mod journal;
 pub mod layout;
 pub mod meta;
 pub mod state;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::base::error::Result;
 use crate::config::{Backend, Config};
 
-pub mod local;
-pub mod s3;
+pub(crate) mod local;
+pub(crate) mod s3;
 
 /// One object from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +24,6 @@ pub struct ObjectInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cond {
     None,
-    /// Only create (`If-None-Match: *`).
-    IfAbsent,
     /// Only replace this version (`If-Match: <etag>`).
     IfMatch(String),
 }

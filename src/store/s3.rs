@@ -199,7 +199,6 @@ impl Store for S3Store {
             let mut action = self.bucket.put_object(Some(&self.creds), key);
             let (hname, hval) = match cond {
                 Cond::None => ("", String::new()),
-                Cond::IfAbsent => ("if-none-match", "*".to_string()),
                 Cond::IfMatch(etag) => ("if-match", etag.clone()),
             };
             if !hname.is_empty() {
