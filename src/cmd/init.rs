@@ -108,7 +108,7 @@ pub(crate) fn explain(e: &Error, s3: &S3Config) -> Failure {
         Error::NotFound(_) => {
             Failure { kind: Kind::MissingBucket, msg: format!("bucket {bucket} does not exist at {endpoint}") }
         }
-        Error::Http { code, .. } if code == "NoSuchBucket" => {
+        Error::NoSuchBucket { .. } => {
             Failure { kind: Kind::MissingBucket, msg: format!("bucket {bucket} does not exist at {endpoint}") }
         }
         Error::Http { status, code, .. } if code == "RequestTimeTooSkewed" => Failure {
@@ -185,7 +185,7 @@ pub(crate) fn check_bucket(store: &S3Store, s3: &S3Config, project: &str) -> std
         Ok(()) => Ok(()),
         Err(e @ Error::Http { .. }) => {
             let detailed = match store.list(&format!("{project}/.tracecraft-probe")) {
-                Err(d @ Error::Http { .. }) => d,
+                Err(d @ (Error::Http { .. } | Error::NoSuchBucket { .. })) => d,
                 _ => e,
             };
             Err(explain(&detailed, s3))
