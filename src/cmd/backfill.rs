@@ -251,7 +251,7 @@ fn resolve(dir: &Path, dests: &mut Vec<Dest>) -> std::result::Result<usize, Stri
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    let store = store::open(&cfg, Limits::MANUAL).map_err(|e| e.to_string())?;
+    let store = store::backend::open(&cfg, Limits::MANUAL).map_err(|e| e.to_string())?;
     dests.push(Dest { cfg, store });
     Ok(dests.len() - 1)
 }

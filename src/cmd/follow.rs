@@ -114,7 +114,7 @@ pub fn run(a: &FollowArgs) -> Result<()> {
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    let store = store::open(&cfg, LIMITS)?;
+    let store = store::backend::open(&cfg, LIMITS)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     let mut f = Follower::new(mirror, a.interval);
     stop::install();

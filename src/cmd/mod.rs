@@ -38,7 +38,7 @@ pub fn open(project_dir: &Path) -> Result<Ctx> {
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    let store = store::open(&cfg, Limits::MANUAL)?;
+    let store = store::backend::open(&cfg, Limits::MANUAL)?;
     Ok(Ctx { cfg, store })
 }
 

@@ -133,7 +133,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     for w in &cfg.warnings {
         log("WARN", w);
     }
-    let store = store::open(&cfg, limits)?;
+    let store = store::backend::open(&cfg, limits)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
     let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
     let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::base::error::Result;
-use crate::config::{Backend, Config};
 
+pub(crate) mod backend;
 pub(crate) mod local;
 pub(crate) mod s3;
 
@@ -115,13 +115,5 @@ impl<S: Store + ?Sized> Upload for BufferedUpload<'_, S> {
     }
     fn finish(self: Box<Self>) -> Result<Option<String>> {
         self.store.put(&self.key, &self.buf, &Cond::None)
-    }
-}
-
-/// Open the store a config points at.
-pub fn open(cfg: &Config, limits: Limits) -> Result<Box<dyn Store>> {
-    match &cfg.backend {
-        Backend::S3(s) => Ok(Box::new(s3::S3Store::new(s, limits)?)),
-        Backend::Local { root } => Ok(Box::new(local::LocalStore::new(root.clone()))),
     }
 }
