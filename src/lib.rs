@@ -2,7 +2,10 @@
 //! S3-compatible bucket (or in the embedded local store when no bucket is configured).
 //!
 //! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
-//! result to an exit code; everything else lives in one module per concern.
+//! result to an exit code; everything else lives in one module per concern, in layers that
+//! only import downwards (ARCHITECTURE.md; `tests/architecture.rs` checks it):
+//! `cli` > `cmd`, `hook` > `engine` > `session` > `store` > `config` > `host` > `base`.
+//! Public only what the integration tests and benches use.
 
 pub mod base;
 pub mod cli;

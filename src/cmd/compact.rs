@@ -113,7 +113,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let merged_key = format!("{}{}", session_prefix(project, &id), part_name(first, &hex8));
 
     // (a) Upload the merged part, having noted what we do, so that if we die before (c) the
-    // next flush or compact settles it (see `cleanup`).
+    // next flush or compact settles it (see `session::journal`).
     let originals = targets.iter().map(|t| t.obj.key.clone()).chain(plan.superseded.iter().map(|o| o.key.clone()));
     let pending = crate::session::journal::Pending {
         dest: ctx.cfg.dest_id(),

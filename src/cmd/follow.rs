@@ -5,7 +5,7 @@
 //! sending a byte twice.
 //!
 //! The loop is built to be left running: an idle cycle costs a `stat` and a small read per
-//! session (the engine's [`nothing_new`] check, no lock, no network) and prints nothing; a
+//! session (`state::nothing_new`, no lock, no network) and prints nothing; a
 //! store outage is reported once, retried with bounded, jittered backoff, and caught up on
 //! when the store answers; Ctrl-C or SIGTERM ends it with a final flush.
 //!

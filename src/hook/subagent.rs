@@ -1,5 +1,8 @@
 //! Subagent transcripts: mirrored like sessions, each under its own prefix, and linked both
-//! ways through meta.json.
+//! ways through meta.json. This module is the hook's part (finding the files, when to flush
+//! them); their ids are named in `session::layout` (`child_id`), their meta.json fields are
+//! written by `session::meta::annotate`, and `session::catalog::children_in_store` finds them
+//! in the store.
 //!
 //! Claude Code writes a subagent's transcript to `<project-dir>/<session-id>/subagents/
 //! agent-<agent-id>.jsonl` with a small `agent-<agent-id>.meta.json` sidecar (agent type,
@@ -21,7 +24,7 @@
 //! When: after every flush of the parent in the hook (so on each of the parent's events that
 //! changed its transcript, and at SessionEnd, where the subagents are finished too), every
 //! subagent file of the session is checked with the engine's own no-op test
-//! ([`nothing_new`]: one small read and one stat per file) and flushed when it changed. So a
+//! (`state::nothing_new`: one small read and one stat per file) and flushed when it changed. So a
 //! missed SubagentStop is caught up on the parent's next event. SubagentStop itself waits
 //! briefly for the agent's last line (usually not on disk yet when it fires), and an
 //! announced file that never appears (the compaction agent writes none) costs one log line.

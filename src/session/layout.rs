@@ -1,4 +1,4 @@
-//! The bucket layout shared with the Python `tracecraft` CLI, and the validation that keeps
+//! The bucket layout shared with the Python `tracecraft` CLI, and the id validation that keeps
 //! every key inside `<project>/sessions/claude-code/<id>/`:
 //!
 //! ```text
