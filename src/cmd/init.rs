@@ -24,6 +24,8 @@ use crate::base::error::{Error, Result};
 use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
 use crate::base::paths;
 use crate::base::util::sha256_hex;
+/// An endpoint as messages show it: without any `user:password@`.
+pub(crate) use crate::config::display_endpoint as shown_endpoint;
 use crate::config::validate_project;
 use crate::config::{self, Backend, S3Config};
 use crate::store::s3::S3Store;
@@ -151,16 +153,6 @@ pub(crate) fn explain(e: &Error, s3: &S3Config) -> Failure {
             }
         }
         other => Failure { kind: Kind::Other, msg: other.to_string() },
-    }
-}
-
-/// An endpoint as messages show it: without any `user:password@`.
-pub(crate) fn shown_endpoint(endpoint: &str) -> String {
-    match (endpoint.find("://"), endpoint.find('@')) {
-        (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
-            format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
-        }
-        _ => endpoint.to_string(),
     }
 }
 
