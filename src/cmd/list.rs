@@ -200,7 +200,7 @@ fn rows(
         };
         let plan = replay_plan(&s.parts, meta.as_ref());
         let stats = meta.as_ref().and_then(crate::session::insight::Stats::from_meta);
-        let entries = meta.as_ref().map(crate::session::meta::entries).unwrap_or_default();
+        let entries = meta.as_ref().map(crate::session::meta::extra::entries).unwrap_or_default();
         let subagents = children
             .remove(&s.id)
             .unwrap_or_default()

@@ -118,7 +118,7 @@ fn subagents(
     render: bool,
     color: bool,
 ) -> Result<()> {
-    let entries = meta.map(crate::session::meta::entries).unwrap_or_default();
+    let entries = meta.map(crate::session::meta::extra::entries).unwrap_or_default();
     for child in crate::session::catalog::children_in_store(cat, parent, meta)? {
         let (plan, cmeta) = cat.plan(&child)?;
         let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();

@@ -17,7 +17,7 @@ use crate::base::paths;
 use crate::base::util::now_rfc3339;
 use crate::session::catalog::Catalog;
 use crate::session::layout::meta_key;
-use crate::session::meta::merge_meta;
+use crate::session::meta::extra::merge_meta;
 use crate::session::meta::WRITER;
 use crate::session::state::{self, StatePaths};
 use crate::store::Cond;

@@ -20,7 +20,8 @@ use crate::base::util::{now_rfc3339, sha256_hex};
 use crate::config::Config;
 use crate::session::insight::Stats;
 use crate::session::layout::{meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
-use crate::session::meta::{merge_meta, ChildRef, Meta, PartEntry, SubagentOf, WRITER};
+use crate::session::meta::extra::{merge_meta, ChildRef, SubagentOf};
+use crate::session::meta::{Meta, PartEntry, WRITER};
 use crate::session::state::{self, OpenPart, State, StatePaths};
 use crate::session::transcript::Transcript;
 use crate::session::Session;
@@ -196,7 +197,7 @@ impl<'a> Mirror<'a> {
         if opts.final_ {
             st.ended = true;
         }
-        meta_changed |= crate::session::meta::annotate(
+        meta_changed |= crate::session::meta::extra::annotate(
             &mut meta,
             opts.subagent.as_ref(),
             &opts.subagents,
@@ -319,7 +320,7 @@ impl<'a> Mirror<'a> {
                 // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
                 st.cursor = end;
                 st.fingerprint = t.fingerprint(end)?;
-                crate::session::meta::rebase(&mut meta, end);
+                crate::session::meta::extra::rebase(&mut meta, end);
             } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
@@ -400,7 +401,7 @@ impl<'a> Mirror<'a> {
         meta.truncate_from_seq(cut);
         meta.parts.retain(|p| p.seq < cut);
         // The stats described the old bytes: count what is kept, once (rare path).
-        crate::session::meta::recount_meta(meta, t, keep_to)?;
+        crate::session::meta::extra::recount_meta(meta, t, keep_to)?;
         st.cursor = keep_to;
         st.open_part = None;
         st.next_seq = st.next_seq.max(cut).max(parts.last().map_or(0, |p| p.seq + 1));
@@ -456,7 +457,7 @@ impl<'a> Mirror<'a> {
             let (put, side) = std::thread::scope(|sc| {
                 let side = std::thread::Builder::new()
                     .spawn_scoped(sc, || {
-                        let counted = crate::session::meta::record_chunk(meta, t, from, &chunk.bytes);
+                        let counted = crate::session::meta::extra::record_chunk(meta, t, from, &chunk.bytes);
                         (part_hashes(&body, &chunk.bytes), counted)
                     })
                     .ok();
@@ -467,7 +468,7 @@ impl<'a> Mirror<'a> {
             let (sha256, source_sha256) = match side {
                 Some((hashes, counted)) => counted.map(|()| hashes)?,
                 None => {
-                    crate::session::meta::record_chunk(meta, t, from, &chunk.bytes)?;
+                    crate::session::meta::extra::record_chunk(meta, t, from, &chunk.bytes)?;
                     part_hashes(&body, &chunk.bytes)
                 }
             };

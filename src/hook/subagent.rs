@@ -1,7 +1,7 @@
 //! Subagent transcripts: mirrored like sessions, each under its own prefix, and linked both
 //! ways through meta.json. This module is the hook's part (finding the files, when to flush
 //! them); their ids are named in `session::layout` (`child_id`), their meta.json fields are
-//! written by `session::meta::annotate`, and `session::catalog::children_in_store` finds them
+//! written by `session::meta::extra::annotate`, and `session::catalog::children_in_store` finds them
 //! in the store.
 //!
 //! Claude Code writes a subagent's transcript to `<project-dir>/<session-id>/subagents/
@@ -43,7 +43,7 @@ use crate::base::log::log;
 use crate::engine::flush::{FlushOpts, Mirror};
 use crate::host::payload::Event;
 use crate::session::layout::{child_id, validate_id};
-use crate::session::meta::{ChildRef, SubagentOf};
+use crate::session::meta::extra::{ChildRef, SubagentOf};
 use crate::session::state::{nothing_new, StatePaths};
 use crate::session::transcript::tail_contains;
 use crate::session::Session;

@@ -50,7 +50,8 @@ use crate::base::util::{parse_rfc3339, rfc3339};
 use crate::session::layout::{
     is_child, meta_key, parse_part_name, session_prefix, sessions_prefix, split_id, validate_id, MARK,
 };
-use crate::session::meta::{entries, Meta, PartEntry};
+use crate::session::meta::extra::entries;
+use crate::session::meta::{Meta, PartEntry};
 use crate::session::state::State;
 use crate::store::{ObjectInfo, Store};
 

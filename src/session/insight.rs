@@ -1,6 +1,7 @@
 //! Session insight: a few numbers about a session (turns, tool calls, tokens per model...),
-//! kept in its meta.json under `"stats"` (read and written by `meta`; shown by `cmd::display`) and updated by the flush engine from the very bytes
-//! it uploads, so they cost no extra read of the transcript and no extra request.
+//! kept in its meta.json under `"stats"` (read and written by `meta::extra`, shown by
+//! `cmd::display`) and updated by the flush engine from the very bytes it uploads, so they
+//! cost no extra read of the transcript and no extra request.
 //!
 //! # What is counted (decided from real Claude Code 2.1 transcripts)
 //!
@@ -18,7 +19,7 @@
 //! - `tokens`: per model, `input`, `output`, `cache_creation`, `cache_read` from
 //!   `message.usage`, each `message.id` once (when the lines of one message disagree, the
 //!   largest value of each field wins); `<synthetic>` is skipped. `subagent_tokens`: the
-//!   same for the session's subagents, rolled up by `meta::annotate` (not from this
+//!   same for the session's subagents, rolled up by `meta::extra::annotate` (not from this
 //!   transcript).
 //! - `tool_calls`: `tool_use` / `server_tool_use` blocks of assistant lines by tool name
 //!   (each block id once).
@@ -33,7 +34,7 @@
 //!
 //! # Incremental and exactly once
 //!
-//! The flush engine calls `meta::record_chunk` with the source bytes (before redaction: counts
+//! The flush engine calls `meta::extra::record_chunk` with the source bytes (before redaction: counts
 //! do not depend on secrets, and only counts, names, versions, branch and timestamps are
 //! kept) of every chunk it uploads. Only whole lines are counted, and `counter.counted_to`
 //! remembers the source offset they reach: a chunk that starts below it (an open part
@@ -223,7 +224,7 @@ fn short(id: &str) -> String {
 impl Stats {
     /// Count the whole lines of `bytes`, which are source bytes starting at offset `from`.
     /// Bytes below `counter.counted_to` are skipped (already counted); a partial last line
-    /// is left for the next call. `from` must not be above `counted_to` (see `meta::record_chunk`).
+    /// is left for the next call. `from` must not be above `counted_to` (see `meta::extra::record_chunk`).
     pub fn update_at(&mut self, from: u64, bytes: &[u8]) {
         let end = from + bytes.len() as u64;
         if end <= self.counter.counted_to {
