@@ -31,6 +31,7 @@ Environment:
   TRACECRAFT_AGENT         agent_id recorded in meta.json
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
+  TRACECRAFT_CACHE_MAX     bound of the part cache ~/.tracecraft/cache used by search (default 1G)
   TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
   CLAUDE_CONFIG_DIR        Claude Code's directory (default ~/.claude)
@@ -62,6 +63,9 @@ pub enum Cmd {
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
     Restore(cmd::restore::RestoreArgs),
+    Search(cmd::search::SearchArgs),
+    /// Download every mirrored part of the project into the local cache (~/.tracecraft/cache).
+    Sync(cmd::search::SyncArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -114,6 +118,8 @@ pub fn main() -> i32 {
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
+        Some(Cmd::Search(a)) => cmd::search::run(a),
+        Some(Cmd::Sync(a)) => cmd::search::sync(a),
     };
     match result {
         Ok(()) => 0,

@@ -2,12 +2,14 @@
 //! a transcript, insight counting, finding sessions on disk and in the store (catalog), and
 //! the journal of an interrupted compaction.
 
+pub(crate) mod cache;
 pub(crate) mod catalog;
 pub(crate) mod discover;
 pub mod insight;
 pub(crate) mod journal;
 pub mod layout;
 pub mod meta;
+pub(crate) mod search;
 pub mod state;
 pub mod transcript;
 
