@@ -144,11 +144,17 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     let cache = if a.no_cache { None } else { Some(open_cache(&ctx.cfg.dest_id())?) };
     let jobs = jobs(ctx.store.as_ref(), &ctx.cfg.project, &ctx.cfg.describe(), a.all_projects, a, &matcher)?;
     let lean = a.count || a.files;
-    let results = scan_all(ctx.store.as_ref(), cache.as_ref(), &jobs, |s: &mut Scanner<'_>| {
-        if lean {
-            s.max_hits = 0;
-        }
-    }, Some(&matcher));
+    let results = scan_all(
+        ctx.store.as_ref(),
+        cache.as_ref(),
+        &jobs,
+        |s: &mut Scanner<'_>| {
+            if lean {
+                s.max_hits = 0;
+            }
+        },
+        Some(&matcher),
+    );
     if let Some(c) = &cache {
         if let Err(e) = c.save() {
             eprintln!("warning: {e}");
@@ -238,7 +244,11 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
     cache.save()?;
     let failed: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
     let (bytes, files) = cache.usage();
-    eprintln!("cache: {files} part(s), {} bytes, {} session(s) synced", super::thousands(bytes), jobs.len() - failed.len());
+    eprintln!(
+        "cache: {files} part(s), {} bytes, {} session(s) synced",
+        super::thousands(bytes),
+        jobs.len() - failed.len()
+    );
     match failed.into_iter().next() {
         Some(e) => Err(e),
         None => Ok(()),
@@ -455,7 +465,8 @@ fn format_hit(project: &str, id: &str, h: &Hit, all_projects: bool, color: bool)
     let [s, e] = h.range;
     let (pre, mid, post) = (clean(&h.text[..s]), clean(&h.text[s..e]), clean(&h.text[e..]));
     let mid = if color { format!("\x1b[1;31m{mid}\x1b[0m") } else { mid };
-    let sid = if color { format!("\x1b[35m{sid}\x1b[0m:\x1b[32m{}\x1b[0m", h.line) } else { format!("{sid}:{}", h.line) };
+    let sid =
+        if color { format!("\x1b[35m{sid}\x1b[0m:\x1b[32m{}\x1b[0m", h.line) } else { format!("{sid}:{}", h.line) };
     format!("{sid}  {time}  {}  {pre}{mid}{post}", clean(&who))
 }
 

@@ -67,11 +67,9 @@ pub fn parse_size(s: &str) -> Result<u64> {
         Some('G') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mul))
-        .ok_or_else(|| Error::Invalid(format!("TRACECRAFT_CACHE_MAX={s:?}: expected a size like 1073741824, 500M or 2G")))
+    num.trim().parse::<u64>().ok().and_then(|n| n.checked_mul(mul)).ok_or_else(|| {
+        Error::Invalid(format!("TRACECRAFT_CACHE_MAX={s:?}: expected a size like 1073741824, 500M or 2G"))
+    })
 }
 
 impl Cache {
@@ -228,30 +226,28 @@ impl CacheWriter<'_> {
         let sha = hex(&self.hasher.clone().finalize());
         let ok = !self.failed && self.expect.as_deref().is_none_or(|e| e == sha);
         let file = self.file.take().and_then(|f| f.into_inner().ok());
-        let kept = ok
-            && file.is_some_and(|f| f.sync_all().is_ok())
-            && {
-                let name = self.cache.name(&self.key);
-                let dest = self.cache.path(&name);
-                fs::rename(&self.tmp, &dest).is_ok()
-                    && match (fs::metadata(&dest), self.cache.index.lock()) {
-                        (Ok(md), Ok(mut index)) => {
-                            index.insert(
-                                name,
-                                Entry {
-                                    key: self.key.clone(),
-                                    version: self.version.clone(),
-                                    size: self.size,
-                                    mtime_ns: mtime_ns(&md),
-                                    sha256: sha,
-                                    used: now(),
-                                },
-                            );
-                            true
-                        }
-                        _ => false,
+        let kept = ok && file.is_some_and(|f| f.sync_all().is_ok()) && {
+            let name = self.cache.name(&self.key);
+            let dest = self.cache.path(&name);
+            fs::rename(&self.tmp, &dest).is_ok()
+                && match (fs::metadata(&dest), self.cache.index.lock()) {
+                    (Ok(md), Ok(mut index)) => {
+                        index.insert(
+                            name,
+                            Entry {
+                                key: self.key.clone(),
+                                version: self.version.clone(),
+                                size: self.size,
+                                mtime_ns: mtime_ns(&md),
+                                sha256: sha,
+                                used: now(),
+                            },
+                        );
+                        true
                     }
-            };
+                    _ => false,
+                }
+        };
         if !kept {
             let _ = fs::remove_file(&self.tmp);
         }

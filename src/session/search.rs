@@ -176,7 +176,15 @@ const CHUNK: usize = 4 << 20;
 
 impl<'m> Scanner<'m> {
     pub fn new(m: &'m Matcher) -> Scanner<'m> {
-        Scanner { m, line: 0, names: HashMap::new(), hits: Vec::new(), max_hits: usize::MAX, count: 0, pending: Vec::new() }
+        Scanner {
+            m,
+            line: 0,
+            names: HashMap::new(),
+            hits: Vec::new(),
+            max_hits: usize::MAX,
+            count: 0,
+            pending: Vec::new(),
+        }
     }
 
     /// Feed the next bytes of the session (any split); whole lines are scanned as they come.
@@ -219,7 +227,8 @@ impl<'m> Scanner<'m> {
                 Some(f) => match f.find_at(buf, at) {
                     Some(mt) => {
                         let s = buf[..mt.start()].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-                        let e = buf[mt.start()..].iter().position(|b| *b == b'\n').map_or(buf.len(), |i| mt.start() + i);
+                        let e =
+                            buf[mt.start()..].iter().position(|b| *b == b'\n').map_or(buf.len(), |i| mt.start() + i);
                         (s.max(at), e)
                     }
                     None => break,
