@@ -77,7 +77,7 @@ apt_install() { # PACKAGE: install a Debian package when we are root and apt exi
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
 command -v hyperfine >/dev/null || apt_install hyperfine
 command -v curl >/dev/null || apt_install curl
-command -v rg >/dev/null || apt_install ripgrep
+command -v rg >/dev/null || apt_install ripgrep || echo "ripgrep missing: the search floor row will say n/a" >&2
 for t in hyperfine s3s-fs curl python3 cargo; do
   command -v "$t" >/dev/null || die "$t is missing (hyperfine: apt-get install hyperfine; s3s-fs: cargo install s3s-fs --features binary)"
 done

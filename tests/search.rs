@@ -314,6 +314,7 @@ fn cache_second_search_reads_only_listing_and_meta_then_only_new_parts() {
     assert_eq!(ok(&e, &["search", "handshake"]), want);
     assert_eq!(part_gets(&proxy).len(), 3, "first search downloads");
     assert_eq!(cache_files(&e).len(), 3, "ALPHA's two parts and BETA's");
+    assert!(e.home().join(".tracecraft/cache/index.json").is_file());
     let dir = e.home().join(".tracecraft/cache");
     assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
     for f in cache_files(&e) {
@@ -323,7 +324,9 @@ fn cache_second_search_reads_only_listing_and_meta_then_only_new_parts() {
     proxy.reset_counts();
     assert_eq!(ok(&e, &["search", "handshake"]), want);
     assert!(other_ops(&proxy).is_empty(), "second search: only LIST and meta.json: {:?}", other_ops(&proxy));
-    assert!(proxy.count("GET") >= 1);
+    let ops = proxy.counts_by_operation();
+    assert_eq!(ops.get("ListObjectsV2"), Some(&1), "{ops:?}");
+    assert_eq!(ops.get("GetObject"), None, "unchanged meta.json is cached too: {ops:?}");
 
     // A new part: only it is fetched.
     add(&e, ALPHA, &[said("2026-01-06T00:00:00Z", "one more handshake")]);

@@ -142,7 +142,8 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cache = if a.no_cache { None } else { Some(open_cache(&ctx.cfg.dest_id())?) };
-    let jobs = jobs(ctx.store.as_ref(), &ctx.cfg.project, &ctx.cfg.describe(), a.all_projects, a, &matcher)?;
+    let jobs =
+        jobs(ctx.store.as_ref(), cache.as_ref(), &ctx.cfg.project, &ctx.cfg.describe(), a.all_projects, a, &matcher)?;
     let lean = a.count || a.files;
     let results = scan_all(
         ctx.store.as_ref(),
@@ -239,7 +240,15 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
         no_cache: false,
         cwd: None,
     };
-    let jobs = jobs(ctx.store.as_ref(), &ctx.cfg.project, &ctx.cfg.describe(), a.all_projects, &args, &NO_MATCH)?;
+    let jobs = jobs(
+        ctx.store.as_ref(),
+        Some(&cache),
+        &ctx.cfg.project,
+        &ctx.cfg.describe(),
+        a.all_projects,
+        &args,
+        &NO_MATCH,
+    )?;
     let results = scan_all(ctx.store.as_ref(), Some(&cache), &jobs, |_| {}, None);
     cache.save()?;
     let failed: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
@@ -270,6 +279,7 @@ fn open_cache(dest: &str) -> Result<Cache> {
 /// The sessions to scan, with their replay plans, in (project, id) order.
 fn jobs(
     store: &dyn Store,
+    cache: Option<&Cache>,
     project: &str,
     dest: &str,
     all_projects: bool,
@@ -318,7 +328,7 @@ fn jobs(
                 !matches!((m.query().since, last), (Some(since), Some(last)) if last < since)
             })
             .collect();
-        for (s, meta) in sessions.iter().zip(cat.metas(&sessions)) {
+        for (s, meta) in sessions.iter().zip(metas(&cat, cache, &sessions)) {
             let meta: Option<Meta> = match meta {
                 Ok(m) => m,
                 Err(e @ Error::Invalid(_)) => {
@@ -337,6 +347,43 @@ fn jobs(
         }
     }
     Ok(out)
+}
+
+/// meta.json of each session: from the cache when the listing shows the same version
+/// (ETag, size, LastModified), else GET (in parallel) and cached.
+fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) -> Vec<Result<Option<Meta>>> {
+    let version = |s: &SessionObjects| {
+        s.meta.as_ref().map(|m| {
+            format!("meta:{}:{}:{}", m.etag.as_deref().unwrap_or(""), m.size, m.last_modified.as_deref().unwrap_or(""))
+        })
+    };
+    let key = |s: &SessionObjects| crate::session::layout::meta_key(cat.project, &s.id);
+    let mut out: Vec<Option<Result<Option<Meta>>>> = Vec::with_capacity(sessions.len());
+    let mut missing = Vec::new();
+    for (i, s) in sessions.iter().enumerate() {
+        let cached = match (cache, version(s)) {
+            (Some(c), Some(v)) => c.get_bytes(&key(s), &v).and_then(|b| Meta::parse(&b).ok()),
+            _ => None,
+        };
+        match (cached, &s.meta) {
+            (Some(m), _) => out.push(Some(Ok(Some(m)))),
+            (None, None) => out.push(Some(Ok(None))),
+            (None, Some(_)) => {
+                out.push(None);
+                missing.push(i);
+            }
+        }
+    }
+    let wanted: Vec<SessionObjects> = missing.iter().map(|i| sessions[*i].clone()).collect();
+    for (i, r) in missing.into_iter().zip(cat.metas(&wanted)) {
+        if let (Some(c), Ok(Some(m)), Some(v)) = (cache, &r, version(&sessions[i])) {
+            if let Ok(bytes) = serde_json::to_vec(m) {
+                c.put_bytes(&key(&sessions[i]), &v, &bytes);
+            }
+        }
+        out[i] = Some(r);
+    }
+    out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
 }
 
 /// Scan every job (`matcher` None: only fill the cache), `PARALLEL` sessions at a time.

@@ -48,7 +48,13 @@ pub struct Cache {
     dest: String,
     max: u64,
     index: Mutex<BTreeMap<String, Entry>>,
+    /// Whether the index changed enough to be written back.
+    dirty: std::sync::atomic::AtomicBool,
 }
+
+/// A hit refreshes an entry's last use on disk only when it is older than this: a warm
+/// search then writes nothing (the LRU order is kept to this precision).
+const USE_PRECISION_NS: u64 = 600 * 1_000_000_000;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -77,15 +83,23 @@ impl Cache {
     pub fn open(dir: &Path, dest: &str, max: u64) -> Result<Cache> {
         ensure_private_dir(dir)?;
         let index = read_index(&dir.join("index.json"));
-        Ok(Cache { dir: dir.to_path_buf(), dest: dest.to_string(), max, index: Mutex::new(index) })
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            dest: dest.to_string(),
+            max,
+            index: Mutex::new(index),
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
+    /// `<hash of destination and key>.part` (or `.meta` for a meta.json).
     fn name(&self, key: &str) -> String {
-        hex(&Sha256::digest(format!("{}\n{key}", self.dest).as_bytes())[..16])
+        let ext = if key.ends_with("/meta.json") { "meta" } else { "part" };
+        format!("{}.{ext}", hex(&Sha256::digest(format!("{}\n{key}", self.dest).as_bytes())[..16]))
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.part"))
+        self.dir.join(name)
     }
 
     /// The cached file of `key` at `version`, when present and intact.
@@ -103,14 +117,39 @@ impl Cache {
         if !intact {
             index.remove(&name);
             let _ = fs::remove_file(&path);
+            self.mark();
             return None;
         }
         let e = index.get_mut(&name)?;
-        e.used = now();
+        let t = now();
+        if t.saturating_sub(e.used) > USE_PRECISION_NS {
+            e.used = t;
+            self.mark();
+        }
         if let Some(md) = md {
-            e.mtime_ns = mtime_ns(&md);
+            if e.mtime_ns != mtime_ns(&md) {
+                e.mtime_ns = mtime_ns(&md);
+                self.mark();
+            }
         }
         Some(path)
+    }
+
+    fn mark(&self) {
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A small object (meta.json) from the cache, when present at `version`.
+    pub fn get_bytes(&self, key: &str, version: &str) -> Option<Vec<u8>> {
+        fs::read(self.lookup(key, version)?).ok()
+    }
+
+    /// Keep a small object (meta.json) at `version`; a failure only means it is not cached.
+    pub fn put_bytes(&self, key: &str, version: &str, bytes: &[u8]) {
+        if let Ok(mut w) = self.writer(key, version, None) {
+            w.write(bytes);
+            w.commit();
+        }
     }
 
     /// Start writing `key` at `version`; `expect` is meta.json's sha256 for it, if any.
@@ -142,6 +181,9 @@ impl Cache {
     pub fn save(&self) -> Result<()> {
         let path = self.dir.join("index.json");
         let mut index = self.index.lock().map_err(|_| Error::Invalid("cache index lock poisoned".into()))?;
+        if !self.dirty.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         for (k, e) in read_index(&path) {
             match index.get(&k) {
                 Some(mine) if mine.used >= e.used || mine.version != e.version => {}
@@ -243,6 +285,7 @@ impl CacheWriter<'_> {
                                 used: now(),
                             },
                         );
+                        self.cache.mark();
                         true
                     }
                     _ => false,
