@@ -242,6 +242,8 @@ fn all_projects_finds_every_project_in_the_store() {
         let all = ok(&e, &["search", "-l", "--all-projects", "marker"]);
         assert!(all.contains(&format!("{}/{ALPHA}\n", e.project)), "{all}");
         assert!(all.contains(&format!("{other}/{BETA}\n")), "{all}");
+        let one = ok(&e, &["search", "-l", "--all-projects", "--session", "s-beta", "marker"]);
+        assert_eq!(one, format!("{other}/{BETA}\n"));
     }
 }
 

@@ -320,6 +320,8 @@ fn jobs(
         let sessions: Vec<SessionObjects> = sessions
             .into_iter()
             .filter(|s| a.subagents || !is_child(&s.id) || a.session.as_deref() == Some(s.id.as_str()))
+            // With --all-projects, --session is a prefix matched in every project.
+            .filter(|s| !all_projects || a.session.as_deref().is_none_or(|q| s.id.starts_with(q)))
             .filter(|s| !s.parts.is_empty())
             .filter(|s| {
                 // Every line of a session was uploaded before its last part: older than
