@@ -14,6 +14,7 @@ pub mod error;
 pub mod flush;
 pub mod fsutil;
 pub mod hook;
+pub mod html;
 pub mod insight;
 pub mod layout;
 pub mod lifecycle;
