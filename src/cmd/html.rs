@@ -78,6 +78,17 @@ pub fn write_file(path: &Path, render: impl FnOnce(&mut dyn Write) -> Result<Ren
     if path.is_dir() {
         return Err(Error::Invalid(format!("{} is a directory; give a file name with -o", path.display())));
     }
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        // A device or a pipe (`-o /dev/null`, `-o >(gzip > p.gz)`): written in place.
+        let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut out = io::BufWriter::with_capacity(256 * 1024, file);
+        let done = render(&mut out).map_err(|e| match e {
+            Error::Io { op: "write", path: p, source } if p.as_os_str() == "<page>" => Error::io("write", path, source),
+            e => e,
+        })?;
+        out.flush().map_err(|e| Error::io("write", path, e))?;
+        return Ok(done);
+    }
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "page.html".into());
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;

@@ -296,34 +296,28 @@ fn is_word(c: Option<char>) -> bool {
     c.is_some_and(char::is_alphanumeric)
 }
 
-/// Find a closing `delim` in `s` (within [`WINDOW`]) that is not preceded by whitespace.
-fn find_close(s: &str, delim: &str, underscore: bool) -> Option<usize> {
-    let limit = s.len().min(WINDOW);
-    let mut from = 0;
-    // Bounded: a few rejected candidates, then give up (keeps hostile lines linear).
+/// Find a closing `delim` in `s[from..limit]` that is not preceded by whitespace: `Ok(at)`,
+/// or `Err(to)`: every candidate before `to` was rejected. A rejection does not depend on
+/// the opener, so the caller skips `..to` for later openers of the same delimiter: hostile
+/// lines (`**a **a **a ...`) stay linear.
+fn find_close(s: &str, mut from: usize, limit: usize, delim: &str, underscore: bool) -> Result<usize, usize> {
     for _ in 0..64 {
         if from >= limit {
-            return None;
+            return Err(limit);
         }
-        let rel = s[from..].find(delim)?;
+        let Some(rel) = s[from..limit].find(delim) else { return Err(limit) };
         let at = from + rel;
-        if at >= limit {
-            return None;
-        }
         let before = s[..at].chars().next_back();
         let after = s[at + delim.len()..].chars().next();
-        let ok = at > 0 && before.is_some_and(|c| !c.is_whitespace()) && !(underscore && is_word(after));
-        // `**` inside `***`: keep looking past a delimiter run longer than ours.
-        let run_longer = s[at + delim.len()..].starts_with(&delim[..1]) && delim.len() == 1;
+        let ok = before.is_some_and(|c| !c.is_whitespace()) && !(underscore && is_word(after));
+        // `*` inside `**`: keep looking past a delimiter run longer than ours.
+        let run_longer = delim.len() == 1 && s[at + 1..].starts_with(delim);
         if ok && !run_longer {
-            return Some(at);
+            return Ok(at);
         }
-        from = at + delim.len().max(1);
-        while from < s.len() && !s.is_char_boundary(from) {
-            from += 1;
-        }
+        from = at + delim.len();
     }
-    None
+    Err(from)
 }
 
 /// Render inline Markdown of one line.
@@ -331,6 +325,7 @@ pub fn inline(h: &mut Html<'_>, s: &str, depth: usize) {
     let b = s.as_bytes();
     let mut plain = 0; // start of pending plain text
     let mut next_bracket: Option<Option<usize>> = None;
+    let mut rejected = [0usize; 5]; // per delimiter: no closer before this offset
     let mut i = 0;
     let flush = |h: &mut Html<'_>, from: usize, to: usize| {
         if to > from {
@@ -387,7 +382,25 @@ pub fn inline(h: &mut Html<'_>, s: &str, depth: usize) {
                 let prev = s[..i].chars().next_back();
                 let next = s[i + delim.len()..].chars().next();
                 let opens = next.is_some_and(|x| !x.is_whitespace()) && !(underscore && is_word(prev));
-                let found = if opens { find_close(&s[i + delim.len()..], delim, underscore) } else { None };
+                let kind = match (c, double) {
+                    (b'*', false) => 0,
+                    (b'*', true) => 1,
+                    (b'_', false) => 2,
+                    (b'_', true) => 3,
+                    _ => 4,
+                };
+                let start = i + delim.len();
+                // Not right after the opener (empty emphasis), nor where a search already failed.
+                let mut from = (start + 1).max(rejected[kind]);
+                while from < s.len() && !s.is_char_boundary(from) {
+                    from += 1;
+                }
+                let limit = s.len().min(start + WINDOW);
+                let found = if opens && from < limit {
+                    find_close(s, from, limit, delim, underscore).map_err(|to| rejected[kind] = to).ok().map(|at| at - start)
+                } else {
+                    None
+                };
                 match found {
                     Some(at) if at > 0 => {
                         flush(h, plain, i);
@@ -551,7 +564,7 @@ mod tests {
              <a href=\"https://e.x/b\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">https://e.x/b</a>.</p>"
         );
         assert_eq!(md("[click](javascript:alert(1))"), "<p>[click](javascript:alert(1))</p>");
-        assert_eq!(md("[x](JAVASCRIPT:alert`1`)"), "<p>[x](JAVASCRIPT:alert<code>1</code>)</p>");
+        assert_eq!(md("[x](JAVASCRIPT:alert`1`)"), "<p>[x](JAVASCRIPT:alert`1`)</p>");
         assert_eq!(md("![pic](data:image/png;base64,AAAA)"), "<p><span class=\"img\">image: ![pic](data:image/png;base64,AAAA)</span></p>");
         assert!(!md("<a href=\"javascript:alert(1)\">x</a>").contains("<a "));
     }

@@ -702,6 +702,7 @@ impl<'c, 'w> Renderer<'c, 'w> {
         self.h.m("</span></summary>");
         let full = match &input {
             Value::Object(m) if m.len() == 1 => m.values().next().and_then(Value::as_str).map(str::to_string),
+            Value::Object(m) => m.get("command").and_then(Value::as_str).map(str::to_string),
             _ => None,
         }
         .unwrap_or_else(|| serde_json::to_string_pretty(&input).unwrap_or_default());
@@ -776,7 +777,7 @@ impl<'c, 'w> Renderer<'c, 'w> {
             let t = insight::total(&s.tokens);
             self.h
                 .t(&format!(
-                    "{} assistant messages · {} tool calls · {} tokens ({}) · {} tool errors",
+                    "{} assistant message(s) · {} tool call(s) · {} tokens ({}) · {} tool error(s)",
                     s.assistant_messages,
                     s.tool_calls.values().sum::<u64>(),
                     insight::human(t.total()),

@@ -53,6 +53,9 @@ const { chromium } = require(args.playwright);
     out.closedAfterPrint = await page.evaluate(() => [...document.querySelectorAll("details")].filter((d) => !d.open).length);
     await page.emulateMedia({ media: "screen" });
     await page.evaluate(() => document.querySelectorAll("details").forEach((d) => (d.open = false)));
+    // Off-screen messages are skipped by `content-visibility: auto` (what keeps big pages
+    // fast) and a full-page capture would show them blank: render them all for the picture.
+    await page.addStyleTag({ content: "article.msg{content-visibility:visible !important}" });
     await page.screenshot({ path: args.screenshot, fullPage: true });
     // Dark mode renders too (screenshot only).
     await page.emulateMedia({ colorScheme: "dark" });
