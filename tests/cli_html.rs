@@ -36,13 +36,67 @@ fn count(page: &str, needle: &str) -> u64 {
 /// transcript text became markup), and no link is anything but http(s) or an anchor.
 fn assert_only_our_tags(page: &str) {
     const TAGS: &[&str] = &[
-        "html", "head", "meta", "link", "title", "style", "script", "body", "div", "header", "main", "section",
-        "footer", "h1", "h2", "h3", "h4", "h5", "h6", "p", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td",
-        "article", "a", "span", "details", "summary", "pre", "code", "strong", "em", "del", "ul", "ol", "li", "blockquote",
-        "hr", "br",
+        "html",
+        "head",
+        "meta",
+        "link",
+        "title",
+        "style",
+        "script",
+        "body",
+        "div",
+        "header",
+        "main",
+        "section",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "p",
+        "dl",
+        "dt",
+        "dd",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "article",
+        "a",
+        "span",
+        "details",
+        "summary",
+        "pre",
+        "code",
+        "strong",
+        "em",
+        "del",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "hr",
+        "br",
     ];
-    const ATTRS: &[&str] =
-        &["class", "id", "href", "title", "rel", "target", "lang", "charset", "http-equiv", "content", "name", "start", "open"];
+    const ATTRS: &[&str] = &[
+        "class",
+        "id",
+        "href",
+        "title",
+        "rel",
+        "target",
+        "lang",
+        "charset",
+        "http-equiv",
+        "content",
+        "name",
+        "start",
+        "open",
+    ];
     let mut i = 0;
     while let Some(rel) = page[i..].find('<') {
         let at = i + rel;
@@ -71,7 +125,10 @@ fn assert_only_our_tags(page: &str) {
                 let value = &v[..close];
                 if attr == "href" {
                     assert!(
-                        value.starts_with("https://") || value.starts_with("http://") || value.starts_with('#') || value == "data:,",
+                        value.starts_with("https://")
+                            || value.starts_with("http://")
+                            || value.starts_with('#')
+                            || value == "data:,",
                         "link to {value:?}"
                     );
                 }
@@ -145,7 +202,9 @@ fn hostile_transcript_renders_inert() {
     let (m, tc) = pages::expected_counts(&bytes);
     assert_eq!((count(&page, "<article class=\"msg "), count(&page, "<div class=\"tool-call\"")), (m, tc));
     assert_only_our_tags(&page);
-    assert!(!page.contains("window.__pwned=1</script>") || page.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;"));
+    assert!(
+        !page.contains("window.__pwned=1</script>") || page.contains("&lt;script&gt;window.__pwned=1&lt;/script&gt;")
+    );
     for n in 1..=24 {
         // Every injected script is there, as text.
         assert!(
@@ -155,7 +214,10 @@ fn hostile_transcript_renders_inert() {
     }
     assert!(page.contains("&lt;/textarea&gt;"));
     assert!(page.contains("[me](javascript:window.__pwned=4)"), "javascript: link shown as text");
-    assert!(page.contains("␛[31mred␛[0m ␀ bell␇ del␡ bidi&lt;U+202E&gt;txt.exe&lt;U+2066&gt; c1&lt;U+0085&gt;"), "controls escaped");
+    assert!(
+        page.contains("␛[31mred␛[0m ␀ bell␇ del␡ bidi&lt;U+202E&gt;txt.exe&lt;U+2066&gt; c1&lt;U+0085&gt;"),
+        "controls escaped"
+    );
     assert!(page.contains("before\u{fffd}\u{fffd} \u{fffd}AFTER"), "invalid UTF-8 shown lossily");
     assert!(page.contains("Showing 6.0 KiB of 1.0 MiB"), "the 1 MB line is cut with its size");
     assert!(page.contains("Not a JSON line"));

@@ -29,7 +29,8 @@ fn repo() -> PathBuf {
 
 /// (chromium, playwright-core dir); panics with the install commands when missing.
 fn prerequisites() -> (PathBuf, PathBuf) {
-    let chromium = std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    let chromium =
+        std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(
         chromium.is_file(),
         "headless Chromium not found at {} (set CHROMIUM_BIN, or install it: apt-get install -y chromium)",
@@ -57,16 +58,25 @@ fn shots() -> PathBuf {
 
 /// Open `url` in the browser; the driver's report.
 fn check(url: &str, shot: &str) -> Value {
+    check_with(url, shot, json!({}))
+}
+
+/// [`check`] with more driver options (`loadAll`, `hash`).
+fn check_with(url: &str, shot: &str, extra: Value) -> Value {
     let (chromium, pw) = prerequisites();
-    let arg = json!({
+    let mut arg = json!({
         "url": url,
         "screenshot": shots().join(shot),
         "chromium": chromium,
         "playwright": pw,
     });
+    for (k, v) in extra.as_object().unwrap() {
+        arg[k] = v.clone();
+    }
     let mut c = Command::new("node");
     c.arg(repo().join("tests/browser/check_page.js")).arg(arg.to_string());
-    let out = common::run_with_timeout(c, None, true, std::time::Duration::from_secs(180)).expect("the browser did not finish in 180 s");
+    let out = common::run_with_timeout(c, None, true, std::time::Duration::from_secs(180))
+        .expect("the browser did not finish in 180 s");
     assert!(
         out.status.success(),
         "check_page.js failed ({}): {}\n{}",
@@ -74,7 +84,8 @@ fn check(url: &str, shot: &str) -> Value {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("report: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("report: {e}: {}", String::from_utf8_lossy(&out.stdout)));
     eprintln!("browser report for {shot}: {}", {
         let mut short = v.clone();
         short["requestsBeforeProbe"] = json!(v["requestsBeforeProbe"].as_array().map(Vec::len));
@@ -99,7 +110,11 @@ fn assert_page(v: &Value, url: &str, messages: u64, tool_calls: u64) {
     assert_eq!(v["pwned"], Value::Null, "an injected script ran");
     assert_eq!(v["scripts"], json!(1), "only the page's own script");
     assert!(v["csp"].as_str().unwrap().starts_with("default-src 'none'"), "{}", v["csp"]);
-    assert!(v["fetchProbe"].as_str().unwrap().starts_with("blocked"), "the CSP let a fetch through: {}", v["fetchProbe"]);
+    assert!(
+        v["fetchProbe"].as_str().unwrap().starts_with("blocked"),
+        "the CSP let a fetch through: {}",
+        v["fetchProbe"]
+    );
     assert_eq!(v["scriptProbe"], "blocked", "the CSP let a foreign script load");
     assert_eq!(v["inlineProbe"], "blocked", "the CSP let a new inline script run");
     assert_eq!(v["closedAfterPrint"], json!(0), "printing leaves collapsed sections");
@@ -123,7 +138,39 @@ fn real_session_and_hostile_transcript_from_file() {
     let v = check(&url, "real-session.png");
     assert_page(&v, &url, pm + cm, pt + ct);
     assert_eq!(v["subagents"], json!(1));
-    assert_eq!(v["anchors"].as_u64(), Some((pages::expected_uuids(&pages::real_transcript()).len() + pages::expected_uuids(&pages::real_subagent()).len()) as u64));
+    assert_eq!(
+        v["anchors"].as_u64(),
+        Some(
+            (pages::expected_uuids(&pages::real_transcript()).len()
+                + pages::expected_uuids(&pages::real_subagent()).len()) as u64
+        )
+    );
+
+    // The same session as a big one would be: in lazy sections, loaded on a click or by a
+    // link to a message inside one.
+    let page = shots().join("real-session-lazy.html");
+    let out = env.run(&[
+        "html",
+        REAL_SID,
+        "--subagents",
+        "-o",
+        page.to_str().unwrap(),
+        "--lazy-from",
+        "0",
+        "--section-bytes",
+        "4000",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = file_url(&page);
+    let v = check_with(&url, "real-session-lazy.png", json!({"loadAll": true}));
+    assert!(v["lazySections"].as_u64().unwrap() >= 3, "lazy sections: {}", v["lazySections"]);
+    assert!(v["initialMessages"].as_u64().unwrap() < pm + cm, "everything was eager: {}", v["initialMessages"]);
+    assert_page(&v, &url, pm + cm, pt + ct);
+    let last = pages::expected_uuids(&pages::real_transcript()).pop().unwrap();
+    let v = check_with(&url, "real-session-lazy-link.png", json!({"hash": format!("msg-{last}")}));
+    assert_eq!(v["hashFound"], json!(true), "a link into a lazy section does not load it");
+    assert_eq!(v["pwned"], Value::Null);
+    assert_eq!(v["pageErrors"], json!([]));
 
     let sid = "hostile-browser";
     let bytes = pages::hostile_transcript(sid);

@@ -36,6 +36,12 @@ pub struct HtmlArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Sessions above this many bytes get lazy sections (tests).
+    #[arg(long, hide = true, default_value_t = html::LAZY_FROM)]
+    pub lazy_from: u64,
+    /// Page bytes per lazy section (tests).
+    #[arg(long, hide = true, default_value_t = html::SECTION_BYTES)]
+    pub section_bytes: u64,
 }
 
 /// Run `html`.
@@ -44,7 +50,7 @@ pub fn run(a: &HtmlArgs) -> Result<()> {
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
     let session = cat.resolve(&a.id)?;
-    let opts = Options { subagents: a.subagents };
+    let opts = Options { subagents: a.subagents, lazy_from: a.lazy_from, section_bytes: a.section_bytes };
     if a.output.as_deref() == Some(Path::new("-")) {
         let stdout = io::stdout();
         let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
@@ -66,7 +72,7 @@ pub fn run(a: &HtmlArgs) -> Result<()> {
 /// A write error on the page is a write error on stdout (a closed pipe is then success).
 fn to_stdout(e: Error) -> Error {
     match e {
-        Error::Io { op, source, .. } if op == "write" => Error::io("write", "<stdout>", source),
+        Error::Io { op: "write", source, .. } => Error::io("write", "<stdout>", source),
         e => e,
     }
 }

@@ -207,13 +207,14 @@ pub fn run(a: &ShareArgs) -> Result<()> {
     let name = format!("{}-{}", session.id, random_suffix());
     let key = format!("{}{name}.html", shared_prefix(project));
     let mut w = UploadWriter { up: store.upload_typed(&key, CONTENT_TYPE)?, err: None };
-    let rendered = html::render(&cat, &session, &Options { subagents: a.subagents }, &mut w);
+    let rendered = html::render(&cat, &session, &Options { subagents: a.subagents, ..Options::default() }, &mut w);
     let done = match rendered {
         Ok(d) => d,
         Err(e) => return Err(w.err.take().unwrap_or(e)),
     };
     w.up.finish()?;
-    let summary = format!("{} messages, {} tool calls, {}", done.messages, done.tool_calls, html::page::bytes(done.bytes));
+    let summary =
+        format!("{} messages, {} tool calls, {}", done.messages, done.tool_calls, html::page::bytes(done.bytes));
     let mut err = io::stderr().lock();
     if let Some(url) = store.presign_get(&key, ttl) {
         let until = time::OffsetDateTime::now_utc() + ttl;
@@ -274,7 +275,8 @@ fn revoke(store: &dyn Store, project: &str, id: &str) -> Result<()> {
     let raw = id.split(['?', '#']).next().unwrap_or(id);
     let name = raw.rsplit('/').next().unwrap_or(raw);
     let name = name.strip_suffix(".html").unwrap_or(name);
-    validate_id(name).map_err(|_| Error::Invalid(format!("--revoke {id:?}: not a share name, key, link or session id")))?;
+    validate_id(name)
+        .map_err(|_| Error::Invalid(format!("--revoke {id:?}: not a share name, key, link or session id")))?;
     let shares = list_shares(store, project)?;
     let hits: Vec<&Share> = match shares.iter().find(|s| s.name == name) {
         Some(s) => vec![s],

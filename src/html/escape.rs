@@ -48,7 +48,10 @@ pub fn escape_into(s: &str, out: &mut Vec<u8>) {
             }
         } else if !(c == 0xC2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9F).contains(n))
             || c == 0xE2
-                && matches!((b.get(i + 1), b.get(i + 2)), (Some(0x80), Some(0xAA..=0xAE)) | (Some(0x81), Some(0xA6..=0xA9))))
+                && matches!(
+                    (b.get(i + 1), b.get(i + 2)),
+                    (Some(0x80), Some(0xAA..=0xAE)) | (Some(0x81), Some(0xA6..=0xA9))
+                ))
         {
             i += 1;
             continue;
@@ -79,7 +82,9 @@ pub fn escape_into(s: &str, out: &mut Vec<u8>) {
             0..=31 => {
                 // Control Pictures: U+2400 + c.
                 let mut buf = [0u8; 4];
-                out.extend_from_slice(char::from_u32(0x2400 + u32::from(c)).unwrap_or('?').encode_utf8(&mut buf).as_bytes());
+                out.extend_from_slice(
+                    char::from_u32(0x2400 + u32::from(c)).unwrap_or('?').encode_utf8(&mut buf).as_bytes(),
+                );
                 1
             }
             127 => {
@@ -224,7 +229,10 @@ mod tests {
     fn escapes_markup_quotes_and_controls() {
         assert_eq!(escape("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
         assert_eq!(escape("a & \"b\""), "a &amp; &quot;b&quot;");
-        assert_eq!(escape("</textarea><img src=x onerror=alert(1)>"), "&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;");
+        assert_eq!(
+            escape("</textarea><img src=x onerror=alert(1)>"),
+            "&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;"
+        );
         assert_eq!(escape("\u{1b}[31mred\u{0}\u{7f}"), "␛[31mred␀␡");
         assert_eq!(escape("a\r\nb\rc\td\n"), "a\nb␍c\td\n");
         assert_eq!(escape("x\u{202e}gnp.exe\u{2066}y\u{85}"), "x&lt;U+202E&gt;gnp.exe&lt;U+2066&gt;y&lt;U+0085&gt;");

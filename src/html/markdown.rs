@@ -70,9 +70,7 @@ fn list_marker(t: &str) -> Option<(bool, usize, u64)> {
 
 fn is_table_sep(line: &str) -> bool {
     let t = line.trim();
-    t.contains('-')
-        && t.contains('|')
-        && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'))
+    t.contains('-') && t.contains('|') && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'))
 }
 
 fn table_cells(line: &str) -> Vec<&str> {
@@ -115,7 +113,8 @@ fn blocks(h: &mut Html<'_>, lines: &[&str], depth: usize) {
                 let mut j = i + 1;
                 let close = |l: &str| {
                     let lt = l.trim_start();
-                    lt.bytes().take_while(|&b| b == c).count() >= n && lt.trim_start_matches(c as char).trim().is_empty()
+                    lt.bytes().take_while(|&b| b == c).count() >= n
+                        && lt.trim_start_matches(c as char).trim().is_empty()
                 };
                 h.m("<div class=\"code\">");
                 if let Some(lang) = info.split_whitespace().next() {
@@ -219,7 +218,15 @@ fn plain_paragraph(h: &mut Html<'_>, lines: &[&str]) {
 }
 
 /// A list starting at `lines[i]` (indentation `indent`); returns the index after it.
-fn list(h: &mut Html<'_>, lines: &[&str], mut i: usize, indent: usize, ordered: bool, start: u64, depth: usize) -> usize {
+fn list(
+    h: &mut Html<'_>,
+    lines: &[&str],
+    mut i: usize,
+    indent: usize,
+    ordered: bool,
+    start: u64,
+    depth: usize,
+) -> usize {
     if ordered {
         if start == 1 {
             h.m("<ol>");
@@ -397,7 +404,10 @@ pub fn inline(h: &mut Html<'_>, s: &str, depth: usize) {
                 }
                 let limit = s.len().min(start + WINDOW);
                 let found = if opens && from < limit {
-                    find_close(s, from, limit, delim, underscore).map_err(|to| rejected[kind] = to).ok().map(|at| at - start)
+                    find_close(s, from, limit, delim, underscore)
+                        .map_err(|to| rejected[kind] = to)
+                        .ok()
+                        .map(|at| at - start)
                 } else {
                     None
                 };
@@ -481,7 +491,8 @@ pub fn inline(h: &mut Html<'_>, s: &str, depth: usize) {
                     i += 1;
                     continue;
                 }
-                let mut end = i + s[i..].find(|ch: char| ch.is_whitespace() || ch == '<' || ch == '"').unwrap_or(s.len() - i);
+                let mut end =
+                    i + s[i..].find(|ch: char| ch.is_whitespace() || ch == '<' || ch == '"').unwrap_or(s.len() - i);
                 // Trailing punctuation ends a sentence, not the URL; a `)` only when unbalanced.
                 while end > i {
                     let last = s[..end].chars().next_back().unwrap_or(' ');
@@ -539,12 +550,18 @@ mod tests {
 
     #[test]
     fn blocks_render() {
-        assert_eq!(md("# Title\n\nSome **bold** and *it* and `x<y`."), "<h3>Title</h3><p>Some <strong>bold</strong> and <em>it</em> and <code>x&lt;y</code>.</p>");
+        assert_eq!(
+            md("# Title\n\nSome **bold** and *it* and `x<y`."),
+            "<h3>Title</h3><p>Some <strong>bold</strong> and <em>it</em> and <code>x&lt;y</code>.</p>"
+        );
         assert_eq!(
             md("```rust\nfn main() { println!(\"<hi>\"); }\n```"),
             "<div class=\"code\"><span class=\"lang\">rust</span><pre><code>fn main() { println!(&quot;&lt;hi&gt;&quot;); }\n</code></pre></div>"
         );
-        assert_eq!(md("- a\n- b `c`\n\n1. one\n2. two"), "<ul><li>a</li><li>b <code>c</code></li></ul><ol><li>one</li><li>two</li></ol>");
+        assert_eq!(
+            md("- a\n- b `c`\n\n1. one\n2. two"),
+            "<ul><li>a</li><li>b <code>c</code></li></ul><ol><li>one</li><li>two</li></ol>"
+        );
         assert_eq!(md("- a\n  - nested\n- b"), "<ul><li><p>a</p><ul><li>nested</li></ul></li><li>b</li></ul>");
         assert_eq!(md("> quoted\n> more"), "<blockquote><p>quoted<br>more</p></blockquote>");
         assert_eq!(
@@ -565,14 +582,20 @@ mod tests {
         );
         assert_eq!(md("[click](javascript:alert(1))"), "<p>[click](javascript:alert(1))</p>");
         assert_eq!(md("[x](JAVASCRIPT:alert`1`)"), "<p>[x](JAVASCRIPT:alert`1`)</p>");
-        assert_eq!(md("![pic](data:image/png;base64,AAAA)"), "<p><span class=\"img\">image: ![pic](data:image/png;base64,AAAA)</span></p>");
+        assert_eq!(
+            md("![pic](data:image/png;base64,AAAA)"),
+            "<p><span class=\"img\">image: ![pic](data:image/png;base64,AAAA)</span></p>"
+        );
         assert!(!md("<a href=\"javascript:alert(1)\">x</a>").contains("<a "));
     }
 
     #[test]
     fn raw_html_is_text() {
         let out = md("<script>alert(1)</script>\n\n<img src=x onerror=alert(1)>\n</textarea><b>hi</b>");
-        assert!(!out.contains("<script") && !out.contains("<img") && !out.contains("<b>") && !out.contains("</textarea"), "{out}");
+        assert!(
+            !out.contains("<script") && !out.contains("<img") && !out.contains("<b>") && !out.contains("</textarea"),
+            "{out}"
+        );
         assert!(out.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{out}");
     }
 
@@ -584,7 +607,15 @@ mod tests {
 
     #[test]
     fn hostile_inputs_are_linear() {
-        for s in ["*".repeat(200_000), "**a ".repeat(50_000), "[".repeat(100_000), "`".repeat(100_000), "<".repeat(100_000), "> ".repeat(5000) + "x", "- ".repeat(5000) + "x"] {
+        for s in [
+            "*".repeat(200_000),
+            "**a ".repeat(50_000),
+            "[".repeat(100_000),
+            "`".repeat(100_000),
+            "<".repeat(100_000),
+            "> ".repeat(5000) + "x",
+            "- ".repeat(5000) + "x",
+        ] {
             let t = std::time::Instant::now();
             let out = md(&s);
             assert!(!out.is_empty());

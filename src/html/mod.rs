@@ -46,14 +46,31 @@ pub const SHOWN_OUTPUT: (usize, usize) = (6 * 1024, 60);
 pub const SHOWN_TEXT: usize = 64 * 1024;
 /// Most of a thinking block shown.
 pub const SHOWN_THINKING: usize = 16 * 1024;
+/// Sessions bigger than this (transcript bytes) get lazy sections after the first
+/// [`SECTION_BYTES`] of page: kept as inert text in the page and turned into elements by the
+/// page's script when asked (a click, a link to a message in it, printing), so a browser
+/// never has to lay out a whole huge session at once.
+pub const LAZY_FROM: u64 = 16 * 1024 * 1024;
+/// Page bytes per lazy section.
+pub const SECTION_BYTES: u64 = 2 * 1024 * 1024;
 /// Subagents inside subagents: deepest nesting rendered.
 const MAX_NESTING: usize = 4;
 
 /// What to render.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Render the session's subagents inside the tool calls that started them.
     pub subagents: bool,
+    /// Lazy sections for sessions above this many bytes ([`LAZY_FROM`]).
+    pub lazy_from: u64,
+    /// Page bytes per lazy section ([`SECTION_BYTES`]).
+    pub section_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { subagents: false, lazy_from: LAZY_FROM, section_bytes: SECTION_BYTES }
+    }
 }
 
 /// What was rendered (also written in the page's footer).
@@ -103,8 +120,11 @@ pub fn render(cat: &Catalog<'_>, session: &SessionObjects, opts: &Options, out: 
         depth: 0,
         last_date: None,
         fatal: None,
+        lazy: parts.iter().map(|p| p.size).sum::<u64>() > opts.lazy_from,
+        section: None,
     };
     r.stream(&parts)?;
+    r.close_section();
     let unplaced: Vec<usize> = (0..r.children.len()).filter(|&i| !r.children[i].placed).collect();
     if !unplaced.is_empty() {
         r.h.m("<section class=\"others\"><h2>Subagents not linked to a tool call</h2>\n");
@@ -148,7 +168,12 @@ fn load_children(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -> Result
         let agent_id = crate::subagent::split_id(&s.id).map_or(s.id.as_str(), |(_, a)| a).to_string();
         let entry = entries.iter().find(|e| e.session_id == s.id);
         let extra = |k: &str, f: &str| {
-            cmeta.as_ref().and_then(|m| m.extra.get(k)).and_then(|v| v.get(f)).and_then(Value::as_str).map(str::to_string)
+            cmeta
+                .as_ref()
+                .and_then(|m| m.extra.get(k))
+                .and_then(|v| v.get(f))
+                .and_then(Value::as_str)
+                .map(str::to_string)
         };
         out.push(Child {
             agent_type: extra("subagent", "agent_type")
@@ -167,14 +192,7 @@ fn load_children(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -> Result
 }
 
 /// The header: title and the session's numbers.
-fn header(
-    h: &mut Html<'_>,
-    id: &str,
-    meta: Option<&Meta>,
-    stats: Option<&Stats>,
-    project: &str,
-    children: &[Child],
-) {
+fn header(h: &mut Html<'_>, id: &str, meta: Option<&Meta>, stats: Option<&Stats>, project: &str, children: &[Child]) {
     h.m("<header class=\"top\"><h1>Claude Code session</h1><p class=\"sub\"><span class=\"mono\">").t(id).m("</span>");
     if let Some(cwd) = meta.and_then(|m| m.cwd.as_deref()) {
         h.m(" · ").t(cwd);
@@ -187,7 +205,9 @@ fn header(
         }
     }
     if !children.is_empty() {
-        h.m("<p class=\"tools\">").n(children.len() as u64).m(" subagent transcript(s), shown inside the tool calls that started them.</p>");
+        h.m("<p class=\"tools\">")
+            .n(children.len() as u64)
+            .m(" subagent transcript(s), shown inside the tool calls that started them.</p>");
     }
     h.m("</header>\n");
 }
@@ -271,6 +291,10 @@ struct Renderer<'c, 'w> {
     last_date: Option<String>,
     /// A store error met while rendering a subagent inside a line.
     fatal: Option<Error>,
+    /// A big session: later messages go into lazy sections.
+    lazy: bool,
+    /// The open lazy section: (where its markup started, messages in it, first time).
+    section: Option<(u64, u64, Option<String>)>,
 }
 
 /// Splits streamed bytes into lines for a [`Renderer`].
@@ -367,6 +391,35 @@ impl<'c, 'w> Renderer<'c, 'w> {
         Ok(())
     }
 
+    /// In a big session: start a lazy section when the current one (or the first, eager,
+    /// part of the page) holds [`SECTION_BYTES`]. A section's markup is written inside a
+    /// `<script type="text/plain">` data block, which browsers neither run nor parse; it is
+    /// safe there because transcript text never contains a raw `<` (escaped) and our own
+    /// markup never contains `</script`.
+    fn maybe_new_section(&mut self, ts: Option<&str>) {
+        let start = self.section.as_ref().map_or(0, |s| s.0);
+        if self.h.len() - start < self.opts.section_bytes.max(1) {
+            if let Some(s) = self.section.as_mut() {
+                s.1 += 1;
+            }
+            return;
+        }
+        self.close_section();
+        self.h.m("<section class=\"lazy\"><script type=\"text/plain\">");
+        let time = ts.and_then(parse_rfc3339).map(|t| crate::util::utc_stamp(t, "-", " ", ":"));
+        self.section = Some((self.h.len(), 1, time));
+    }
+
+    fn close_section(&mut self) {
+        let Some((_, n, time)) = self.section.take() else { return };
+        self.h.m("</script><button type=\"button\" class=\"load\">Show ").n(n).m(" more message(s)");
+        if let Some(t) = time {
+            self.h.m(" from ").t(&t).m(" UTC");
+        }
+        self.h.m("</button></section>\n");
+        self.last_date = None;
+    }
+
     /// A line over [`MAX_LINE`]: a placeholder keeping its anchor when one is found.
     fn too_long(&mut self, head: &[u8], size: u64) {
         let text = String::from_utf8_lossy(&head[..head.len().min(64 * 1024)]);
@@ -405,7 +458,11 @@ impl<'c, 'w> Renderer<'c, 'w> {
             Ok(v @ Value::Object(_)) => v,
             _ => {
                 let (shown, was_cut) = cut(&text, 300, 3);
-                self.h.m("<div class=\"raw\">Not a JSON line (").t(&human_bytes(raw.len() as u64)).m("): <code>").t(shown);
+                self.h
+                    .m("<div class=\"raw\">Not a JSON line (")
+                    .t(&human_bytes(raw.len() as u64))
+                    .m("): <code>")
+                    .t(shown);
                 if was_cut {
                     self.h.m("…");
                 }
@@ -414,6 +471,9 @@ impl<'c, 'w> Renderer<'c, 'w> {
             }
         };
         let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
+        if self.lazy && self.depth == 0 && matches!(ty, "user" | "assistant" | "system" | "summary") {
+            self.maybe_new_section(v.get("timestamp").and_then(Value::as_str));
+        }
         match ty {
             "user" => self.user(&v),
             "assistant" => self.assistant(&v),
@@ -604,7 +664,11 @@ impl<'c, 'w> Renderer<'c, 'w> {
         let name = self.tool_names.get(id).cloned().unwrap_or_else(|| "tool".into());
         let error = b.get("is_error").and_then(Value::as_bool) == Some(true);
         let text = plain_text(b.get("content"));
-        self.h.m(if error { "<details class=\"tool-result error\"><summary>" } else { "<details class=\"tool-result\"><summary>" });
+        self.h.m(if error {
+            "<details class=\"tool-result error\"><summary>"
+        } else {
+            "<details class=\"tool-result\"><summary>"
+        });
         self.h.m("result of <span class=\"tname\">").t(&name).m("</span> · ").t(&human_bytes(text.len() as u64));
         if error {
             self.h.m(" · <span class=\"badge err\">error</span>");
@@ -622,7 +686,10 @@ impl<'c, 'w> Renderer<'c, 'w> {
                     self.fatal.get_or_insert(e);
                 }
             } else if !self.opts.subagents {
-                self.h.m("<p class=\"cut\">Subagent <code>").t(aid).m("</code>: render with --subagents to include its transcript here.</p>");
+                self.h
+                    .m("<p class=\"cut\">Subagent <code>")
+                    .t(aid)
+                    .m("</code>: render with --subagents to include its transcript here.</p>");
             }
         }
     }
@@ -659,7 +726,11 @@ impl<'c, 'w> Renderer<'c, 'w> {
             "thinking" => {
                 let t = b.get("thinking").and_then(Value::as_str).unwrap_or("");
                 let (shown, was_cut) = cut(t, SHOWN_THINKING, usize::MAX);
-                self.h.m("<details class=\"thinking\"><summary>Thinking · ").t(&human_bytes(t.len() as u64)).m("</summary><div class=\"text\">").t(shown);
+                self.h
+                    .m("<details class=\"thinking\"><summary>Thinking · ")
+                    .t(&human_bytes(t.len() as u64))
+                    .m("</summary><div class=\"text\">")
+                    .t(shown);
                 if was_cut {
                     self.h.m("…");
                 }
@@ -708,7 +779,9 @@ impl<'c, 'w> Renderer<'c, 'w> {
         .unwrap_or_else(|| serde_json::to_string_pretty(&input).unwrap_or_default());
         self.pre(&full);
         self.h.m("</details>");
-        if let Some(i) = self.children.iter().position(|c| !c.placed && c.tool_use_id.as_deref() == Some(id) && !id.is_empty()) {
+        if let Some(i) =
+            self.children.iter().position(|c| !c.placed && c.tool_use_id.as_deref() == Some(id) && !id.is_empty())
+        {
             if let Err(e) = self.child(i) {
                 self.fatal.get_or_insert(e);
             }
@@ -723,7 +796,10 @@ impl<'c, 'w> Renderer<'c, 'w> {
         match subtype {
             "compact_boundary" => {
                 self.open_msg("compact", uuid, v.get("timestamp"), "Compaction");
-                self.h.m("</header><div class=\"body\"><strong>").t(if content.is_empty() { "Conversation compacted" } else { content }).m("</strong>");
+                self.h
+                    .m("</header><div class=\"body\"><strong>")
+                    .t(if content.is_empty() { "Conversation compacted" } else { content })
+                    .m("</strong>");
                 if let Some(m) = v.get("compactMetadata") {
                     if let Some(t) = m.get("trigger").and_then(Value::as_str) {
                         self.h.m(" · ").t(t);
@@ -772,18 +848,22 @@ impl<'c, 'w> Renderer<'c, 'w> {
         }
         let stats = c.meta.as_ref().and_then(Stats::from_meta);
         let id = c.id.clone();
-        self.h.m("<details class=\"subagent\" id=\"agent-").t(&c.agent_id).m("\"><summary>").t(&title).m("</summary><div class=\"subnums\">");
+        self.h
+            .m("<details class=\"subagent\" id=\"agent-")
+            .t(&c.agent_id)
+            .m("\"><summary>")
+            .t(&title)
+            .m("</summary><div class=\"subnums\">");
         if let Some(s) = stats {
             let t = insight::total(&s.tokens);
-            self.h
-                .t(&format!(
-                    "{} assistant message(s) · {} tool call(s) · {} tokens ({}) · {} tool error(s)",
-                    s.assistant_messages,
-                    s.tool_calls.values().sum::<u64>(),
-                    insight::human(t.total()),
-                    insight::describe_tokens(&t),
-                    s.tool_errors
-                ));
+            self.h.t(&format!(
+                "{} assistant message(s) · {} tool call(s) · {} tokens ({}) · {} tool error(s)",
+                s.assistant_messages,
+                s.tool_calls.values().sum::<u64>(),
+                insight::human(t.total()),
+                insight::describe_tokens(&t),
+                s.tool_errors
+            ));
             if let (Some(a), Some(b)) = (
                 s.first_timestamp.as_deref().and_then(parse_rfc3339),
                 s.last_timestamp.as_deref().and_then(parse_rfc3339),
@@ -890,10 +970,16 @@ mod tests {
 
     #[test]
     fn tool_summaries() {
-        assert_eq!(tool_summary("Bash", &json!({"command": "ls -la\necho", "description": "List"})), "ls -la …  # List");
+        assert_eq!(
+            tool_summary("Bash", &json!({"command": "ls -la\necho", "description": "List"})),
+            "ls -la …  # List"
+        );
         assert_eq!(tool_summary("Read", &json!({"file_path": "/a/b.rs"})), "/a/b.rs");
         assert_eq!(tool_summary("Grep", &json!({"pattern": "fn x", "path": "src"})), "fn x in src");
-        assert_eq!(tool_summary("Agent", &json!({"description": "greet", "subagent_type": "general-purpose"})), "greet (general-purpose)");
+        assert_eq!(
+            tool_summary("Agent", &json!({"description": "greet", "subagent_type": "general-purpose"})),
+            "greet (general-purpose)"
+        );
         assert_eq!(tool_summary("mcp__x__y", &json!({"n": 1, "q": "hello\nworld"})), "q: hello");
         assert_eq!(tool_summary("Other", &json!({"n": 1})), "{\"n\":1}");
     }

@@ -6,9 +6,17 @@ use sha2::{Digest, Sha256};
 
 use super::escape::Html;
 
-/// The page's only script: open every collapsed section before printing.
-pub const SCRIPT: &str =
-    "addEventListener(\"beforeprint\",function(){document.querySelectorAll(\"details\").forEach(function(d){d.open=true})});";
+/// The page's only script: turn a lazy section of a big session (see `LAZY_FROM`) into
+/// elements on a click on its button, when a link points at a message inside it, and before
+/// printing (which also opens every collapsed section). The markup it inserts is the
+/// renderer's own (transcript text in it is escaped).
+pub const SCRIPT: &str = "(function(){function load(s){var d=s.querySelector(\"script\");if(d){s.outerHTML=d.textContent}}\
+function all(){document.querySelectorAll(\"section.lazy\").forEach(load)}\
+document.addEventListener(\"click\",function(e){var b=e.target.closest&&e.target.closest(\"button.load\");if(b)load(b.parentNode)});\
+function go(){var h=decodeURIComponent(location.hash.slice(1));if(!h||document.getElementById(h))return;\
+var k='id=\"'+h+'\"';document.querySelectorAll(\"section.lazy\").forEach(function(s){var d=s.querySelector(\"script\");if(d&&d.textContent.indexOf(k)>=0){load(s);var t=document.getElementById(h);if(t)t.scrollIntoView()}})}\
+addEventListener(\"hashchange\",go);document.addEventListener(\"DOMContentLoaded\",go);\
+addEventListener(\"beforeprint\",function(){all();document.querySelectorAll(\"details\").forEach(function(d){d.open=true})})})();";
 
 /// The Content-Security-Policy: nothing from anywhere (no network at all), inline styles,
 /// and only our own script, by hash. `img-src data:` serves the empty inline favicon (which
@@ -29,7 +37,8 @@ fn base64(b: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(b.len().div_ceil(3) * 4);
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for k in 0..4 {
             if k <= c.len() {
                 s.push(A[((n >> (18 - 6 * k)) & 63) as usize] as char);
@@ -156,6 +165,8 @@ details[open]>summary{margin-bottom:4px}
 .subagent>summary{color:var(--fg);font-weight:600}
 .subagent .subnums{font-size:12px;color:var(--muted);margin:2px 0 6px}
 .raw{color:var(--muted);font-size:12px}
+section.lazy{margin:10px 0;text-align:center}
+button.load{font:inherit;font-size:13px;padding:6px 14px;border:1px dashed var(--line);border-radius:8px;background:var(--card);color:var(--accent);cursor:pointer}
 footer.end{color:var(--muted);font-size:12px;margin-top:24px;text-align:center}
 @media (max-width:600px){body{font-size:14px}.wrap{padding:10px 8px 32px}.msg{padding:6px 10px}.numbers{grid-template-columns:repeat(2,minmax(0,1fr))}}
 @media print{body{background:#fff;color:#000}.msg{content-visibility:visible;break-inside:avoid-page;border-color:#bbb}details>summary{list-style:none}details::details-content{content-visibility:visible;display:contents}a{color:#000}.wrap{max-width:none}}

@@ -36,6 +36,14 @@ const { chromium } = require(args.playwright);
     out.contentType = resp ? (await resp.allHeaders())["content-type"] || null : null;
     await page.waitForTimeout(300);
     out.title = await page.title();
+    if (args.loadAll) {
+      // A big session's lazy sections: count, then click every "Show more" button.
+      out.initialMessages = await page.locator("article.msg").count();
+      out.lazySections = await page.locator("section.lazy").count();
+      for (let i = 0; i < 1000 && (await page.locator("button.load").count()) > 0; i++) {
+        await page.locator("button.load").first().click();
+      }
+    }
     out.messages = await page.locator("article.msg").count();
     out.toolCalls = await page.locator("div.tool-call").count();
     out.anchors = await page.evaluate(() => document.querySelectorAll('article.msg[id^="msg-"]').length);
@@ -60,6 +68,12 @@ const { chromium } = require(args.playwright);
     // Dark mode renders too (screenshot only).
     await page.emulateMedia({ colorScheme: "dark" });
     await page.screenshot({ path: args.screenshot.replace(/\.png$/, "-dark.png") });
+    if (args.hash) {
+      // A link to a message inside a lazy section loads that section.
+      await page.goto(args.url + "#" + args.hash, { waitUntil: "load" });
+      await page.waitForTimeout(300);
+      out.hashFound = await page.evaluate((h) => !!document.getElementById(h), args.hash);
+    }
     // Snapshot the console before probing the policy, whose refusals log errors by design.
     out.consoleBeforeProbe = out.console.length;
     out.requestsBeforeProbe = out.requests.slice();

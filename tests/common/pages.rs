@@ -112,7 +112,9 @@ pub fn hostile_transcript(sid: &str) -> Vec<u8> {
     push(v);
     push(json!({"type": "summary", "summary": "<script>window.__pwned=23</script>", "leafUuid": "x"}));
     // Invalid UTF-8 inside a JSON string.
-    let mut bad = serde_json::to_vec(&with(base(8, "user"), "message", json!({"role": "user", "content": "before AFTER"}))).unwrap();
+    let mut bad =
+        serde_json::to_vec(&with(base(8, "user"), "message", json!({"role": "user", "content": "before AFTER"})))
+            .unwrap();
     let at = bad.windows(6).position(|w| w == b"before").unwrap() + 6;
     bad.splice(at..at + 1, [0xff, 0xfe, b' ', 0xc3]);
     lines.push(bad);
