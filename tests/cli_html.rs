@@ -81,8 +81,10 @@ fn assert_only_our_tags(page: &str) {
         "blockquote",
         "hr",
         "br",
+        "button",
     ];
     const ATTRS: &[&str] = &[
+        "type",
         "class",
         "id",
         "href",
@@ -136,7 +138,9 @@ fn assert_only_our_tags(page: &str) {
             }
         }
     }
-    assert_eq!(count(page, "<script"), 1, "only the page's own script");
+    let lazy = count(page, "<section class=\"lazy\"><script type=\"text/plain\">");
+    assert_eq!(count(page, "<script"), 1 + lazy, "only the page's own script and its lazy sections' data");
+    assert_eq!(count(page, "</script>"), 1 + lazy);
     assert_eq!(count(page, "<style"), 1, "only the page's own styles");
 }
 
@@ -147,6 +151,10 @@ fn html_renders_a_real_session_with_its_subagent_on_every_backend() {
         pages::mirror_real_session(&env);
         let page_path = env.project_dir().join("page.html");
         let (stdout, _) = ok(&env, &["html", &REAL_SID[..8], "--subagents", "-o", page_path.to_str().unwrap()]);
+        assert!(
+            !std::fs::read_to_string(&page_path).unwrap().contains("section class=\"lazy\""),
+            "a small session is eager"
+        );
         assert!(stdout.contains("page.html"), "{stdout}");
         let page = std::fs::read_to_string(&page_path).unwrap();
         let parent = pages::real_transcript();
@@ -222,6 +230,16 @@ fn hostile_transcript_renders_inert() {
     assert!(page.contains("Showing 6.0 KiB of 1.0 MiB"), "the 1 MB line is cut with its size");
     assert!(page.contains("Not a JSON line"));
     assert!(page.len() < 200_000, "the page stays small: {}", page.len());
+
+    // As a big session would be: every message in a lazy section (inert data until loaded).
+    let (lazy, _) = ok(&env, &["html", sid, "-o", "-", "--lazy-from", "0", "--section-bytes", "1000"]);
+    assert!(
+        count(&lazy, "<section class=\"lazy\">") >= 3,
+        "lazy sections: {}",
+        count(&lazy, "<section class=\"lazy\">")
+    );
+    assert_eq!(count(&lazy, "<article class=\"msg "), m);
+    assert_only_our_tags(&lazy);
 }
 
 #[test]
@@ -283,6 +301,7 @@ fn share_uploads_lists_and_revokes_on_every_backend() {
         }
         let (list, _) = ok(&env, &["share", "--list"]);
         assert!(list.starts_with("NAME"), "{list}");
+        assert!(list.contains(key.as_str()), "the key is listed: {list}");
         assert!(list.contains(&name) && list.contains(REAL_SID), "{list}");
         assert_eq!(list.lines().count(), 3, "{list}");
         // Revoke one by name: its object is gone and the link is dead.

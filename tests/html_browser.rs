@@ -184,6 +184,15 @@ fn real_session_and_hostile_transcript_from_file() {
     let url = file_url(&page);
     let v = check(&url, "hostile.png");
     assert_page(&v, &url, m, tc);
+
+    // In lazy sections, loaded: still inert.
+    let page = shots().join("hostile-lazy.html");
+    let out = env.run(&["html", sid, "-o", page.to_str().unwrap(), "--lazy-from", "0", "--section-bytes", "1000"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = file_url(&page);
+    let v = check_with(&url, "hostile-lazy.png", json!({"loadAll": true}));
+    assert_eq!(v["initialMessages"], json!(0));
+    assert_page(&v, &url, m, tc);
 }
 
 #[test]

@@ -38,7 +38,7 @@ pub const CONTENT_TYPE: &str = "text/html; charset=utf-8";
 /// page, which kills the link at once. On the embedded local store the page is written under
 /// the store and its file:// path is printed.
 ///
-/// `--list` shows the shared pages (name, session, created, size). `--revoke ID` deletes
+/// `--list` shows the shared pages (name, session, created, size, key). `--revoke ID` deletes
 /// one: ID is a share's name as `--list` shows it (or its key, or the link), or a session
 /// id, which deletes every share of that session.
 #[derive(Debug, Args)]
@@ -257,14 +257,15 @@ fn list(store: &dyn Store, project: &str) -> Result<()> {
     }
     let w = shares.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
     let ws = shares.iter().map(|s| s.session.len()).max().unwrap_or(7).max(7);
-    emit(&format!("{:<w$}  {:<ws$}  {:<23}  {:>10}", "NAME", "SESSION", "CREATED", "SIZE"))?;
+    emit(&format!("{:<w$}  {:<ws$}  {:<23}  {:>10}  KEY", "NAME", "SESSION", "CREATED", "SIZE"))?;
     for s in &shares {
         emit(&format!(
-            "{:<w$}  {:<ws$}  {:<23}  {:>10}",
+            "{:<w$}  {:<ws$}  {:<23}  {:>10}  {}",
             s.name,
             s.session,
             s.created.as_deref().unwrap_or("-"),
-            html::page::bytes(s.size)
+            html::page::bytes(s.size),
+            s.key
         ))?;
     }
     Ok(())

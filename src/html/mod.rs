@@ -773,7 +773,7 @@ impl<'c, 'w> Renderer<'c, 'w> {
         self.h.m("</span></summary>");
         let full = match &input {
             Value::Object(m) if m.len() == 1 => m.values().next().and_then(Value::as_str).map(str::to_string),
-            Value::Object(m) => m.get("command").and_then(Value::as_str).map(str::to_string),
+            Value::Object(m) if name == "Bash" => m.get("command").and_then(Value::as_str).map(str::to_string),
             _ => None,
         }
         .unwrap_or_else(|| serde_json::to_string_pretty(&input).unwrap_or_default());
