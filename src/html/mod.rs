@@ -966,7 +966,68 @@ pub fn tool_summary(name: &str, input: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{local::LocalStore, Cond, Store};
     use serde_json::json;
+
+    fn page_of(parts: &[&[u8]], opts: &Options) -> (String, Rendered) {
+        let d = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(d.path().to_path_buf());
+        for (i, p) in parts.iter().enumerate() {
+            let key = format!("p/sessions/claude-code/s1/{}", crate::layout::part_name(i as u32, "aaaaaaaa"));
+            store.put(&key, p, &Cond::None).unwrap();
+        }
+        let cat = Catalog::new(&store, "p", "test".into());
+        let s = cat.resolve("s1").unwrap();
+        let mut out = Vec::new();
+        let done = render(&cat, &s, opts, &mut out).unwrap();
+        assert_eq!(done.bytes, out.len() as u64);
+        (String::from_utf8(out).unwrap(), done)
+    }
+
+    fn line(ty: &str, uuid: &str, text: &str) -> String {
+        json!({"type": ty, "uuid": uuid, "timestamp": "2026-11-21T10:00:00Z", "message": {"role": ty, "content": text}})
+            .to_string()
+            + "\n"
+    }
+
+    #[test]
+    fn lines_split_across_parts_and_giant_lines() {
+        let a = line("user", "u1", "first prompt");
+        let giant = format!(
+            "{{\"type\":\"assistant\",\"uuid\":\"u2\",\"message\":{{\"content\":\"{}\"}}}}\n",
+            "x".repeat(MAX_LINE + 10)
+        );
+        let c = line("assistant", "u3", "last **answer**");
+        let all = [a.as_bytes(), giant.as_bytes(), c.as_bytes()].concat();
+        // Cut in the middle of the first and of the last line.
+        let (p1, rest) = all.split_at(10);
+        let (p2, p3) = rest.split_at(rest.len() - 7);
+        let (page, done) = page_of(&[p1, p2, p3], &Options::default());
+        assert_eq!((done.messages, done.tool_calls), (3, 0));
+        assert!(page.contains("id=\"msg-u1\"") && page.contains("first prompt"));
+        assert!(
+            page.contains("id=\"msg-u2\"") && page.contains("too long to render here"),
+            "placeholder keeps the anchor"
+        );
+        assert!(page.contains("id=\"msg-u3\"") && page.contains("last <strong>answer</strong>"));
+        assert!(page.len() < 100_000);
+        // No meta.json: the numbers are counted while rendering, at the end.
+        assert!(page.contains("Numbers (counted from the transcript)") && page.contains("<dt>Turns</dt><dd>1</dd>"));
+    }
+
+    #[test]
+    fn lazy_sections_hold_later_messages_as_inert_text() {
+        let lines: String = (0..50)
+            .map(|i| line("user", &format!("u{i}"), &format!("prompt {i} </script><script>x()</script>")))
+            .collect();
+        let opts = Options { lazy_from: 0, section_bytes: 2000, ..Options::default() };
+        let (page, done) = page_of(&[lines.as_bytes()], &opts);
+        assert_eq!(done.messages, 50);
+        let sections = page.matches("<section class=\"lazy\"><script type=\"text/plain\">").count();
+        assert!(sections >= 5, "{sections}");
+        assert_eq!(page.matches("</script>").count(), 1 + sections, "nothing in a section closes its data block");
+        assert!(page.contains("more message(s) from 2026-11-21 10:00:00 UTC</button>"));
+    }
 
     #[test]
     fn tool_summaries() {
