@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::page::{self, Options, Rendered};
 use super::{emit, open, project_dir};
-use crate::catalog::Catalog;
-use crate::error::{Error, Result};
-use crate::html::{self, Options, Rendered};
+use crate::base::error::{Error, Result};
+use crate::session::catalog::Catalog;
 
 /// Write a mirrored session as one HTML page that opens offline.
 ///
@@ -37,10 +37,10 @@ pub struct HtmlArgs {
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
     /// Sessions above this many bytes get lazy sections (tests).
-    #[arg(long, hide = true, default_value_t = html::LAZY_FROM)]
+    #[arg(long, hide = true, default_value_t = page::LAZY_FROM)]
     pub lazy_from: u64,
     /// Page bytes per lazy section (tests).
-    #[arg(long, hide = true, default_value_t = html::SECTION_BYTES)]
+    #[arg(long, hide = true, default_value_t = page::SECTION_BYTES)]
     pub section_bytes: u64,
 }
 
@@ -54,18 +54,18 @@ pub fn run(a: &HtmlArgs) -> Result<()> {
     if a.output.as_deref() == Some(Path::new("-")) {
         let stdout = io::stdout();
         let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
-        html::render(&cat, &session, &opts, &mut out).map_err(to_stdout)?;
+        page::render(&cat, &session, &opts, &mut out).map_err(to_stdout)?;
         return out.flush().map_err(|e| Error::io("write", "<stdout>", e));
     }
     let path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{}.html", session.id)));
-    let path = crate::paths::absolutize(&path, &dir);
-    let done = write_file(&path, |out| html::render(&cat, &session, &opts, out))?;
+    let path = crate::base::paths::absolutize(&path, &dir);
+    let done = write_file(&path, |out| page::render(&cat, &session, &opts, out))?;
     emit(&format!(
         "wrote {} ({} messages, {} tool calls, {})",
         path.display(),
         done.messages,
         done.tool_calls,
-        html::page::bytes(done.bytes)
+        page::head::bytes(done.bytes)
     ))
 }
 

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::page::{self, Options};
 use super::{emit, open, project_dir};
-use crate::catalog::Catalog;
-use crate::error::{Error, Result};
-use crate::html::{self, Options};
-use crate::layout::validate_id;
+use crate::base::error::{Error, Result};
+use crate::session::catalog::Catalog;
+use crate::session::layout::validate_id;
 use crate::store::{Store, Upload};
 
 /// The longest a presigned S3 URL can be valid (SigV4): 7 days.
@@ -131,9 +131,9 @@ pub fn list_shares(store: &dyn Store, project: &str) -> Result<Vec<Share>> {
 }
 
 fn normalise_time(t: &str) -> String {
-    let parsed = crate::util::parse_rfc3339(t)
+    let parsed = crate::base::util::parse_rfc3339(t)
         .or_else(|| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc2822).ok());
-    parsed.map_or_else(|| t.to_string(), |t| format!("{} UTC", crate::util::utc_stamp(t, "-", " ", ":")))
+    parsed.map_or_else(|| t.to_string(), |t| format!("{} UTC", crate::base::util::utc_stamp(t, "-", " ", ":")))
 }
 
 /// 12 random hex digits (from the OS; the link's secrecy rests on its signature, this only
@@ -144,10 +144,10 @@ fn random_suffix() -> String {
     let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok();
     if !ok {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let h = crate::util::sha256_hex(format!("{nanos}-{}", std::process::id()).as_bytes());
+        let h = crate::base::util::sha256_hex(format!("{nanos}-{}", std::process::id()).as_bytes());
         return h[..12].to_string();
     }
-    crate::util::hex(&b)
+    crate::base::util::hex(&b)
 }
 
 /// A `file://` URL for a local path (bytes outside the unreserved set percent-encoded).
@@ -207,14 +207,14 @@ pub fn run(a: &ShareArgs) -> Result<()> {
     let name = format!("{}-{}", session.id, random_suffix());
     let key = format!("{}{name}.html", shared_prefix(project));
     let mut w = UploadWriter { up: store.upload_typed(&key, CONTENT_TYPE)?, err: None };
-    let rendered = html::render(&cat, &session, &Options { subagents: a.subagents, ..Options::default() }, &mut w);
+    let rendered = page::render(&cat, &session, &Options { subagents: a.subagents, ..Options::default() }, &mut w);
     let done = match rendered {
         Ok(d) => d,
         Err(e) => return Err(w.err.take().unwrap_or(e)),
     };
     w.up.finish()?;
     let summary =
-        format!("{} messages, {} tool calls, {}", done.messages, done.tool_calls, html::page::bytes(done.bytes));
+        format!("{} messages, {} tool calls, {}", done.messages, done.tool_calls, page::head::bytes(done.bytes));
     let mut err = io::stderr().lock();
     if let Some(url) = store.presign_get(&key, ttl) {
         let until = time::OffsetDateTime::now_utc() + ttl;
@@ -224,8 +224,8 @@ pub fn run(a: &ShareArgs) -> Result<()> {
             err,
             "ANYONE WITH THIS LINK CAN READ THE SESSION (its redacted copy) until it expires, {} UTC (in {}).\n\
              Revoke it earlier with: tracecraft-hook share --revoke {name}",
-            crate::util::utc_stamp(until, "-", " ", ":"),
-            html::page::duration(ttl.as_secs() as i64)
+            crate::base::util::utc_stamp(until, "-", " ", ":"),
+            page::head::duration(ttl.as_secs() as i64)
         );
         if matches!(&ctx.cfg.backend, crate::config::Backend::S3(s) if s.session_token.is_some()) {
             let _ = writeln!(
@@ -264,7 +264,7 @@ fn list(store: &dyn Store, project: &str) -> Result<()> {
             s.name,
             s.session,
             s.created.as_deref().unwrap_or("-"),
-            html::page::bytes(s.size),
+            page::head::bytes(s.size),
             s.key
         ))?;
     }

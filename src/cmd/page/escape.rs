@@ -8,7 +8,7 @@
 //! (`␛` for ESC, `␀` for NUL...), a lone CR `␍` (CR LF stays a line break), DEL `␡`; C1
 //! controls and the bidirectional overrides/isolates (U+202A-U+202E, U+2066-U+2069: text
 //! that reads differently than it is) are shown as `<U+XXXX>`. Invalid UTF-8 never gets here:
-//! callers hand over `&str` (lossily decoded bytes, see [`Html::bytes`]).
+//! callers hand over `&str` (the renderer decodes each line lossily first).
 
 use std::io::{self, Write};
 
@@ -105,7 +105,8 @@ pub fn escape_into(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(&b[start..]);
 }
 
-/// `s` escaped, as a new string (for tests and small values).
+/// `s` escaped, as a new string.
+#[cfg(test)]
 pub fn escape(s: &str) -> String {
     let mut v = Vec::with_capacity(s.len() + 16);
     escape_into(s, &mut v);
@@ -158,12 +159,6 @@ impl<'w> Html<'w> {
         self
     }
 
-    /// Bytes that should be UTF-8: decoded lossily (U+FFFD for invalid sequences), escaped.
-    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        let s = String::from_utf8_lossy(b);
-        self.t(&s)
-    }
-
     /// A number.
     pub fn n(&mut self, n: u64) -> &mut Self {
         self.buf.extend_from_slice(n.to_string().as_bytes());
@@ -181,13 +176,8 @@ impl<'w> Html<'w> {
     }
 
     /// Bytes written to the sink plus those still buffered.
-    pub fn len(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.written + self.buf.len() as u64
-    }
-
-    /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Whether a write failed (the renderer stops early).
@@ -267,7 +257,7 @@ mod tests {
     fn writer_escapes_text_and_attributes() {
         let mut out = Vec::new();
         let mut h = Html::new(&mut out);
-        h.m("<p title=\"").t("\"><script>").m("\">").t("<b>").bytes(b"\xff ok").m("</p>");
+        h.m("<p title=\"").t("\"><script>").m("\">").t("<b>").t(&String::from_utf8_lossy(b"\xff ok")).m("</p>");
         assert!(h.open_link("https://e.x/?q=1&r='2'"));
         assert!(!h.open_link("javascript:alert(1)"));
         h.finish().unwrap();

@@ -22,21 +22,22 @@
 //! and only its own inline script (by hash), see `page`.
 
 pub mod escape;
+pub mod head;
 pub mod markdown;
-pub mod page;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
 
 use serde_json::Value;
 
-use crate::catalog::{Catalog, PartObject, SessionObjects};
-use crate::error::{Error, Result};
-use crate::insight::{self, Stats};
-use crate::meta::Meta;
-use crate::util::parse_rfc3339;
+use crate::base::error::{Error, Result};
+use crate::base::util::parse_rfc3339;
+use crate::cmd::display;
+use crate::session::catalog::{Catalog, PartObject, SessionObjects};
+use crate::session::insight::{self, Stats};
+use crate::session::meta::Meta;
 use escape::Html;
-use page::{bytes as human_bytes, cut};
+use head::{bytes as human_bytes, cut};
 
 /// Longest line rendered; a longer one becomes a placeholder with its size.
 pub const MAX_LINE: usize = 8 * 1024 * 1024;
@@ -105,7 +106,7 @@ pub fn render(cat: &Catalog<'_>, session: &SessionObjects, opts: &Options, out: 
     let children = if opts.subagents { load_children(cat, &session.id, meta.as_ref())? } else { Vec::new() };
     let stats = meta.as_ref().and_then(Stats::from_meta);
     let mut h = Html::new(out);
-    page::head(&mut h, &format!("Claude Code session {}", short_id(&session.id)));
+    head::head(&mut h, &format!("Claude Code session {}", short_id(&session.id)));
     h.m("<div class=\"wrap\">\n");
     header(&mut h, &session.id, meta.as_ref(), stats.as_ref(), cat.project, &children);
     h.m("<main>\n");
@@ -144,13 +145,13 @@ pub fn render(cat: &Catalog<'_>, session: &SessionObjects, opts: &Options, out: 
     r.h.m("<footer class=\"end\">Rendered by tracecraft-hook ")
         .t(env!("CARGO_PKG_VERSION"))
         .m(" from the mirrored, redacted copy of the session, ")
-        .t(&crate::util::utc_stamp(time::OffsetDateTime::now_utc(), "-", " ", ":"))
+        .t(&crate::base::util::utc_stamp(time::OffsetDateTime::now_utc(), "-", " ", ":"))
         .m(" UTC · <span id=\"count-messages\">")
         .n(done.messages)
         .m("</span> messages · <span id=\"count-tool-calls\">")
         .n(done.tool_calls)
         .m("</span> tool calls</footer>\n</div>\n</body></html>\n");
-    done.bytes = r.h.len();
+    done.bytes = r.h.written();
     r.h.finish().map_err(|e| Error::io("write", "<page>", e))?;
     Ok(done)
 }
@@ -161,11 +162,11 @@ fn short_id(id: &str) -> &str {
 
 /// The subagents of `parent` in the store, with their meta.json and replay plan.
 fn load_children(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -> Result<Vec<Child>> {
-    let entries = meta.map(crate::subagent::entries).unwrap_or_default();
+    let entries = meta.map(crate::session::meta::extra::entries).unwrap_or_default();
     let mut out = Vec::new();
-    for s in crate::subagent::children_in_store(cat, parent, meta)? {
+    for s in crate::session::catalog::children_in_store(cat, parent, meta)? {
         let (plan, cmeta) = cat.plan(&s)?;
-        let agent_id = crate::subagent::split_id(&s.id).map_or(s.id.as_str(), |(_, a)| a).to_string();
+        let agent_id = crate::session::layout::split_id(&s.id).map_or(s.id.as_str(), |(_, a)| a).to_string();
         let entry = entries.iter().find(|e| e.session_id == s.id);
         let extra = |k: &str, f: &str| {
             cmeta
@@ -225,13 +226,13 @@ fn numbers(h: &mut Html<'_>, meta: Option<&Meta>, s: &Stats) {
         items.push(("End (UTC)", stamp(t)));
     }
     if let (Some(a), Some(b)) = (first.as_deref().and_then(parse_rfc3339), last.as_deref().and_then(parse_rfc3339)) {
-        items.push(("Duration", page::duration((b - a).whole_seconds())));
+        items.push(("Duration", head::duration((b - a).whole_seconds())));
     }
     items.push(("Turns", s.turns.to_string()));
     items.push(("Assistant messages", s.assistant_messages.to_string()));
     items.push(("Tool calls", s.tool_calls.values().sum::<u64>().to_string()));
     let all = insight::total(&s.tokens);
-    items.push(("Tokens", insight::human(all.total())));
+    items.push(("Tokens", display::human(all.total())));
     items.push(("Compactions", s.compactions.to_string()));
     items.push(("Errors", format!("{} tool · {} API", s.tool_errors, s.api_errors)));
     if let Some(b) = &s.git_branch {
@@ -273,7 +274,7 @@ fn numbers(h: &mut Html<'_>, meta: Option<&Meta>, s: &Stats) {
 
 /// `2026-11-21T19:15:12.167Z` -> `2026-11-21 19:15:12`.
 fn stamp(ts: &str) -> String {
-    parse_rfc3339(ts).map_or_else(|| ts.to_string(), |t| crate::util::utc_stamp(t, "-", " ", ":"))
+    parse_rfc3339(ts).map_or_else(|| ts.to_string(), |t| crate::base::util::utc_stamp(t, "-", " ", ":"))
 }
 
 /// Renders lines of one or more transcripts into the page.
@@ -398,7 +399,7 @@ impl<'c, 'w> Renderer<'c, 'w> {
     /// markup never contains `</script`.
     fn maybe_new_section(&mut self, ts: Option<&str>) {
         let start = self.section.as_ref().map_or(0, |s| s.0);
-        if self.h.len() - start < self.opts.section_bytes.max(1) {
+        if self.h.written() - start < self.opts.section_bytes.max(1) {
             if let Some(s) = self.section.as_mut() {
                 s.1 += 1;
             }
@@ -406,8 +407,8 @@ impl<'c, 'w> Renderer<'c, 'w> {
         }
         self.close_section();
         self.h.m("<section class=\"lazy\"><script type=\"text/plain\">");
-        let time = ts.and_then(parse_rfc3339).map(|t| crate::util::utc_stamp(t, "-", " ", ":"));
-        self.section = Some((self.h.len(), 1, time));
+        let time = ts.and_then(parse_rfc3339).map(|t| crate::base::util::utc_stamp(t, "-", " ", ":"));
+        self.section = Some((self.h.written(), 1, time));
     }
 
     fn close_section(&mut self) {
@@ -491,7 +492,7 @@ impl<'c, 'w> Renderer<'c, 'w> {
     fn date_line(&mut self, ts: Option<&Value>) -> Option<(String, String)> {
         let s = ts.and_then(Value::as_str)?;
         let t = parse_rfc3339(s)?;
-        let full = crate::util::utc_stamp(t, "-", " ", ":");
+        let full = crate::base::util::utc_stamp(t, "-", " ", ":");
         let (date, time) = full.split_once(' ')?;
         if self.depth == 0 && self.last_date.as_deref() != Some(date) {
             self.h.m("<div class=\"date\">").t(date).m("</div>\n");
@@ -805,7 +806,7 @@ impl<'c, 'w> Renderer<'c, 'w> {
                         self.h.m(" · ").t(t);
                     }
                     if let Some(n) = m.get("preTokens").and_then(Value::as_u64) {
-                        self.h.m(" · ").t(&insight::human(n)).m(" tokens before");
+                        self.h.m(" · ").t(&display::human(n)).m(" tokens before");
                     }
                 }
                 self.h.m("</div></article>\n");
@@ -860,15 +861,15 @@ impl<'c, 'w> Renderer<'c, 'w> {
                 "{} assistant message(s) · {} tool call(s) · {} tokens ({}) · {} tool error(s)",
                 s.assistant_messages,
                 s.tool_calls.values().sum::<u64>(),
-                insight::human(t.total()),
-                insight::describe_tokens(&t),
+                display::human(t.total()),
+                display::describe_tokens(&t),
                 s.tool_errors
             ));
             if let (Some(a), Some(b)) = (
                 s.first_timestamp.as_deref().and_then(parse_rfc3339),
                 s.last_timestamp.as_deref().and_then(parse_rfc3339),
             ) {
-                self.h.m(" · ").t(&page::duration((b - a).whole_seconds()));
+                self.h.m(" · ").t(&head::duration((b - a).whole_seconds()));
             }
         }
         self.h.m(" · <span class=\"mono\">").t(&id).m("</span></div>\n");
@@ -973,7 +974,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let store = LocalStore::new(d.path().to_path_buf());
         for (i, p) in parts.iter().enumerate() {
-            let key = format!("p/sessions/claude-code/s1/{}", crate::layout::part_name(i as u32, "aaaaaaaa"));
+            let key = format!("p/sessions/claude-code/s1/{}", crate::session::layout::part_name(i as u32, "aaaaaaaa"));
             store.put(&key, p, &Cond::None).unwrap();
         }
         let cat = Catalog::new(&store, "p", "test".into());
