@@ -1,5 +1,5 @@
 //! `tracecraft-hook html`: a mirrored session as one self-contained HTML page (see the
-//! `html` module for what the page holds and why it is safe to open). The page is written
+//! `page` module for what the page holds and why it is safe to open). The page is written
 //! while the session streams from the store; to a file it goes through a temp file renamed
 //! into place, so an interrupted run never leaves half a page under the name asked for.
 

@@ -19,7 +19,7 @@
 //! Safety: see `escape` (every byte of transcript content goes through one escaping
 //! function; markup is `&'static str` only) and `markdown` (raw HTML shown as text, links
 //! only `http(s)`). The page carries a Content-Security-Policy that allows no network access
-//! and only its own inline script (by hash), see `page`.
+//! and only its own inline script (by hash), see `head`.
 
 pub mod escape;
 pub mod head;
