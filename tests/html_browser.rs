@@ -119,6 +119,7 @@ fn assert_page(v: &Value, url: &str, messages: u64, tool_calls: u64) {
     assert_eq!(v["inlineProbe"], "blocked", "the CSP let a new inline script run");
     assert_eq!(v["closedAfterPrint"], json!(0), "printing leaves collapsed sections");
     assert!(v["bodyText"].as_u64().unwrap() > 200, "the page shows text");
+    assert!(v["phoneOverflow"].as_i64().unwrap() <= 0, "wider than a phone's screen by {} px", v["phoneOverflow"]);
 }
 
 fn file_url(p: &Path) -> String {

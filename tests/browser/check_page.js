@@ -65,6 +65,11 @@ const { chromium } = require(args.playwright);
     // fast) and a full-page capture would show them blank: render them all for the picture.
     await page.addStyleTag({ content: "article.msg{content-visibility:visible !important}" });
     await page.screenshot({ path: args.screenshot, fullPage: true });
+    // A phone: nothing wider than the screen (no sideways scrolling of the page).
+    await page.setViewportSize({ width: 390, height: 844 });
+    out.phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    await page.screenshot({ path: args.screenshot.replace(/\.png$/, "-phone.png") });
+    await page.setViewportSize({ width: 1100, height: 900 });
     // Dark mode renders too (screenshot only).
     await page.emulateMedia({ colorScheme: "dark" });
     await page.screenshot({ path: args.screenshot.replace(/\.png$/, "-dark.png") });

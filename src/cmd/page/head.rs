@@ -126,6 +126,7 @@ pre code{background:none;padding:0}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}
 th,td{border:1px solid var(--line);padding:3px 8px;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.tokens th{overflow-wrap:normal;white-space:nowrap}
 .table{overflow-x:auto}
 .top .tools,.top .note{font-size:13px;color:var(--muted);margin:8px 0 0}
 .date{color:var(--muted);font-size:12px;text-align:center;margin:18px 0 8px}
