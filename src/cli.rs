@@ -66,6 +66,8 @@ pub enum Cmd {
     Search(cmd::search::SearchArgs),
     /// Download every mirrored part of the project into the local cache (~/.tracecraft/cache).
     Sync(cmd::search::SyncArgs),
+    Html(cmd::html::HtmlArgs),
+    Share(cmd::share::ShareArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -120,6 +122,8 @@ pub fn main() -> i32 {
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
         Some(Cmd::Search(a)) => cmd::search::run(a),
         Some(Cmd::Sync(a)) => cmd::search::sync(a),
+        Some(Cmd::Html(a)) => cmd::html::run(a),
+        Some(Cmd::Share(a)) => cmd::share::run(a),
     };
     match result {
         Ok(()) => 0,
