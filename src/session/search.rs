@@ -169,7 +169,13 @@ pub struct Scanner<'m> {
     pub count: u64,
     /// Carry-over of an incomplete last line between `feed` calls.
     pending: Vec<u8>,
+    /// The last whole lines (up to `TAIL` bytes) of the previous buffer: where the call of a
+    /// tool result at the start of a part usually is.
+    prev_tail: Vec<u8>,
 }
+
+/// Bytes of the previous buffer kept for naming tool results.
+const TAIL: usize = 1 << 20;
 
 /// Bytes gathered before a buffer is scanned (bounded memory whatever the part size).
 const CHUNK: usize = 4 << 20;
@@ -184,14 +190,15 @@ impl<'m> Scanner<'m> {
             max_hits: usize::MAX,
             count: 0,
             pending: Vec::new(),
+            prev_tail: Vec::new(),
         }
     }
 
     /// Feed the next bytes of the session (any split); whole lines are scanned as they come.
     pub fn feed(&mut self, bytes: &[u8]) {
-        if self.pending.is_empty() && bytes.len() >= CHUNK {
-            // Large piece straight from the caller: scan its whole lines in place.
-            match bytes.iter().rposition(|b| *b == b'\n') {
+        if self.pending.is_empty() {
+            // Straight from the caller's buffer: scan its whole lines in place, no copy.
+            match memchr::memrchr(b'\n', bytes) {
                 Some(i) => {
                     self.scan(&bytes[..=i]);
                     self.pending.extend_from_slice(&bytes[i + 1..]);
@@ -202,7 +209,7 @@ impl<'m> Scanner<'m> {
         }
         self.pending.extend_from_slice(bytes);
         if self.pending.len() >= CHUNK {
-            if let Some(i) = self.pending.iter().rposition(|b| *b == b'\n') {
+            if let Some(i) = memchr::memrchr(b'\n', &self.pending) {
                 let buf = std::mem::take(&mut self.pending);
                 self.scan(&buf[..=i]);
                 self.pending = buf[i + 1..].to_vec();
@@ -226,14 +233,13 @@ impl<'m> Scanner<'m> {
             let (start, end) = match &self.m.finder {
                 Some(f) => match f.find_at(buf, at) {
                     Some(mt) => {
-                        let s = buf[..mt.start()].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-                        let e =
-                            buf[mt.start()..].iter().position(|b| *b == b'\n').map_or(buf.len(), |i| mt.start() + i);
+                        let s = memchr::memrchr(b'\n', &buf[..mt.start()]).map_or(0, |i| i + 1);
+                        let e = memchr::memchr(b'\n', &buf[mt.start()..]).map_or(buf.len(), |i| mt.start() + i);
                         (s.max(at), e)
                     }
                     None => break,
                 },
-                None => (at, buf[at..].iter().position(|b| *b == b'\n').map_or(buf.len(), |i| at + i)),
+                None => (at, memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |i| at + i)),
             };
             self.line += newlines(&buf[counted..start]);
             counted = start;
@@ -242,6 +248,10 @@ impl<'m> Scanner<'m> {
             at = end + 1;
         }
         self.line += newlines(&buf[counted.min(buf.len())..]);
+        let from = buf.len().saturating_sub(TAIL);
+        let from = if from == 0 { 0 } else { memchr::memchr(b'\n', &buf[from..]).map_or(buf.len(), |i| from + i + 1) };
+        self.prev_tail.clear();
+        self.prev_tail.extend_from_slice(&buf[from..]);
         if buf.last().is_some_and(|b| *b != b'\n') {
             self.line += 1; // the unterminated last line
         }
@@ -337,7 +347,12 @@ impl<'m> Scanner<'m> {
         // A result whose tool_use was not decoded (the fast path skipped its line): look
         // for the call in the bytes before this line.
         for (i, id) in unresolved {
-            let name = self.names.get(&id).cloned().or_else(|| find_tool_name(before, &id));
+            let name = self
+                .names
+                .get(&id)
+                .cloned()
+                .or_else(|| find_tool_name(before, &id))
+                .or_else(|| find_tool_name(&self.prev_tail, &id));
             if let Some(n) = &name {
                 self.names.insert(id, n.clone());
             }
@@ -361,7 +376,7 @@ impl<'m> Scanner<'m> {
 }
 
 fn newlines(b: &[u8]) -> u64 {
-    b.iter().filter(|c| **c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 fn string_leaves<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
@@ -377,9 +392,9 @@ fn string_leaves<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
 fn find_tool_name(before: &[u8], id: &str) -> Option<String> {
     let needle = format!("\"{id}\"");
     let n = needle.as_bytes();
-    let pos = before.windows(n.len()).rposition(|w| w == n)?;
-    let s = before[..pos].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let e = before[pos..].iter().position(|b| *b == b'\n').map_or(before.len(), |i| pos + i);
+    let pos = memchr::memmem::rfind(before, n)?;
+    let s = memchr::memrchr(b'\n', &before[..pos]).map_or(0, |i| i + 1);
+    let e = memchr::memchr(b'\n', &before[pos..]).map_or(before.len(), |i| pos + i);
     let v: Value = serde_json::from_slice(&before[s..e]).ok()?;
     let items = v.get("message")?.get("content")?.as_array()?;
     items
@@ -476,6 +491,17 @@ mod tests {
         assert_eq!(run(Query { since, ..lit("bug") }, T, 1000).len(), 1);
         let until = Some(parse_date("2026-01-01", true).unwrap());
         assert!(run(Query { until, ..lit("bug") }, T, 1000).is_empty());
+    }
+
+    #[test]
+    fn a_tool_result_in_the_next_part_is_named_after_its_call() {
+        let m = Matcher::new(Query { tool: Some("Bash".into()), ..lit("src/a.rs") }).unwrap();
+        let mut s = Scanner::new(&m);
+        let cut = T.find("\n{\"type\":\"user\",\"message\"").unwrap() + 1;
+        s.feed(&T.as_bytes()[..cut]);
+        s.feed(&T.as_bytes()[cut..]);
+        s.finish();
+        assert_eq!(s.hits.iter().map(|h| (h.line, h.tool.as_deref())).collect::<Vec<_>>(), [(3, Some("Bash"))]);
     }
 
     #[test]
