@@ -460,8 +460,8 @@ fn scan_one(
         if let Some(path) = cache.and_then(|c| c.lookup(&p.obj.key, &version)) {
             let Some(s) = scanner.as_mut() else { continue };
             let mut f = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
-            // Whole parts (8 MiB at most as we write them) are scanned in place.
-            let mut buf = vec![0u8; (p.obj.size as usize).clamp(1, 16 << 20)];
+            // Scanned in place, 1 MiB at a time (memory bounded whatever the part size).
+            let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = f.read(&mut buf).map_err(|e| Error::io("read", &path, e))?;
                 if n == 0 {

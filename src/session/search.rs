@@ -177,9 +177,6 @@ pub struct Scanner<'m> {
 /// Bytes of the previous buffer kept for naming tool results.
 const TAIL: usize = 1 << 20;
 
-/// Bytes gathered before a buffer is scanned (bounded memory whatever the part size).
-const CHUNK: usize = 4 << 20;
-
 impl<'m> Scanner<'m> {
     pub fn new(m: &'m Matcher) -> Scanner<'m> {
         Scanner {
@@ -194,26 +191,31 @@ impl<'m> Scanner<'m> {
         }
     }
 
-    /// Feed the next bytes of the session (any split); whole lines are scanned as they come.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        if self.pending.is_empty() {
-            // Straight from the caller's buffer: scan its whole lines in place, no copy.
-            match memchr::memrchr(b'\n', bytes) {
-                Some(i) => {
-                    self.scan(&bytes[..=i]);
-                    self.pending.extend_from_slice(&bytes[i + 1..]);
+    /// Feed the next bytes of the session (any split); whole lines are scanned in place as
+    /// they come; only a line cut between two calls is copied.
+    pub fn feed(&mut self, mut bytes: &[u8]) {
+        if !self.pending.is_empty() {
+            match memchr::memchr(b'\n', bytes) {
+                None => {
+                    self.pending.extend_from_slice(bytes);
+                    return;
                 }
-                None => self.pending.extend_from_slice(bytes),
+                Some(i) => {
+                    self.pending.extend_from_slice(&bytes[..=i]);
+                    let mut line = std::mem::take(&mut self.pending);
+                    self.scan(&line);
+                    line.clear();
+                    self.pending = line;
+                    bytes = &bytes[i + 1..];
+                }
             }
-            return;
         }
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= CHUNK {
-            if let Some(i) = memchr::memrchr(b'\n', &self.pending) {
-                let buf = std::mem::take(&mut self.pending);
-                self.scan(&buf[..=i]);
-                self.pending = buf[i + 1..].to_vec();
+        match memchr::memrchr(b'\n', bytes) {
+            Some(i) => {
+                self.scan(&bytes[..=i]);
+                self.pending.extend_from_slice(&bytes[i + 1..]);
             }
+            None => self.pending.extend_from_slice(bytes),
         }
     }
 
@@ -248,10 +250,18 @@ impl<'m> Scanner<'m> {
             at = end + 1;
         }
         self.line += newlines(&buf[counted.min(buf.len())..]);
+        // Keep the last whole lines, up to about TAIL bytes, across buffers of any size.
+        if buf.len() >= TAIL {
+            self.prev_tail.clear();
+        }
         let from = buf.len().saturating_sub(TAIL);
         let from = if from == 0 { 0 } else { memchr::memchr(b'\n', &buf[from..]).map_or(buf.len(), |i| from + i + 1) };
-        self.prev_tail.clear();
         self.prev_tail.extend_from_slice(&buf[from..]);
+        if self.prev_tail.len() > 2 * TAIL {
+            let cut = self.prev_tail.len() - TAIL;
+            let cut = memchr::memchr(b'\n', &self.prev_tail[cut..]).map_or(self.prev_tail.len(), |i| cut + i + 1);
+            self.prev_tail.drain(..cut);
+        }
         if buf.last().is_some_and(|b| *b != b'\n') {
             self.line += 1; // the unterminated last line
         }
