@@ -21,6 +21,7 @@ pub mod init;
 pub mod install;
 pub mod list;
 pub mod restore;
+pub mod scan;
 pub mod show;
 pub mod stats;
 pub mod stop;
