@@ -464,7 +464,8 @@ fn merge_overlaps(mut spans: Vec<Span>) -> Vec<Span> {
         match merged.last_mut() {
             Some(last) if span.start < last.end => {
                 // A vendor token inside a secret-named value counts under the vendor's name.
-                if span.rank < last.rank {
+                // (and a password-named value inside a secret-named one under password).
+                if span.rank < last.rank || (span.rank == last.rank && span.name.is_some() && last.name.is_none()) {
                     (last.label, last.rank, last.name) = (span.label, span.rank, span.name);
                 }
                 last.end = last.end.max(span.end);
@@ -643,7 +644,11 @@ fn is_placeholder(v: &[u8]) -> bool {
         [b'$', b'e' | b'E', b'n', b'v', b':', ..] => return true,
         _ => {}
     }
-    if v.len() >= 3 && v.iter().all(|&b| b == v[0]) {
+    // `****`, `xxxx`, `•••`, a YAML tag (`!vault |`).
+    if (v.len() >= 3 && v.iter().all(|&b| b == v[0]))
+        || !v.iter().any(u8::is_ascii_alphanumeric)
+        || (v[0] == b'!' && v.len() > 1 && v[1..].iter().all(|&b| b.is_ascii_alphabetic() || b == b'_'))
+    {
         return true;
     }
     let lower = v.to_ascii_lowercase();
@@ -914,7 +919,9 @@ fn classify_name(name: &[u8]) -> Option<NameKind> {
             "keyboard",
             "press",
             "music",
-            "signing_public",
+            "publishable",
+            "anon",
+            "site",
         ];
         return match prev {
             Some(p) if !NOT_SECRET.iter().any(|n| p == n.as_bytes()) && !p.iter().all(u8::is_ascii_digit) => {
@@ -947,7 +954,6 @@ fn assignment(buf: &[u8], at: usize, kw_end: usize) -> Option<(usize, usize, boo
     if ns > 0 && matches!(buf[ns - 1], b'$' | b'(' | b'{' | b'%') {
         return None;
     }
-    let kind = classify_name(name)?;
     let flag = name.starts_with(b"-");
     let xml = ns > 0 && buf[ns - 1] == b'<';
     let mut i = ne;
@@ -980,6 +986,8 @@ fn assignment(buf: &[u8], at: usize, kw_end: usize) -> Option<(usize, usize, boo
         _ if flag && had_blank => {}
         _ => return None,
     }
+    // Only now the name's words (most keyword hits are prose, not assignments).
+    let kind = classify_name(name)?;
     i = skip_blanks(buf, i);
     let open = skip_quote(buf, i);
     let quoted = open.is_some();
@@ -1035,8 +1043,8 @@ fn assignment(buf: &[u8], at: usize, kw_end: usize) -> Option<(usize, usize, boo
             && (value.contains(&b'(')
                 || value.contains(&b'[')
                 || (value.contains(&b'.')
-                    && value.split(|&b| b == b'.').all(|p| !p.is_empty() && p.iter().all(ident))
-                    && value.split(|&b| b == b'.').all(|p| !p[0].is_ascii_digit())))
+                    && !value.iter().any(u8::is_ascii_digit)
+                    && value.split(|&b| b == b'.').all(|p| !p.is_empty() && p.iter().all(ident))))
         {
             return None;
         }

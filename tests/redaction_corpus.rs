@@ -2,6 +2,11 @@
 //! transcript lines carrying fake secrets in the ways they show up (prompts, Bash commands, Read
 //! output with its gutter, env dumps, diffs, JSON files escaped twice), and lines carrying
 //! look-alikes. Every secret must be gone, every look-alike untouched, every line valid JSON.
+//! The figures are printed per rule (the family a secret belongs to).
+//!
+//! A second, held-out set (`heldout*.jsonl`, written by its own `heldout.py` before the rules
+//! of issue 11 were written, and never tuned against) checks that the rules generalise; its
+//! known misses are listed in [`KNOWN_HELDOUT_MISSES`] with why.
 //!
 //! Run with `cargo test --test redaction_corpus -- --nocapture` to see the figures.
 

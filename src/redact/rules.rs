@@ -246,7 +246,7 @@ pub(super) const SPECS: &[Spec] = &[
     token("bitbucket_token", &["ATBB"], r"ATBB[A-Za-z0-9_=.-]{32,100}"),
     token("atlassian_token", &["ATATT3", "ATCTT3"], r"AT[AC]TT3[A-Za-z0-9_=-]{60,400}"),
     // ---- chat
-    token("slack_token", &["xox"], r"xox[abeprs](?:\.xox[abeprs])?-[A-Za-z0-9-]{10,250}"),
+    token("slack_token", &["xox"], r"xox[abcdeprs](?:\.xox[abcdeprs])?-[A-Za-z0-9-]{10,250}"),
     token("slack_token", &["xapp-"], r"xapp-[0-9]-[A-Za-z0-9-]{20,250}"),
     token(
         "slack_webhook",
@@ -364,7 +364,7 @@ pub(super) const SPECS: &[Spec] = &[
     token(
         "bearer_token",
         &["earer", "EARER"],
-        r"(?i)bearer(?:[ \t]|%20|\+)+(?P<s>[A-Za-z0-9._~+/-]{8,}=*)",
+        r"(?i)bearer(?:[ \t]|%20|\+)+(?P<s>[A-Za-z0-9._~+/-]{6,}=*)",
     )
     .ctx()
     .back(1)

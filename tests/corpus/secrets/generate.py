@@ -400,6 +400,11 @@ SIMPLE = [
     simple("perplexity_key", "pplx-", ALNUM, 48, ["PERPLEXITY_API_KEY={t}"]),
     simple("tavily_key", "tvly-", ALNUM, 32, ["TAVILY_API_KEY={t}"]),
     simple("hf_token", "hf_", ALNUM, 34, ["huggingface-cli login --token {t}"]),
+    simple("bitbucket_token", "ATBB", ALNUM, 32, ["BITBUCKET_APP_PASSWORD={t}", "git clone https://me:{t}@bitbucket.org/acme/api.git"]),
+    simple("dropbox_token", "sl.B", ALNUM + "-_", 136, ["DROPBOX_ACCESS_TOKEN={t}"]),
+    simple("langsmith_key", "lsv2_pt_" + rand(HEX, 32) + "_", HEX, 10, ["LANGSMITH_API_KEY={t}", "LANGCHAIN_API_KEY={t}"]),
+    simple("pinecone_key", "pcsk_", ALNUM + "_", 70, ["PINECONE_API_KEY={t}"]),
+    simple("paypal_braintree_token", "access_token$production$" + rand(DIG + LO, 16) + "$", HEX, 32, ["BRAINTREE_ACCESS_TOKEN={t}"]),
 ]
 
 
