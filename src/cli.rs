@@ -4,8 +4,8 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::base::error::Error;
 use crate::cmd;
-use crate::error::Error;
 
 /// Keep an exact, redacted copy of every Claude Code session in your own S3 bucket.
 ///
@@ -63,6 +63,8 @@ pub enum Cmd {
     Compact(cmd::compact::CompactArgs),
     Restore(cmd::restore::RestoreArgs),
     Scan(cmd::scan::ScanArgs),
+    Html(cmd::html::HtmlArgs),
+    Share(cmd::share::ShareArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -119,6 +121,8 @@ pub fn main() -> i32 {
             Ok(code) => return code,
             Err(e) => Err(e),
         },
+        Some(Cmd::Html(a)) => cmd::html::run(a),
+        Some(Cmd::Share(a)) => cmd::share::run(a),
     };
     match result {
         Ok(()) => 0,

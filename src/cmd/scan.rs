@@ -15,11 +15,11 @@ use clap::Args;
 use serde_json::json;
 
 use super::{emit, project_dir};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::base::redact::Redactor;
 use crate::config::Config;
-use crate::discover;
-use crate::error::{Error, Result};
-use crate::paths;
-use crate::redact::Redactor;
+use crate::session::discover;
 
 /// Show what redaction would replace in transcripts, without uploading anything.
 ///
@@ -71,7 +71,15 @@ pub fn run(a: &ScanArgs) -> Result<i32> {
         (Some(f), _) => vec![f.clone()],
         (None, true) => {
             let projects = paths::claude_projects_dir()?;
-            with_subagents(discover::all_sessions_in(&projects).into_iter().map(|(t, _, _)| t).collect())
+            let mut v = Vec::new();
+            if let Ok(rd) = std::fs::read_dir(&projects) {
+                let mut dirs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+                dirs.sort();
+                for d in dirs {
+                    v.extend(discover::transcripts_in(&d).into_iter().map(|f| f.transcript));
+                }
+            }
+            with_subagents(v)
         }
         (None, false) => {
             let v: Vec<PathBuf> = discover::sessions(&dir)?.into_iter().map(|f| f.transcript).collect();

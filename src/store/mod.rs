@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::config::{Backend, Config};
-use crate::error::Result;
+use crate::base::error::Result;
 
-pub mod local;
-pub mod s3;
+pub(crate) mod backend;
+pub(crate) mod local;
+pub(crate) mod s3;
 
 /// One object from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +24,6 @@ pub struct ObjectInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cond {
     None,
-    /// Only create (`If-None-Match: *`).
-    IfAbsent,
     /// Only replace this version (`If-Match: <etag>`).
     IfMatch(String),
 }
@@ -93,6 +91,23 @@ pub trait Store: Send + Sync {
     fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
         Ok(Box::new(BufferedUpload { store: self, key: key.to_string(), buf: Vec::new() }))
     }
+    /// Like `upload`, with the object's `Content-Type` (a shared page); stores that keep no
+    /// metadata ignore it.
+    fn upload_typed<'s>(&'s self, key: &str, content_type: &str) -> Result<Box<dyn Upload + 's>> {
+        let _ = content_type;
+        self.upload(key)
+    }
+    /// A URL that lets anyone GET `key` until `ttl` has passed (S3: a presigned URL);
+    /// `None` for stores without one.
+    fn presign_get(&self, key: &str, ttl: Duration) -> Option<String> {
+        let _ = (key, ttl);
+        None
+    }
+    /// The local file holding `key`, for stores that are a directory.
+    fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let _ = key;
+        None
+    }
 }
 
 /// An object being written piece by piece (see `Store::upload`). Dropping it without
@@ -117,13 +132,5 @@ impl<S: Store + ?Sized> Upload for BufferedUpload<'_, S> {
     }
     fn finish(self: Box<Self>) -> Result<Option<String>> {
         self.store.put(&self.key, &self.buf, &Cond::None)
-    }
-}
-
-/// Open the store a config points at.
-pub fn open(cfg: &Config, limits: Limits) -> Result<Box<dyn Store>> {
-    match &cfg.backend {
-        Backend::S3(s) => Ok(Box::new(s3::S3Store::new(s, limits)?)),
-        Backend::Local { root } => Ok(Box::new(local::LocalStore::new(root.clone()))),
     }
 }

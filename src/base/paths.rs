@@ -1,0 +1,84 @@
+//! Where things live on disk: our own directory (`~/.tracecraft`), Claude Code's
+//! (`~/.claude` or `CLAUDE_CONFIG_DIR`), and the project-slug rule Claude Code uses.
+//! Every path is computed from the environment at call time; nothing is created here.
+
+use std::path::{Path, PathBuf};
+
+use crate::base::error::{Error, Result};
+
+/// The user's home directory (`HOME`).
+pub fn home() -> Result<PathBuf> {
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => Ok(PathBuf::from(h)),
+        _ => Err(Error::config(None, "HOME is not set")),
+    }
+}
+
+/// `~/.tracecraft`: config, state, log and the embedded store.
+pub fn tracecraft_dir() -> Result<PathBuf> {
+    Ok(home()?.join(".tracecraft"))
+}
+
+/// Per-session cursor state and locks.
+pub fn state_dir() -> Result<PathBuf> {
+    Ok(tracecraft_dir()?.join("state"))
+}
+
+/// The hook's log file.
+pub fn log_path() -> Result<PathBuf> {
+    Ok(tracecraft_dir()?.join("hook.log"))
+}
+
+/// Claude Code's directory: `CLAUDE_CONFIG_DIR`, else `~/.claude`.
+pub fn claude_dir() -> Result<PathBuf> {
+    match std::env::var_os("CLAUDE_CONFIG_DIR") {
+        Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
+        _ => Ok(home()?.join(".claude")),
+    }
+}
+
+/// `<claude dir>/projects`, where transcripts live.
+pub fn claude_projects_dir() -> Result<PathBuf> {
+    Ok(claude_dir()?.join("projects"))
+}
+
+/// Claude Code's project directory name for `cwd`: every character that is not an ASCII
+/// letter or digit becomes `-` (one per UTF-16 unit, as the JavaScript regex does; no
+/// collapsing). Slugs over 200 characters get a hash suffix from Claude Code that we do
+/// not reproduce: callers fall back to matching the `cwd` recorded in transcripts.
+pub fn slug(cwd: &Path) -> String {
+    let s = cwd.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else {
+            for _ in 0..c.len_utf16() {
+                out.push('-');
+            }
+        }
+    }
+    out
+}
+
+/// Make `p` absolute against `base` without touching the disk.
+pub fn absolutize(p: &Path, base: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_replaces_every_non_alphanumeric() {
+        assert_eq!(slug(Path::new("/home/me/my_proj.v2")), "-home-me-my-proj-v2");
+        assert_eq!(slug(Path::new("/a//b")), "-a--b");
+        assert_eq!(slug(Path::new("/tmp/café")), "-tmp-caf-");
+        assert_eq!(slug(Path::new("/x/😀")), "-x---");
+    }
+}

@@ -1,0 +1,330 @@
+//! Hook mode: what Claude Code runs on every event. It reads one payload, decides in
+//! microseconds whether anything needs doing, and if so hands the work to a detached worker
+//! (its own process group, so Claude Code's SIGTERM/SIGKILL of the hook's group at
+//! SessionEnd does not reach it) and returns. It always exits 0 with empty stdout; every
+//! failure goes to the hook log.
+//!
+//! `TRACECRAFT_HOOK_INLINE=1` does the work in the hook process itself (tests, debugging).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::base::error::{Error, Result};
+use crate::base::log::log;
+use crate::base::paths;
+use crate::config::Config;
+use crate::engine::flush::{FlushOpts, Mirror, StartInfo};
+use crate::host::payload::{parse_event, read_one, Event};
+use crate::session::layout::validate_id;
+use crate::session::state::{nothing_new, StatePaths};
+use crate::session::transcript;
+use crate::session::transcript::tail_contains;
+use crate::session::Session;
+use crate::store::{self, Limits};
+
+pub(crate) mod subagent;
+
+/// How long the hook waits for its payload.
+const STDIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long after Stop we wait for the turn's last assistant line to reach the disk.
+const STOP_LINE_WAIT: Duration = Duration::from_millis(2500);
+/// How long the SessionEnd worker keeps watching the transcript after its final flush.
+const END_SETTLE: Duration = Duration::from_millis(1000);
+/// How often it looks.
+const END_POLL: Duration = Duration::from_millis(25);
+/// How a hook tells its worker when the event reached us (nanoseconds since the epoch).
+const FIRED_ENV: &str = "TRACECRAFT_HOOK_FIRED_NS";
+
+/// Entry point of hook mode (`worker`: we are the detached worker). Never fails, never prints.
+pub fn run(worker: bool) {
+    let result = std::panic::catch_unwind(|| handle(worker));
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log("ERROR", &format!("hook: {e}")),
+        Err(_) => log("ERROR", "hook: internal error (panic); nothing was lost, the next event retries"),
+    }
+}
+
+fn handle(worker: bool) -> Result<()> {
+    let (value, raw) = read_one(std::io::stdin(), STDIN_TIMEOUT)?;
+    let event = parse_event(&value);
+    let Some(common) = event.common() else {
+        return Ok(()); // not an event we act on
+    };
+    validate_id(&common.session_id)?;
+    let transcript = resolve_transcript(common.transcript_path.as_deref(), common.cwd.as_deref(), &common.session_id)?;
+    let fired = match std::env::var(FIRED_ENV).ok().and_then(|v| v.parse().ok()) {
+        Some(ns) if worker => ns,
+        _ => now_ns(),
+    };
+
+    if !worker {
+        if let Event::SessionEnd { reason, .. } = &event {
+            write_end_marker(&paths::state_dir()?, &common.session_id, fired, reason.as_deref().unwrap_or("other"));
+        }
+        // Hot path: nothing new and nothing to record -> done, no config, no network.
+        let final_ = matches!(event, Event::SessionEnd { .. });
+        let state_path = StatePaths::new(&paths::state_dir()?, &common.session_id).state;
+        let needs_start = matches!(event, Event::SessionStart { .. });
+        let waits_for_line = match &event {
+            Event::Stop { last_assistant_message: Some(m), .. } => !tail_contains(&transcript, m),
+            _ => false,
+        };
+        // SubagentStop: the agent's own transcript too (the same no-op test on it).
+        let agent_pending = subagent::announced_pending(&event, &paths::state_dir()?);
+        if !needs_start && !waits_for_line && !agent_pending && nothing_new(&state_path, &transcript, final_) {
+            return Ok(());
+        }
+        if std::env::var_os("TRACECRAFT_HOOK_INLINE").is_none_or(|v| v.is_empty() || v == "0") {
+            match spawn_worker(&raw, fired) {
+                Ok(()) => return Ok(()),
+                Err(e) => log("WARN", &format!("could not start a background worker ({e}); flushing inline")),
+            }
+        }
+    }
+    work(&event, &transcript, worker, fired)
+}
+
+/// The transcript path: the payload's, else Claude Code's usual place for this session.
+fn resolve_transcript(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Result<PathBuf> {
+    match given {
+        Some(p) if p.is_absolute() => Ok(p.to_path_buf()),
+        Some(p) => Err(Error::Invalid(format!("transcript_path {} is not absolute; ignoring the event", p.display()))),
+        None => {
+            let cwd = cwd
+                .filter(|c| c.is_absolute())
+                .ok_or_else(|| Error::Invalid("payload has neither transcript_path nor an absolute cwd".into()))?;
+            Ok(paths::claude_projects_dir()?.join(paths::slug(cwd)).join(format!("{id}.jsonl")))
+        }
+    }
+}
+
+/// Start `tracecraft-hook hook --worker` in its own process group with the payload on stdin.
+fn spawn_worker(raw: &[u8], fired: u128) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| Error::io("locate", "current executable", e))?;
+    let mut child = Command::new(&exe)
+        .args(["hook", "--worker"])
+        .env(FIRED_ENV, fired.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::io("start worker", &exe, e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(raw).map_err(|e| Error::io("write", "worker stdin", e))?;
+    }
+    // Not waited for: it is reparented to init when we exit.
+    Ok(())
+}
+
+/// Do what the event asks: flush, record the start, or finish the session. `worker`: we are
+/// the detached worker, so waiting costs Claude Code nothing; `fired`: when the event reached
+/// the hook (ns since the epoch).
+fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<()> {
+    let limits = if worker { Limits::WORKER } else { Limits::HOOK };
+    let common = event.common().expect("acted-on event");
+    let cwd = common.cwd.clone().filter(|c| c.is_absolute());
+    let project_dir = cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let cfg = Config::load(&project_dir)?;
+    for w in &cfg.warnings {
+        log("WARN", w);
+    }
+    let store = store::backend::open(&cfg, limits)?;
+    let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
+    let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
+    let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };
+    match event {
+        Event::SessionStart { source, model, .. } => {
+            opts.start = Some(StartInfo { source: source.clone(), model: model.clone() });
+        }
+        Event::SessionEnd { reason, .. } => {
+            opts.final_ = true;
+            opts.reason = reason.clone().or_else(|| Some("other".into()));
+            opts.lock_wait = Duration::from_secs(60);
+        }
+        _ => {}
+    }
+    let out = mirror.flush(&session, &opts)?;
+    if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
+        // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
+        crate::engine::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+    }
+    if !out.parts.is_empty() || out.repaired {
+        log(
+            "INFO",
+            &format!(
+                "{} {}: {} part(s), {} bytes{}",
+                event.name(),
+                session.id,
+                out.parts.len(),
+                out.source_bytes(),
+                if out.repaired { " (repaired a rewritten transcript)" } else { "" }
+            ),
+        );
+    }
+    after_upload(&mirror, &session, event, &opts, worker, fired)?;
+    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
+        log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+    }
+    Ok(())
+}
+
+/// Every flush after the event's own, in one place: the Stop re-check (the turn's last line
+/// lands after Stop fires), the session's subagent transcripts, and then either the
+/// SessionEnd worker's settle window or the check for a SessionEnd that fired before this
+/// worker ran. Each is a no-op (no request) when nothing changed.
+fn after_upload(
+    mirror: &Mirror<'_>,
+    session: &Session,
+    event: &Event,
+    opts: &FlushOpts,
+    worker: bool,
+    fired: u128,
+) -> Result<()> {
+    if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
+        // The Stop race: the turn's last line often lands 12-120 ms after Stop fires. Wait for
+        // it, then flush again (also when it was already there: it may have landed after the
+        // flush above read the file; with nothing new this costs no request).
+        let deadline = Instant::now() + STOP_LINE_WAIT;
+        while Instant::now() < deadline && !tail_contains(&session.transcript, msg) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mirror.flush(session, opts)?;
+        if !tail_contains(&session.transcript, msg) {
+            log("WARN", &format!("Stop {}: last assistant line not on disk after {:?}", session.id, STOP_LINE_WAIT));
+        }
+    }
+    // Subagent transcripts of this session (SubagentStop waits for the announced one).
+    subagent::after_parent_flush(mirror, session, event, opts);
+    if matches!(event, Event::SessionEnd { .. }) {
+        if worker {
+            settle_after_end(mirror, session, opts)?;
+        }
+    } else {
+        finish_if_ended_since(mirror, session, fired)?;
+    }
+    Ok(())
+}
+
+/// Claude Code can still append to a transcript after SessionEnd reached the hooks: on the
+/// real CLI (2.1.197), `/clear` wrote the command's two `queue-operation` lines to the old
+/// transcript about 40 ms after SessionEnd(clear) fired, and no later event ever names that
+/// session again. So the detached worker watches the file for [`END_SETTLE`] after its final
+/// flush and sends whatever lands (another final flush: `ended_at` stays). It stops early if
+/// the session was resumed meanwhile (SessionStart cleared `ended`): its own hooks take over.
+fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) -> Result<()> {
+    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    let deadline = Instant::now() + END_SETTLE;
+    while Instant::now() < deadline {
+        std::thread::sleep(END_POLL);
+        // Compared with what the last flush saw (not with a stat taken after it), so bytes
+        // that landed while it ran are not missed.
+        if transcript::stat(&session.transcript).is_none() || nothing_new(&state_path, &session.transcript, true) {
+            continue;
+        }
+        if !crate::session::state::load(&state_path).is_some_and(|st| st.ended) {
+            break;
+        }
+        let out = mirror.flush(session, opts)?;
+        if !out.parts.is_empty() {
+            log(
+                "INFO",
+                &format!("SessionEnd {}: {} late part(s), {} bytes", session.id, out.parts.len(), out.source_bytes()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Workers of one session can run out of order: they queue on the session lock, which is not
+/// first come, first served. Seen on the real CLI with `-p /compact --resume`: SessionStart
+/// (source compact) fired before SessionEnd, but its worker got the lock after the SessionEnd
+/// worker and, as a SessionStart of a resumed session must, cleared `ended_at`, leaving the
+/// session open for good. So every SessionEnd hook leaves a marker with the moment it fired,
+/// and any other worker whose own event fired before that puts the end back after its flush.
+/// A real resume fires after the marker and is left alone.
+fn finish_if_ended_since(mirror: &Mirror<'_>, session: &Session, fired: u128) -> Result<()> {
+    let Some((ended, reason)) = read_end_marker(&mirror.state_dir, &session.id) else { return Ok(()) };
+    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    if ended <= fired || nothing_new(&state_path, &session.transcript, true) {
+        return Ok(());
+    }
+    let opts = FlushOpts {
+        final_: true,
+        reason: Some(reason.clone()),
+        lock_wait: Duration::from_secs(60),
+        ..FlushOpts::default()
+    };
+    let out = mirror.flush(session, &opts)?;
+    log(
+        "INFO",
+        &format!(
+            "{}: SessionEnd ({reason}) fired before this worker ran; ended it again ({} part(s), {} bytes)",
+            session.id,
+            out.parts.len(),
+            out.source_bytes()
+        ),
+    );
+    Ok(())
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn end_marker_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join(format!("{id}.end"))
+}
+
+/// `<state>/<id>.end` = "<ns> <reason>": when the session's last SessionEnd fired. Best effort
+/// and cheap (this runs in the hook's hot path): no fsync; a torn or missing marker reads as none.
+fn write_end_marker(state_dir: &Path, id: &str, fired: u128, reason: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    if crate::base::fsutil::ensure_private_dir(state_dir).is_err() {
+        return;
+    }
+    let path = end_marker_path(state_dir, id);
+    let tmp = state_dir.join(format!(".{id}.end.{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(format!("{fired} {reason}\n").as_bytes()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        log("WARN", &format!("could not write {}: {e}", path.display()));
+    }
+}
+
+fn read_end_marker(state_dir: &Path, id: &str) -> Option<(u128, String)> {
+    let text = std::fs::read_to_string(end_marker_path(state_dir, id)).ok()?;
+    let (ns, reason) = text.trim_end().split_once(' ')?;
+    let (ns, reason) = (ns.parse().ok()?, reason.trim());
+    if reason.is_empty() {
+        return None;
+    }
+    Some((ns, reason.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_marker_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("state");
+        assert_eq!(read_end_marker(&state, "s1"), None);
+        write_end_marker(&state, "s1", 1_795_291_683_244_586_200, "clear");
+        assert_eq!(read_end_marker(&state, "s1"), Some((1_795_291_683_244_586_200, "clear".into())));
+        std::fs::write(end_marker_path(&state, "s1"), "garbage").unwrap();
+        assert_eq!(read_end_marker(&state, "s1"), None);
+    }
+}
