@@ -4,6 +4,7 @@
 //! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
 //! result to an exit code; everything else lives in one module per concern.
 
+pub mod age;
 pub mod catalog;
 pub mod cleanup;
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod paths;
 pub mod payload;
 pub mod progress;
 pub mod redact;
+pub mod seal;
 pub mod settings;
 pub mod state;
 pub mod store;

@@ -41,9 +41,19 @@ pub struct PartEntry {
 }
 
 impl PartEntry {
-    /// The part's object name.
+    /// The part's object name (`.jsonl.age` when sealed).
     pub fn name(&self) -> String {
-        crate::layout::part_name(self.seq, &self.uuid)
+        let name = crate::layout::part_name(self.seq, &self.uuid);
+        if self.sealed() {
+            format!("{name}{}", crate::seal::SUFFIX)
+        } else {
+            name
+        }
+    }
+
+    /// Whether the part is stored sealed (`"encryption": "age"`, see `seal`).
+    pub fn sealed(&self) -> bool {
+        self.extra.get(crate::seal::PART_MARK).and_then(Value::as_str) == Some("age")
     }
 }
 

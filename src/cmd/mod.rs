@@ -19,6 +19,7 @@ pub mod flush;
 pub mod follow;
 pub mod init;
 pub mod install;
+pub mod keygen;
 pub mod list;
 pub mod restore;
 pub mod show;
