@@ -659,9 +659,9 @@ mod tests {
         for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 7] {
             let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let ct = encrypt(&rs, &plain).unwrap();
-            let payload = ct.len() - open_header(&[id.clone()], &ct).unwrap().unwrap().data_start;
+            let payload = ct.len() - open_header(std::slice::from_ref(&id), &ct).unwrap().unwrap().data_start;
             assert_eq!(plain_len(payload as u64), Some(len as u64), "len {len}");
-            assert_eq!(decrypt(&[id.clone()], &ct).unwrap(), plain, "len {len}");
+            assert_eq!(decrypt(std::slice::from_ref(&id), &ct).unwrap(), plain, "len {len}");
             // Streaming both ways, in odd pieces.
             let mut e = Encryptor::new(&rs, Vec::new()).unwrap();
             for piece in plain.chunks(7777) {
@@ -676,8 +676,8 @@ mod tests {
             assert_eq!(d.finish().unwrap(), plain);
             // Truncation at a chunk boundary is caught.
             if len > CHUNK {
-                let start = open_header(&[id.clone()], &ct).unwrap().unwrap().data_start;
-                assert!(decrypt(&[id.clone()], &ct[..start + CHUNK_CT]).is_err(), "len {len}");
+                let start = open_header(std::slice::from_ref(&id), &ct).unwrap().unwrap().data_start;
+                assert!(decrypt(std::slice::from_ref(&id), &ct[..start + CHUNK_CT]).is_err(), "len {len}");
             }
         }
     }
@@ -692,11 +692,11 @@ mod tests {
         let mut t = ct.clone();
         let n = t.len();
         t[n - 1] ^= 1;
-        assert!(decrypt(&[id.clone()], &t).unwrap_err().0.contains("authenticate"));
+        assert!(decrypt(std::slice::from_ref(&id), &t).unwrap_err().0.contains("authenticate"));
         let mut t = ct.clone();
         t[30] ^= 1; // inside the stanza line
-        assert!(decrypt(&[id.clone()], &t).is_err());
-        assert!(decrypt(&[id.clone()], b"{\"not\": \"age\"}").unwrap_err().0.contains("not an age file"));
+        assert!(decrypt(std::slice::from_ref(&id), &t).is_err());
+        assert!(decrypt(std::slice::from_ref(&id), b"{\"not\": \"age\"}").unwrap_err().0.contains("not an age file"));
         assert!(decrypt(&[id], &ct[..40]).unwrap_err().0.contains("truncated"));
     }
 

@@ -114,6 +114,11 @@ impl Keys {
         !self.recipients.is_empty()
     }
 
+    /// The error for an object that does not open with our identities.
+    fn undecryptable(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::Crypt(format!("could not decrypt {what} with the identity file {}: {e}", self.identity_file.display()))
+    }
+
     /// The identities, read from the identity file once. `what` names the object that needs them.
     pub fn identities(&self, what: &str) -> Result<&[Identity]> {
         let loaded = self.loaded.get_or_init(|| load_identities(&self.identity_file));
@@ -187,7 +192,7 @@ pub fn meta_from_bytes(bytes: &[u8], keys: &Keys, what: &str) -> Result<Meta> {
         .ok_or_else(|| invalid("\"sealed\" has no \"data\"".into()))?;
     let ct = B64.decode(data.as_bytes()).map_err(|e| invalid(format!("\"sealed\" is not base64: {e}")))?;
     let ids = keys.identities(what)?;
-    let inner = age::decrypt(ids, &ct).map_err(|e| Error::Crypt(format!("could not decrypt {what}: {e}")))?;
+    let inner = age::decrypt(ids, &ct).map_err(|e| keys.undecryptable(what, e))?;
     let Ok(Value::Object(inner)) = serde_json::from_slice::<Value>(&inner) else {
         return Err(invalid("its sealed fields are not a JSON object".into()));
     };
@@ -268,12 +273,12 @@ pub fn get_part_to(store: &dyn Store, keys: &Keys, key: &str, out: &mut dyn Writ
         Ok(None) => return Ok(None),
         Err(e) => {
             return Err(match dec.error.take() {
-                Some(ae) => Error::Crypt(format!("could not decrypt {what}: {ae}")),
+                Some(ae) => keys.undecryptable(&what, ae),
                 None => e,
             })
         }
     };
-    dec.finish().map_err(|e| Error::Crypt(format!("could not decrypt {what}: {e}")))?;
+    dec.finish().map_err(|e| keys.undecryptable(&what, e))?;
     Ok(Some(Copied { stored, plain: counting.n }))
 }
 
@@ -297,7 +302,7 @@ impl<'s> PartView<'s> {
         let mut want = 4096u64;
         loop {
             let head = store.get_range(key, 0, want.min(size))?.ok_or_else(|| gone(store, key))?;
-            match age::open_header(ids, &head).map_err(|e| Error::Crypt(format!("could not decrypt {what}: {e}")))? {
+            match age::open_header(ids, &head).map_err(|e| keys.undecryptable(&what, e))? {
                 Some(o) => {
                     let payload = size.saturating_sub(o.data_start as u64);
                     let len = age::plain_len(payload).ok_or_else(|| {
