@@ -4,7 +4,8 @@
 //! building (`layout::part_hex` + `part_name`), the session insight counts the flush keeps
 //! from every uploaded line (`insight::Stats::update_at`), sha256 of a part, the hook's
 //! no-op check (`flush::nothing_new`) and one atomic state write (`state::save`: temp file,
-//! fsync, rename).
+//! fsync, rename), and client-side encryption: `age::encrypt` of one part, and a whole flush
+//! of a 50 MB delta into the embedded store, plain and encrypted (target: encrypted <= 1.2x).
 //!
 //! Run with `cargo bench --bench engine`. A plain harness: each case runs for a time budget
 //! and reports the median and best time per operation (or MB/s). `cargo test --benches`
@@ -225,4 +226,57 @@ fn main() {
     report("nothing_new (read state, stat transcript)", med * 1e6, best * 1e6, "us", None);
     let (med, best) = time_it(budget, || state::save(&state_path, black_box(&st)).expect("save"));
     report("state::save (temp file, fsync, rename)", med * 1e6, best * 1e6, "us", None);
+
+    encryption(quick, budget, dir.path());
+}
+
+/// Client-side encryption: raw age throughput, then the same big flush plain and encrypted.
+fn encryption(quick: bool, budget: Duration, dir: &std::path::Path) {
+    use tracecraft_hook::age;
+    use tracecraft_hook::flush::{FlushOpts, Mirror, Session};
+
+    let id = age::Identity::generate().expect("identity");
+    let recipients = [id.recipient()];
+    let part = claude_lines(if quick { 256 << 10 } else { 8 << 20 });
+    println!("encryption (age v1, one recipient):");
+    let mbps = |secs: f64| part.len() as f64 / secs / 1e6;
+    let (med, best) = time_it(budget, || {
+        black_box(age::encrypt(&recipients, black_box(&part)).expect("encrypt"));
+    });
+    report("age::encrypt of one part (ChaCha20-Poly1305)", mbps(med), mbps(best), "MB/s", None);
+
+    let size = if quick { 1 << 20 } else { 50_000_000 };
+    let t = dir.join("big.jsonl");
+    std::fs::write(&t, claude_lines(size)).expect("write transcript");
+    let cfg = |sealed: bool| {
+        let mut v = serde_json::json!({"backend": "local", "path": dir.join(if sealed { "sealed" } else { "plain" }), "project": "bench"});
+        if sealed {
+            v["encrypt"] = serde_json::json!({"recipients": [id.recipient().to_string()]});
+        }
+        let home = dir.to_string_lossy().into_owned();
+        tracecraft_hook::config::from_parts(None, v.as_object(), &|k| (k == "HOME").then(|| home.clone())).expect("config")
+    };
+    let runs = if quick { 1 } else { 5 };
+    let mut medians = [0.0f64; 2];
+    println!("flush of a {:.0} MB delta into the embedded store:", size as f64 / 1e6);
+    for (i, sealed) in [false, true].into_iter().enumerate() {
+        let c = cfg(sealed);
+        let store = tracecraft_hook::store::open(&c, tracecraft_hook::store::Limits::MANUAL).expect("store");
+        let mirror = Mirror::new(&c, store.as_ref(), dir.join(format!("state-{i}")), Some(false)).expect("mirror");
+        let mut n = 0;
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            n += 1;
+            let s = Session { id: format!("big-{n}"), transcript: t.clone(), cwd: None };
+            let start = Instant::now();
+            let out = mirror.flush(&s, &FlushOpts::default()).expect("flush");
+            times.push(start.elapsed().as_secs_f64());
+            assert_eq!(out.cursor, std::fs::metadata(&t).expect("stat").len());
+        }
+        times.sort_by(f64::total_cmp);
+        medians[i] = times[times.len() / 2];
+        let label = if sealed { "flush, encrypted (age)" } else { "flush, plain" };
+        report(label, medians[i] * 1e3, times[0] * 1e3, "ms", None);
+    }
+    report("encrypted / plain (target <= 1.2)", medians[1] / medians[0], medians[1] / medians[0], "x", Some(1.2));
 }

@@ -338,3 +338,30 @@ impl WithStdin for Command {
         child.wait_with_output().unwrap()
     }
 }
+
+/// What a Python `tracecraft` user sees of a sealed session: it is listed (from meta.json's
+/// clear fields), `show` prints the clear meta.json and an empty replay (no part matches its
+/// regex), no plaintext anywhere, and nothing crashes.
+#[test]
+fn python_cli_lists_a_sealed_session_but_replays_nothing() {
+    age_cli();
+    let e = Env::new(Backend::S3s, "encrypt-python");
+    let (_key, recipient) = keygen(&e);
+    e.write_config_value(&encrypted_config(&e, &recipient));
+    let sid = "5e1ed000-0000-4000-8000-000000000003";
+    let t = e.transcript_path(sid);
+    append(&t, &lines(sid, e.project_dir(), 0, 4));
+    flush(&e, &t, false);
+    let Some(list) = e.tracecraft_py(&["session", "list"]) else { return };
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(list.contains(&sid[..8]), "{list}");
+    let show = e.tracecraft_py(&["session", "show", sid, "--tail", "100"]).unwrap();
+    let text = String::from_utf8_lossy(&show.stdout).into_owned();
+    eprintln!("python sees:\n{list}\n{text}");
+    let tail = text.split("--- tail ---\n").nth(1).unwrap_or_else(|| panic!("{text}"));
+    assert!(tail.trim().is_empty(), "python replays nothing of a sealed session: {tail}");
+    assert!(text.contains("\"sealed\""), "{text}");
+    for needle in ["violet-otter", SECRET_MODEL] {
+        assert!(!text.contains(needle) && !list.contains(needle), "{needle} in {text}");
+    }
+}
