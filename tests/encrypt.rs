@@ -131,6 +131,7 @@ fn encrypted_round_trip(backend: Backend) {
     let e = Env::new(backend, "encrypted-round-trip");
     let (key, recipient) = keygen(&e);
     e.write_config_value(&encrypted_config(&e, &recipient));
+    assert!(doctor(&e).contains("reads it"), "{}", doctor(&e));
     let sid = "5e1ed000-0000-4000-8000-000000000001";
     let t = e.transcript_path(sid);
     let mut all = lines(sid, e.project_dir(), 0, 6);
@@ -192,6 +193,7 @@ fn encrypted_round_trip(backend: Backend) {
     // Without the identity: one clear line naming the file, for every reader.
     let moved = e.home().join("age.key.away");
     std::fs::rename(&key, &moved).unwrap();
+    assert!(doctor(&e).contains("can write, not read"), "{}", doctor(&e));
     for args in
         [vec!["show", sid, "--raw"], vec!["list"], vec!["stats"], vec!["restore", sid, "--force"], vec!["compact", sid]]
     {
@@ -212,6 +214,12 @@ fn encrypted_round_trip(backend: Backend) {
     let out = e.cmd(&["show", sid, "--raw"]).env("TRACECRAFT_AGE_IDENTITY", &moved).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, all, "nothing lost or repeated by the writer without identity");
+}
+
+/// `doctor`'s whole output (its exit code depends on checks unrelated to encryption).
+fn doctor(e: &Env) -> String {
+    let out = e.run(&["doctor"]);
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
