@@ -3,9 +3,8 @@
 //! upkeep for a session of 1000 parts (`Meta::upsert_part`, `to_bytes`, `parse`), part key
 //! building (`layout::part_hex` + `part_name`), the session insight counts the flush keeps
 //! from every uploaded line (`insight::Stats::update_at`), sha256 of a part, the hook's
-//! no-op check (`flush::nothing_new`) and one atomic state write (`state::save`: temp file,
-//! fsync, rename), and client-side encryption: `age::encrypt` of one part, and a whole flush
-//! of a 50 MB delta into the embedded store, plain and encrypted (target: encrypted <= 1.2x).
+//! no-op check (`state::nothing_new`) and one atomic state write (`state::save`: temp file,
+//! fsync, rename), and client-side encryption of one part (`age::encrypt`, `age::decrypt`).
 //!
 //! Run with `cargo bench --bench engine`. A plain harness: each case runs for a time budget
 //! and reports the median and best time per operation (or MB/s). `cargo test --benches`
@@ -17,12 +16,11 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use tracecraft_hook::flush::nothing_new;
-use tracecraft_hook::insight::Stats;
-use tracecraft_hook::layout::{part_hex, part_name};
-use tracecraft_hook::meta::{Meta, PartEntry};
-use tracecraft_hook::state::{self, State};
-use tracecraft_hook::transcript::Transcript;
+use tracecraft_hook::session::insight::Stats;
+use tracecraft_hook::session::layout::{part_hex, part_name};
+use tracecraft_hook::session::meta::{Meta, PartEntry};
+use tracecraft_hook::session::state::{self, nothing_new, State};
+use tracecraft_hook::session::transcript::Transcript;
 
 /// Seconds per call of `f`: (median, best), over at least 5 calls and about `budget`.
 fn time_it(budget: Duration, mut f: impl FnMut()) -> (f64, f64) {
@@ -159,7 +157,7 @@ fn main() {
     let mbps = |secs: f64| lines.len() as f64 / secs / 1e6;
     report("Stats::update_at (count every line)", mbps(med), mbps(best), "MB/s", None);
     let (med, best) = time_it(budget, || {
-        black_box(tracecraft_hook::util::sha256_hex(black_box(&lines)));
+        black_box(tracecraft_hook::base::util::sha256_hex(black_box(&lines)));
     });
     report("sha256_hex (each part is hashed twice)", mbps(med), mbps(best), "MB/s", None);
 
@@ -227,65 +225,27 @@ fn main() {
     let (med, best) = time_it(budget, || state::save(&state_path, black_box(&st)).expect("save"));
     report("state::save (temp file, fsync, rename)", med * 1e6, best * 1e6, "us", None);
 
-    encryption(quick, budget, dir.path());
+    encryption(quick, budget);
 }
 
-/// Client-side encryption: raw age throughput, then the same big flush plain and encrypted.
-fn encryption(quick: bool, budget: Duration, dir: &std::path::Path) {
-    use tracecraft_hook::age;
-    use tracecraft_hook::flush::{FlushOpts, Mirror, Session};
+/// Client-side encryption: what sealing a part costs (one ChaCha20-Poly1305 pass). The
+/// whole flush, plain vs encrypted, is bench/run.sh's `s3.big.age` row (target <= 1.2x).
+fn encryption(quick: bool, budget: Duration) {
+    use tracecraft_hook::base::age;
 
     let id = age::Identity::generate().expect("identity");
     let recipients = [id.recipient()];
     let part = claude_lines(if quick { 256 << 10 } else { 8 << 20 });
-    println!("encryption (age v1, one recipient):");
+    println!("encryption (age v1, one recipient, {:.1} MB part):", part.len() as f64 / 1e6);
     let mbps = |secs: f64| part.len() as f64 / secs / 1e6;
     let (med, best) = time_it(budget, || {
         black_box(age::encrypt(&recipients, black_box(&part)).expect("encrypt"));
     });
-    report("age::encrypt of one part (ChaCha20-Poly1305)", mbps(med), mbps(best), "MB/s", None);
-
-    let size = if quick { 1 << 20 } else { 50_000_000 };
-    let t = dir.join("big.jsonl");
-    std::fs::write(&t, claude_lines(size)).expect("write transcript");
-    let cfg = |sealed: bool| {
-        let mut v = serde_json::json!({"backend": "local", "path": dir.join(if sealed { "sealed" } else { "plain" }), "project": "bench"});
-        if sealed {
-            v["encrypt"] = serde_json::json!({"recipients": [id.recipient().to_string()]});
-        }
-        let home = dir.to_string_lossy().into_owned();
-        tracecraft_hook::config::from_parts(None, v.as_object(), &|k| (k == "HOME").then(|| home.clone()))
-            .expect("config")
-    };
-    // Plain and encrypted runs alternate, so a busy machine slows both alike.
-    let runs = if quick { 1 } else { 7 };
-    let configs = [cfg(false), cfg(true)];
-    let stores: Vec<_> = configs
-        .iter()
-        .map(|c| tracecraft_hook::store::open(c, tracecraft_hook::store::Limits::MANUAL).expect("store"))
-        .collect();
-    let mirrors: Vec<Mirror<'_>> = (0..2)
-        .map(|i| {
-            Mirror::new(&configs[i], stores[i].as_ref(), dir.join(format!("state-{i}")), Some(false)).expect("mirror")
-        })
-        .collect();
-    let mut times = [Vec::new(), Vec::new()];
-    for n in 0..runs {
-        for (i, mirror) in mirrors.iter().enumerate() {
-            let s = Session { id: format!("big-{n}"), transcript: t.clone(), cwd: None };
-            let start = Instant::now();
-            let out = mirror.flush(&s, &FlushOpts::default()).expect("flush");
-            times[i].push(start.elapsed().as_secs_f64());
-            assert_eq!(out.cursor, std::fs::metadata(&t).expect("stat").len());
-        }
-    }
-    println!("flush of a {:.0} MB delta into the embedded store ({runs} alternating runs each):", size as f64 / 1e6);
-    let mut medians = [0.0f64; 2];
-    for (i, label) in ["flush, plain", "flush, encrypted (age)"].into_iter().enumerate() {
-        times[i].sort_by(f64::total_cmp);
-        medians[i] = times[i][times[i].len() / 2];
-        report(label, medians[i] * 1e3, times[i][0] * 1e3, "ms", None);
-    }
-    let ratio_best = times[1][0] / times[0][0];
-    report("encrypted / plain (target <= 1.2)", medians[1] / medians[0], ratio_best, "x", Some(1.2));
+    report("age::encrypt (ChaCha20-Poly1305 STREAM)", mbps(med), mbps(best), "MB/s", None);
+    let sealed = age::encrypt(&recipients, &part).expect("encrypt");
+    let ids = [id];
+    let (med, best) = time_it(budget, || {
+        black_box(age::decrypt(&ids, black_box(&sealed)).expect("decrypt"));
+    });
+    report("age::decrypt", mbps(med), mbps(best), "MB/s", None);
 }

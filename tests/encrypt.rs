@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 use common::transcript::{transcript_line_with_text, MODEL};
 use common::{append, Backend, Env};
 use serde_json::{json, Value};
-use tracecraft_hook::age;
+use tracecraft_hook::base::age;
 
 /// A prompt and a model name that must never appear in the bucket.
 const PROMPT: &str = "violet-otter-prompt-4471 please refactor the billing module";

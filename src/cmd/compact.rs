@@ -32,16 +32,16 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{emit, open, project_dir, thousands};
-use crate::age::Encryptor;
-use crate::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
-use crate::error::{test_point, Error, Result};
-use crate::layout::{meta_key, part_name, session_prefix};
-use crate::meta::{PartEntry, WRITER};
-use crate::paths;
-use crate::seal::{Keys, PartView};
-use crate::state::{self, OpenPart, StatePaths};
+use crate::base::age::Encryptor;
+use crate::base::error::{test_point, Error, Result};
+use crate::base::paths;
+use crate::base::util::{hex, now_rfc3339};
+use crate::session::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
+use crate::session::layout::{meta_key, part_name, session_prefix};
+use crate::session::meta::{PartEntry, WRITER};
+use crate::session::seal::{Keys, PartView};
+use crate::session::state::{self, OpenPart, StatePaths};
 use crate::store::{Cond, Store, Upload};
-use crate::util::{hex, now_rfc3339};
 
 /// Merge a session's parts into one object; its replay stays byte-identical.
 ///
@@ -72,13 +72,13 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let dest = ctx.cfg.describe();
     let store = ctx.store.as_ref();
     let project = ctx.cfg.project.as_str();
-    let cat = Catalog::new(store, project, dest.clone()).with_keys(crate::seal::Keys::for_config(&ctx.cfg));
+    let cat = Catalog::new(store, project, dest.clone()).with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let id = cat.resolve(&a.id)?.id;
 
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
     let state_dir = paths::state_dir()?;
-    crate::cleanup::settle(store, project, &ctx.cfg.dest_id(), &state_dir, &id)?;
+    crate::session::journal::settle(store, project, &ctx.cfg.dest_id(), &state_dir, &id)?;
     let mut local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
     // The version we read: meta.json is rewritten only if nobody changed it meanwhile.
     let mkey = meta_key(project, &id);
@@ -114,24 +114,24 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let hex8 = compact_hex(&id, first, last, &avoid);
     // Sealed when the config seals; sealed parts are never merged into a plain one.
     let sealed = cat.keys.sealing();
-    if !sealed && targets.iter().any(|t| crate::seal::is_sealed(&t.obj.key)) {
+    if !sealed && targets.iter().any(|t| crate::session::seal::is_sealed(&t.obj.key)) {
         return Err(Error::Crypt(format!(
             "session {id} has encrypted parts but the config ({dest}) has no \"encrypt\" recipients to re-encrypt \
              the merged part with; nothing was compacted"
         )));
     }
-    let suffix = if sealed { crate::seal::SUFFIX } else { "" };
+    let suffix = if sealed { crate::session::seal::SUFFIX } else { "" };
     let merged_key = format!("{}{}{suffix}", session_prefix(project, &id), part_name(first, &hex8));
 
     // (a) Upload the merged part, having noted what we do, so that if we die before (c) the
-    // next flush or compact settles it (see `cleanup`).
+    // next flush or compact settles it (see `session::journal`).
     let originals = targets.iter().map(|t| t.obj.key.clone()).chain(plan.superseded.iter().map(|o| o.key.clone()));
-    let pending = crate::cleanup::Pending {
+    let pending = crate::session::journal::Pending {
         dest: ctx.cfg.dest_id(),
         merged: merged_key.clone(),
         originals: originals.filter(|k| *k != merged_key).collect(),
     };
-    crate::cleanup::begin(&state_dir, &id, &pending)?;
+    crate::session::journal::begin(&state_dir, &id, &pending)?;
     let (total, sha, stored) = upload_merged(store, &cat.keys, &merged_key, targets)?;
     if let Some(info) = store.head(&merged_key)? {
         if info.size != stored {
@@ -148,14 +148,14 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     meta.parts.retain(|e| !target_ids.contains(&(e.seq, e.uuid.as_str())) && !(first..=last).contains(&e.seq));
     let mut entry = merged_entry(&plan, k, &hex8, last, total, sha);
     if sealed {
-        entry.extra.insert(crate::seal::PART_MARK.into(), "age".into());
+        entry.extra.insert(crate::session::seal::PART_MARK.into(), "age".into());
     }
     meta.parts.push(entry);
     meta.parts.sort_by(|x, y| (x.seq, &x.uuid).cmp(&(y.seq, &y.uuid)));
     meta.last_compacted_at = Some(now_rfc3339());
     meta.writer = Some(WRITER.to_string());
     let cond = etag.map_or(Cond::None, Cond::IfMatch);
-    let new_etag = match store.put(&mkey, &crate::seal::meta_to_bytes(&meta, &cat.keys)?, &cond) {
+    let new_etag = match store.put(&mkey, &crate::session::seal::meta_to_bytes(&meta, &cat.keys)?, &cond) {
         Err(Error::Precondition { .. }) => {
             return Err(Error::Busy(format!(
                 "{mkey} in {dest} was rewritten by another writer during the compaction; nothing was deleted \
@@ -178,7 +178,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     // (c) Delete the originals and older leftovers; the merged object is never among them.
     let doomed = targets.iter().map(|t| t.obj.key.as_str()).chain(plan.superseded.iter().map(|o| o.key.as_str()));
     let deleted = delete_all(store, doomed.filter(|k| *k != merged_key))?;
-    crate::cleanup::done(&state_dir, &id)?;
+    crate::session::journal::done(&state_dir, &id)?;
     let kept = plan.parts.len() - k;
     emit(&format!(
         "compacted {id}: {k} parts ({} bytes) merged into {}{suffix}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
@@ -275,7 +275,7 @@ pub fn compact_hex(id: &str, first: u32, last: u32, avoid: &HashSet<&str>) -> St
 fn upload_merged(store: &dyn Store, keys: &Keys, key: &str, targets: &[PlanPart]) -> Result<(u64, String, u64)> {
     let mut up = store.upload(key)?;
     let mut sink = UploadSink { up: &mut up, n: 0, err: None };
-    let copied = if crate::seal::is_sealed(key) {
+    let copied = if crate::session::seal::is_sealed(key) {
         let sealing = |e: io::Error| Error::Crypt(format!("sealing {key}: {e}"));
         match Encryptor::new(&keys.recipients, &mut sink) {
             Ok(mut enc) => {
@@ -296,11 +296,11 @@ fn upload_merged(store: &dyn Store, keys: &Keys, key: &str, targets: &[PlanPart]
 /// (bytes, sha256).
 fn copy_targets(store: &dyn Store, keys: &Keys, targets: &[PlanPart], out: &mut dyn Write) -> Result<(u64, String)> {
     let mut w = HashWriter { out, hasher: Sha256::new(), n: 0 };
-    let mut progress = crate::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
+    let mut progress = crate::base::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
     let mut read = 0;
     for t in targets {
         progress.update(read);
-        match crate::seal::get_part_to(store, keys, &t.obj.key, &mut w)?.map(|c| c.stored) {
+        match crate::session::seal::get_part_to(store, keys, &t.obj.key, &mut w)?.map(|c| c.stored) {
             Some(n) if n == t.obj.size => read += n,
             Some(n) => {
                 return Err(Error::Invalid(format!(

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::emit;
-use crate::age::Identity;
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir};
+use crate::base::age::Identity;
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir};
 
 /// Create an age identity for client-side encryption and print its recipient.
 ///
@@ -34,7 +34,7 @@ pub fn run(a: &KeygenArgs) -> Result<()> {
     };
     let (id, verb) = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let ids = crate::age::parse_identities(&text)
+            let ids = crate::base::age::parse_identities(&text)
                 .map_err(|e| Error::Crypt(format!("{} exists but is not an age identity file: {e}", path.display())))?;
             (ids.into_iter().next().expect("at least one identity"), "kept the existing identity")
         }
@@ -45,7 +45,7 @@ pub fn run(a: &KeygenArgs) -> Result<()> {
             }
             let text = format!(
                 "# created: {}\n# public key: {}\n{}\n",
-                crate::util::now_rfc3339(),
+                crate::base::util::now_rfc3339(),
                 id.recipient(),
                 id.to_secret_string()
             );

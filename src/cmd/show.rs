@@ -16,9 +16,9 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{open, project_dir};
-use crate::catalog::{Catalog, PartObject};
-use crate::error::{Error, Result};
-use crate::seal::{Keys, PartView};
+use crate::base::error::{Error, Result};
+use crate::session::catalog::{Catalog, PartObject};
+use crate::session::seal::{Keys, PartView};
 use crate::store::Store;
 
 /// Print a session mirrored in the store: the whole transcript, or its last lines.
@@ -58,7 +58,7 @@ pub fn run(a: &ShowArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
-        .with_keys(crate::seal::Keys::for_config(&ctx.cfg));
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let session = cat.resolve(&a.id)?;
     let (plan, meta) = cat.plan(&session)?;
     let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
@@ -95,10 +95,10 @@ pub fn run(a: &ShowArgs) -> Result<()> {
 }
 
 /// The header above a rendered session: its meta.json numbers, dimmed, then a blank line.
-fn header(out: &mut dyn Write, meta: Option<&crate::meta::Meta>, color: bool) -> Result<()> {
+fn header(out: &mut dyn Write, meta: Option<&crate::session::meta::Meta>, color: bool) -> Result<()> {
     let Some(meta) = meta else { return Ok(()) };
     let mut text = String::new();
-    for (i, l) in crate::insight::summary_lines(meta).iter().enumerate() {
+    for (i, l) in super::display::summary_lines(meta).iter().enumerate() {
         let l = clean(l);
         text.push_str(&match (color, i) {
             (false, _) => l,
@@ -115,20 +115,20 @@ fn header(out: &mut dyn Write, meta: Option<&crate::meta::Meta>, color: bool) ->
 fn subagents(
     cat: &Catalog<'_>,
     parent: &str,
-    meta: Option<&crate::meta::Meta>,
+    meta: Option<&crate::session::meta::Meta>,
     out: &mut dyn Write,
     render: bool,
     color: bool,
 ) -> Result<()> {
-    let entries = meta.map(crate::subagent::entries).unwrap_or_default();
-    for child in crate::subagent::children_in_store(cat, parent, meta)? {
+    let entries = meta.map(crate::session::meta::extra::entries).unwrap_or_default();
+    for child in crate::session::catalog::children_in_store(cat, parent, meta)? {
         let (plan, cmeta) = cat.plan(&child)?;
         let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
         if !render {
             stream(cat.store, &cat.keys, &parts, out)?;
             continue;
         }
-        let agent = crate::subagent::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
+        let agent = crate::session::layout::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
         let e = entries.iter().find(|e| e.session_id == child.id);
         let mut title = format!("subagent {agent}");
         if let Some(t) = e.and_then(|e| e.agent_type.as_deref()) {
@@ -151,11 +151,11 @@ fn subagents(
 /// Copy every part, in order, into `out` (sealed parts decrypted).
 fn stream(store: &dyn Store, keys: &Keys, parts: &[PartObject], out: &mut dyn Write) -> Result<()> {
     let total = parts.iter().map(|p| p.size).sum();
-    let mut progress = crate::progress::Progress::new("reading", total);
+    let mut progress = crate::base::progress::Progress::new("reading", total);
     let mut done = 0;
     for p in parts {
         progress.update(done);
-        if crate::seal::get_part_to(store, keys, &p.key, out)?.is_none() {
+        if crate::session::seal::get_part_to(store, keys, &p.key, out)?.is_none() {
             return Err(vanished(store, &p.key));
         }
         done += p.size;

@@ -12,15 +12,15 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{emit, open, project_dir};
-use crate::catalog::Catalog;
-use crate::error::{Error, Result};
-use crate::flush::merge_meta;
-use crate::layout::meta_key;
-use crate::meta::WRITER;
-use crate::paths;
-use crate::state::{self, StatePaths};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::base::util::now_rfc3339;
+use crate::session::catalog::Catalog;
+use crate::session::layout::meta_key;
+use crate::session::meta::extra::merge_meta;
+use crate::session::meta::WRITER;
+use crate::session::state::{self, StatePaths};
 use crate::store::Cond;
-use crate::util::now_rfc3339;
 
 /// Mark a session ended (ended_at, end_reason "stop") and clear its local state.
 ///
@@ -43,7 +43,7 @@ pub fn run(a: &StopArgs) -> Result<()> {
     let ctx = open(&dir)?;
     let dest = ctx.cfg.describe();
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
-        .with_keys(crate::seal::Keys::for_config(&ctx.cfg));
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let id = cat.resolve(&a.id)?.id;
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
@@ -77,8 +77,11 @@ pub fn run(a: &StopArgs) -> Result<()> {
             break;
         }
         m.writer = Some(WRITER.to_string());
-        match ctx.store.put(&mkey, &crate::seal::meta_to_bytes(&m, &cat.keys)?, &etag.map_or(Cond::None, Cond::IfMatch))
-        {
+        match ctx.store.put(
+            &mkey,
+            &crate::session::seal::meta_to_bytes(&m, &cat.keys)?,
+            &etag.map_or(Cond::None, Cond::IfMatch),
+        ) {
             Err(Error::Precondition { .. }) if attempt < 3 => attempt += 1,
             Err(e) => return Err(e),
             Ok(_) => {

@@ -32,18 +32,18 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::age::{self, Decryptor, Identity, Opened, Recipient};
+use crate::base::age::{self, Decryptor, Identity, Opened, Recipient};
+use crate::base::error::{Error, Result};
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::meta::Meta;
+use crate::session::meta::Meta;
 use crate::store::Store;
 
 /// Suffix of a sealed part's key, after `.jsonl`.
-pub const SUFFIX: &str = ".age";
+pub const SUFFIX: &str = crate::session::layout::SEALED_SUFFIX;
 /// meta.json's field holding the sealed fields.
 pub const FIELD: &str = "sealed";
 /// A part entry's marker: `"encryption": "age"`.
-pub const PART_MARK: &str = "encryption";
+pub const PART_MARK: &str = crate::session::layout::SEALED_MARK;
 
 /// meta.json fields the bucket operator may read.
 const CLEAR_TOP: [&str; 11] = [
@@ -368,7 +368,7 @@ fn gone(store: &dyn Store, key: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::meta::PartEntry;
+    use crate::session::meta::PartEntry;
     use crate::store::local::LocalStore;
     use crate::store::Cond;
 

@@ -1,13 +1,18 @@
 //! `meta.json`: the per-session summary the Python `tracecraft` CLI reads and writes.
 //! Field names and order follow tracecraft; our additions (sha256 per part, writer,
 //! end reason...) are extra fields tracecraft ignores, and fields we do not know are kept.
+//!
+//! The fields we keep in `extra` (insight numbers, subagent links) and the merge rule of
+//! every field are in [`extra`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::layout::HARNESS;
+use crate::session::layout::HARNESS;
+
+pub mod extra;
 
 /// One uploaded part as meta.json lists it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,17 +48,17 @@ pub struct PartEntry {
 impl PartEntry {
     /// The part's object name (`.jsonl.age` when sealed).
     pub fn name(&self) -> String {
-        let name = crate::layout::part_name(self.seq, &self.uuid);
+        let name = crate::session::layout::part_name(self.seq, &self.uuid);
         if self.sealed() {
-            format!("{name}{}", crate::seal::SUFFIX)
+            format!("{name}{}", crate::session::layout::SEALED_SUFFIX)
         } else {
             name
         }
     }
 
-    /// Whether the part is stored sealed (`"encryption": "age"`, see `seal`).
+    /// Whether the part is stored sealed (`"encryption": "age"`, see `session::seal`).
     pub fn sealed(&self) -> bool {
-        self.extra.get(crate::seal::PART_MARK).and_then(Value::as_str) == Some("age")
+        self.extra.get(crate::session::layout::SEALED_MARK).and_then(Value::as_str) == Some("age")
     }
 }
 

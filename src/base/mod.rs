@@ -1,0 +1,11 @@
+//! Primitives: errors, atomic files, paths, the hook log, progress lines, small helpers and
+//! the redaction engine, and the age file format (client-side encryption). Nothing here knows what a session, a store or a config is.
+
+pub mod age;
+pub(crate) mod error;
+pub(crate) mod fsutil;
+pub(crate) mod log;
+pub(crate) mod paths;
+pub(crate) mod progress;
+pub mod redact;
+pub mod util;
