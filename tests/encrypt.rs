@@ -170,6 +170,12 @@ fn encrypted_round_trip(backend: Backend) {
     assert_eq!(list[0]["id"], sid, "{list}");
     let stats = String::from_utf8(ok(&e, &["stats", "--json"])).unwrap();
     assert!(stats.contains(SECRET_MODEL), "{stats}");
+    let page = dir.path().join("page.html");
+    ok(&e, &["html", sid, "-o", page.to_str().unwrap()]);
+    assert!(
+        std::fs::read_to_string(&page).unwrap().contains("violet-otter-prompt-4471"),
+        "html renders the decrypted session"
+    );
 
     // restore: the local transcript is gone; the bucket's copy comes back byte for byte.
     std::fs::remove_file(&t).unwrap();
@@ -194,9 +200,14 @@ fn encrypted_round_trip(backend: Backend) {
     let moved = e.home().join("age.key.away");
     std::fs::rename(&key, &moved).unwrap();
     assert!(doctor(&e).contains("can write, not read"), "{}", doctor(&e));
-    for args in
-        [vec!["show", sid, "--raw"], vec!["list"], vec!["stats"], vec!["restore", sid, "--force"], vec!["compact", sid]]
-    {
+    for args in [
+        vec!["show", sid, "--raw"],
+        vec!["list"],
+        vec!["stats"],
+        vec!["restore", sid, "--force"],
+        vec!["compact", sid],
+        vec!["html", sid, "-o", "/dev/null"],
+    ] {
         let err = fails_one_line(&e, &args);
         assert!(err.contains(&key.display().to_string()) && err.contains("does not exist"), "{args:?}: {err}");
     }
