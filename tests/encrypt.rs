@@ -177,6 +177,11 @@ fn encrypted_round_trip(backend: Backend) {
         "html renders the decrypted session"
     );
 
+    let out = e.run(&["share", sid]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NOT encrypted"), "share warns that its page is plain");
+    e.run(&["share", "--revoke", sid]);
+
     // restore: the local transcript is gone; the bucket's copy comes back byte for byte.
     std::fs::remove_file(&t).unwrap();
     ok(&e, &["restore", sid]);

@@ -217,6 +217,10 @@ pub fn run(a: &ShareArgs) -> Result<()> {
     let summary =
         format!("{} messages, {} tool calls, {}", done.messages, done.tool_calls, page::head::bytes(done.bytes));
     let mut err = io::stderr().lock();
+    if cat.keys.sealing() || session.parts.iter().any(|p| crate::session::seal::is_sealed(&p.key)) {
+        // Client-side encryption keeps the bucket's operator out; a shared page cannot.
+        let _ = writeln!(err, "note: the shared page is NOT encrypted: the bucket's operator can read it too");
+    }
     if let Some(url) = store.presign_get(&key, ttl) {
         let until = time::OffsetDateTime::now_utc() + ttl;
         let _ = writeln!(err, "Shared session {} as {key} ({summary}).", session.id);
