@@ -21,6 +21,7 @@ pub mod log;
 pub mod meta;
 pub mod paths;
 pub mod payload;
+pub mod printable;
 pub mod progress;
 pub mod redact;
 pub mod settings;
@@ -28,6 +29,7 @@ pub mod state;
 pub mod store;
 pub mod subagent;
 pub mod transcript;
+pub mod trust;
 pub mod util;
 
 pub use error::{Error, Result};

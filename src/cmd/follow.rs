@@ -108,9 +108,9 @@ pub fn parse_interval(s: &str) -> std::result::Result<Duration, String> {
 pub fn run(a: &FollowArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let single = if a.all { None } else { Some(pick_session(a, &dir)?) };
-    let cfg = Config::load(&dir)?;
+    let cfg = Config::load_manual(&dir)?;
     for w in &cfg.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::printable::escape(w));
     }
     let store = store::open(&cfg, LIMITS)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;

@@ -319,6 +319,8 @@ pub fn run(a: &InitArgs) -> Result<()> {
     ))?;
     emit(&format!("wrote {} (mode 600): project {project}, agent {agent}", path.display()))?;
     if !a.global {
+        // You wrote it, so you approve it: the hook honours it without a `trust` step.
+        crate::trust::approve(&path, &bytes)?;
         match ensure_gitignored(&here) {
             Ok(Some(gi)) => emit(&format!("added .tracecraft.json to {} (it holds credentials)", gi.display()))?,
             Ok(None) => {}

@@ -24,6 +24,7 @@ pub mod restore;
 pub mod show;
 pub mod stats;
 pub mod stop;
+pub mod trust;
 
 /// A configured destination.
 pub struct Ctx {
@@ -33,9 +34,9 @@ pub struct Ctx {
 
 /// Load the config for `project_dir` and open its store with people-command limits.
 pub fn open(project_dir: &Path) -> Result<Ctx> {
-    let cfg = Config::load(project_dir)?;
+    let cfg = Config::load_manual(project_dir)?;
     for w in &cfg.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::printable::escape(w));
     }
     let store = store::open(&cfg, Limits::MANUAL)?;
     Ok(Ctx { cfg, store })
