@@ -251,6 +251,10 @@ fn read_capped(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::re
 
 /// A whole body we need (meta.json, a listing page...), refused past `max` bytes.
 fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> std::result::Result<Vec<u8>, ureq::Error> {
+    // An announced length over the cap is refused before a byte is read.
+    if header(resp, "content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_SMALL_BODY) {
+        return Err(ureq::Error::BodyExceedsLimit(MAX_SMALL_BODY));
+    }
     resp.body_mut().with_config().limit(MAX_SMALL_BODY).read_to_vec()
 }
 
