@@ -20,6 +20,8 @@ use common::{Backend, Env};
 enum Mode {
     /// 200 with a 2 GB body of zeros to any GET.
     Huge,
+    /// The same, chunked (no length announced up front).
+    HugeChunked,
     /// Listings that never end (new keys under the prefix on every page); 404 otherwise.
     EndlessList,
     /// Listings that repeat the same page forever.
@@ -135,6 +137,18 @@ fn serve(conn: TcpStream, mode: Arc<Mutex<Mode>>, requests: Arc<AtomicUsize>, st
                 let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\n");
                 let zeros = vec![0u8; 1 << 16];
                 while !stop.load(Ordering::SeqCst) && out.write_all(&zeros).is_ok() {}
+                return;
+            }
+            Mode::HugeChunked => {
+                let _ = out.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+                let mut chunk = b"10000\r\n".to_vec();
+                chunk.extend(vec![b'{'; 1 << 16]);
+                chunk.extend(b"\r\n");
+                for _ in 0..(2_000_000_000 / (1 << 16)) {
+                    if stop.load(Ordering::SeqCst) || out.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
                 return;
             }
             Mode::EndlessList | Mode::StuckList if is_list => {
@@ -268,6 +282,8 @@ fn flush_against(mode: Mode, what: &str) -> (Hostile, String) {
 #[test]
 fn huge_meta_json_answer_is_refused_quickly_and_cheaply() {
     let (_h, err) = flush_against(Mode::Huge, "huge");
+    assert!(err.contains("larger than"), "{err}");
+    let (_h, err) = flush_against(Mode::HugeChunked, "huge-chunked");
     assert!(err.contains("larger than"), "{err}");
 }
 
