@@ -45,14 +45,18 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// An access key id as people may see it: the first 4 and last 4 characters
-/// (`AKIA…XYZW`), or only the first 2 of a short one. Never the whole id.
+/// An access key id as people may see it: the first 4 and last 4 characters of a long
+/// one (`AKIA…XYZW`, as AWS keys are 20), the first 4 of a shorter one, at most a quarter
+/// of a short one. Never the whole id.
 pub fn mask_key_id(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
-    let s: String = if chars.len() >= 12 {
-        format!("{}…{}", chars[..4].iter().collect::<String>(), chars[chars.len() - 4..].iter().collect::<String>())
+    let head = |n: usize| chars.iter().take(n).collect::<String>();
+    let s: String = if chars.len() >= 16 {
+        format!("{}…{}", head(4), chars[chars.len() - 4..].iter().collect::<String>())
+    } else if chars.len() >= 8 {
+        format!("{}…", head(4))
     } else {
-        format!("{}…", chars.iter().take(2.min(chars.len() / 2)).collect::<String>())
+        format!("{}…", head(chars.len() / 4))
     };
     crate::printable::escape(&s).into_owned()
 }
@@ -423,6 +427,15 @@ mod tests {
         assert!(s.path_style);
         assert!(c.redact);
         assert!(!format!("{c:?}").contains("SK"), "secret must not appear in Debug");
+    }
+
+    #[test]
+    fn key_ids_are_masked() {
+        assert_eq!(mask_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(mask_key_id("tc-access1"), "tc-a…");
+        assert_eq!(mask_key_id("AKID"), "A…");
+        assert_eq!(mask_key_id(""), "…");
+        assert_eq!(mask_key_id("AK\u{1b}IDxxxxxxxxxxxxxxx"), "AK\\eI…xxxx");
     }
 
     #[test]
