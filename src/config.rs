@@ -146,17 +146,19 @@ impl Config {
         let mut untrusted = None;
         let mut bytes = None;
         if let Some(p) = &file {
-            let b = std::fs::read(p).map_err(|e| Error::io("read", p, e))?;
+            let read = std::fs::read(p);
             if needs_approval(p)? {
-                match crate::trust::status(p, &b) {
-                    crate::trust::Status::Approved => bytes = Some(b),
-                    st => {
+                // An unreadable project file is not approved either (and cannot stop mirroring).
+                let st = read.as_ref().map_or(crate::trust::Status::Unapproved, |b| crate::trust::status(p, b));
+                match (st, read) {
+                    (crate::trust::Status::Approved, Ok(b)) => bytes = Some(b),
+                    (st, _) => {
                         untrusted = Some(Untrusted { path: p.clone(), changed: st == crate::trust::Status::Changed });
                         file = global_file()?;
                     }
                 }
             } else {
-                bytes = Some(b);
+                bytes = Some(read.map_err(|e| Error::io("read", p, e))?);
             }
         }
         if let (Some(p), None) = (&file, &bytes) {

@@ -14,14 +14,27 @@ fn is_unsafe(c: char) -> bool {
 }
 
 /// `s` with every unsafe character written as a visible escape (`\e`, `\r`, `\n`, `\t`,
-/// `\x7f`, `\u{9b}`); borrowed when nothing needed escaping (the usual case).
+/// `\x7f`, `\u{9b}`); borrowed when nothing needed escaping (the usual case). For one line
+/// (a log line, an error, a doctor line).
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
+    escape_with(s, false)
+}
+
+/// Like [`escape`], but newlines and tabs stay: for multi-line text meant for a person
+/// (command output, a replayed conversation).
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    escape_with(s, true)
+}
+
+fn escape_with(s: &str, keep_lines: bool) -> Cow<'_, str> {
+    let bad = |c: char| is_unsafe(c) && !(keep_lines && matches!(c, '\n' | '\t'));
+    if !s.chars().any(bad) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
+            c if !bad(c) => out.push(c),
             '\u{1b}' => out.push_str("\\e"),
             '\r' => out.push_str("\\r"),
             '\n' => out.push_str("\\n"),
@@ -59,6 +72,7 @@ mod tests {
         assert_eq!(escape("c1\u{9b}31m"), "c1\\x9b31m");
         assert_eq!(escape("bidi\u{202e}txt"), "bidi\\u{202e}txt");
         assert_eq!(Printable("a\u{1b}b").to_string(), "a\\eb");
+        assert_eq!(escape_text("l1\n\tl2\u{1b}[2J\r"), "l1\n\tl2\\e[2J\\r");
         // Nothing unsafe survives, whatever the input.
         let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
         assert!(!escape(&all).chars().any(is_unsafe));

@@ -28,10 +28,12 @@ enum Mode {
     StuckList,
     /// Headers at once, then one body byte every 3 s.
     Drip,
-    /// 307 to itself, forever.
+    /// 307 to itself, forever, each with a 2 GB body.
     Redirect,
     /// Accepts, reads, never answers.
     Silent,
+    /// Sends the headers of a 200, then nothing, ever.
+    Stall,
     /// 403 whose <Code>/<Message> carry terminal escapes.
     EscapeError,
     /// Relays bytes to the real server.
@@ -165,11 +167,9 @@ fn serve(conn: TcpStream, mode: Arc<Mutex<Mode>>, requests: Arc<AtomicUsize>, st
                 xml.push_str(&format!("<NextContinuationToken>tok{page}</NextContinuationToken></ListBucketResult>"));
                 respond(&mut out, "200 OK", xml.as_bytes())
             }
-            Mode::EndlessList | Mode::StuckList => respond(
-                &mut out,
-                "404 Not Found",
-                b"<Error><Code>NoSuchKey</Code><Message>none</Message></Error>",
-            ),
+            Mode::EndlessList | Mode::StuckList => {
+                respond(&mut out, "404 Not Found", b"<Error><Code>NoSuchKey</Code><Message>none</Message></Error>")
+            }
             Mode::Drip => {
                 let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
                 for _ in 0..1000 {
@@ -181,10 +181,21 @@ fn serve(conn: TcpStream, mode: Arc<Mutex<Mode>>, requests: Arc<AtomicUsize>, st
                 return;
             }
             Mode::Redirect => {
+                let me = out.local_addr().unwrap();
                 let head = format!(
-                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:1{target}\r\nContent-Length: 0\r\n\r\n"
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{me}{target}\r\nContent-Length: 2000000000\r\n\r\n"
                 );
-                out.write_all(head.as_bytes()).is_ok()
+                let _ = out.write_all(head.as_bytes());
+                let zeros = vec![b' '; 1 << 16];
+                while !stop.load(Ordering::SeqCst) && out.write_all(&zeros).is_ok() {}
+                return;
+            }
+            Mode::Stall => {
+                let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+                while !stop.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(100));
+                }
+                return;
             }
             Mode::Silent => {
                 while !stop.load(Ordering::SeqCst) {
@@ -268,7 +279,8 @@ fn flush_against(mode: Mode, what: &str) -> (Hostile, String) {
     env.write_config_value(&cfg);
     let sid = format!("hostile-{what}");
     env.write_transcript(&sid, 20, 0);
-    let (code, stderr, took, rss_kib) = run_measured(env.cmd(&["flush", "--session-id", &sid]), Duration::from_secs(120));
+    let (code, stderr, took, rss_kib) =
+        run_measured(env.cmd(&["flush", "--session-id", &sid]), Duration::from_secs(120));
     eprintln!("{what}: exit {code:?} in {took:?}, peak RSS {} MiB: {stderr}", rss_kib >> 10);
     assert_eq!(code, Some(1), "{what}: {stderr}");
     assert!(took <= Duration::from_secs(30), "{what}: flush took {took:?}");
@@ -302,20 +314,25 @@ fn dripping_body_hits_the_request_deadline() {
 
 #[test]
 fn redirect_loop_is_never_followed() {
-    let (h, err) = flush_against(Mode::Redirect, "redirect");
-    assert!(err.contains("redirect"), "{err}");
+    let (h, err) = flush_against(Mode::Redirect, "loop307");
+    assert!(err.contains("redirects are not followed"), "{err}");
     assert_eq!(h.requests.load(Ordering::SeqCst), 1, "a redirect is not retried nor followed");
 }
 
 #[test]
 fn silent_server_hits_the_response_deadline() {
     flush_against(Mode::Silent, "silent");
+    // Headers, then silence: the body is covered by the same deadline.
+    flush_against(Mode::Stall, "stall");
 }
 
 #[test]
 fn server_error_text_cannot_drive_the_terminal() {
     let (_h, err) = flush_against(Mode::EscapeError, "escape");
-    assert!(!err.contains('\u{1b}') && !err.contains('\r') && !err.contains('\u{9b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\r') && !err.contains('\u{9b}') && !err.contains('\u{7}'),
+        "{err:?}"
+    );
     assert!(err.contains("\\e[2J"), "shown escaped: {err:?}");
 }
 
@@ -333,8 +350,13 @@ fn hook_stays_fast_and_the_next_event_after_recovery_mirrors_everything_once() {
         let mut c = env.cmd(&["hook"]);
         c.env("TRACECRAFT_HOOK_INLINE", "0");
         let t = Instant::now();
-        let out = common::run_with_timeout(c, Some(serde_json::to_vec(&env.payload("Stop", sid)).unwrap()), true, Duration::from_secs(30))
-            .expect("hook exits");
+        let out = common::run_with_timeout(
+            c,
+            Some(serde_json::to_vec(&env.payload("Stop", sid)).unwrap()),
+            true,
+            Duration::from_secs(30),
+        )
+        .expect("hook exits");
         assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
         t.elapsed()
     };

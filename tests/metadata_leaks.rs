@@ -55,7 +55,8 @@ fn every_metadata_field_copied_from_payloads_and_files_is_redacted() {
     // Lines recording a git branch with a token in it (session insight keeps the branch).
     let mut bytes = Vec::new();
     for i in 0..4 {
-        let line = common::transcript_line(sid, &cwd, i).replace("\"gitBranch\":\"\"", &format!("\"gitBranch\":\"fix/{GITHUB}\""));
+        let line = common::transcript_line(sid, &cwd, i)
+            .replace("\"gitBranch\":\"\"", &format!("\"gitBranch\":\"fix/{GITHUB}\""));
         bytes.extend(line.into_bytes());
         if !bytes.ends_with(b"\n") {
             bytes.push(b'\n');
@@ -67,8 +68,11 @@ fn every_metadata_field_copied_from_payloads_and_files_is_redacted() {
     let sub = common::transcript::subagent_transcript_path(&transcript, sid, agent);
     fs::create_dir_all(sub.parent().unwrap()).unwrap();
     fs::write(&sub, common::transcript_lines(sid, &cwd, 0, 2)).unwrap();
-    fs::write(sub.with_extension("meta.json"), json!({"agentType":"Explore","description":format!("use {GITHUB2} to push")}).to_string())
-        .unwrap();
+    fs::write(
+        sub.with_extension("meta.json"),
+        json!({"agentType":"Explore","description":format!("use {GITHUB2} to push")}).to_string(),
+    )
+    .unwrap();
 
     let base = |event: &str| {
         let mut p = common::payload(event, sid, &transcript, &cwd);
@@ -187,7 +191,11 @@ fn session_ids_never_share_a_local_file() {
         assert_eq!(env.replay(id), fs::read(env.transcript_path(id)).unwrap(), "{id}");
         let meta = env.meta(id).unwrap();
         assert_eq!(meta["session_id"], json!(id), "{id}: {meta}");
-        assert_eq!(meta["total_source_bytes"], json!(fs::metadata(env.transcript_path(id)).unwrap().len()), "{id}: {meta}");
+        assert_eq!(
+            meta["total_source_bytes"],
+            json!(fs::metadata(env.transcript_path(id)).unwrap().len()),
+            "{id}: {meta}"
+        );
     }
     let log = log_of(&env);
     assert!(!log.contains("ERROR"), "{log}");
@@ -198,7 +206,8 @@ fn doctor_shows_a_masked_access_key_and_escapes_what_it_prints() {
     let Some(env) = Env::try_new(Backend::S3s, "doctor-mask") else { panic!("s3s-fs is required") };
     // A log line an older version wrote raw.
     fs::create_dir_all(env.home().join(".tracecraft")).unwrap();
-    fs::write(env.home().join(".tracecraft/hook.log"), "2026-01-01T00:00:00+00:00 ERROR boom \u{1b}[2J\u{9b}1m\n").unwrap();
+    fs::write(env.home().join(".tracecraft/hook.log"), "2026-01-01T00:00:00+00:00 ERROR boom \u{1b}[2J\u{9b}1m\n")
+        .unwrap();
     let out = env.run(&["doctor"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let key = common::servers::access_key();

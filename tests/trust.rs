@@ -88,7 +88,10 @@ fn cloned_repo_config_receives_nothing_and_the_session_goes_to_the_users_own_sto
     // Mirrored by the user's own (here: no) config into the embedded store, redacted.
     let replay = env.replay(sid);
     let text = String::from_utf8_lossy(&replay);
-    assert!(!replay.is_empty() && text.contains("[REDACTED:github_pat]") && !text.contains(SECRET_LINE_TOKEN), "{text}");
+    assert!(
+        !replay.is_empty() && text.contains("[REDACTED:github_pat]") && !text.contains(SECRET_LINE_TOKEN),
+        "{text}"
+    );
     // One line per event naming the file and the exact command.
     let log = log_of(&env);
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(".tracecraft.json")).collect();
@@ -134,7 +137,10 @@ fn trust_untrust_list_and_a_changed_file_needs_approval_again() {
     let out = env.run(&["trust"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(stdout.contains(&env.endpoint().unwrap()) && stdout.contains("redaction on"), "shows what is approved: {stdout}");
+    assert!(
+        stdout.contains(&env.endpoint().unwrap()) && stdout.contains("redaction on"),
+        "shows what is approved: {stdout}"
+    );
     let rec = env.home().join(".tracecraft/trusted.json");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(&rec).unwrap().permissions().mode() & 0o777, 0o600);
@@ -219,6 +225,15 @@ fn tracecraft_config_env_is_the_users_own_and_init_approves_what_it_writes() {
         &common::servers::secret_key(),
     ]);
     assert!(out.status.success(), "{out:?}");
+    let listed = env.run(&["trust", "--list"]);
+    let file = env.project_dir().join(".tracecraft.json");
+    let file = fs::canonicalize(&file).unwrap_or(file);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l.starts_with("approved") && l.contains(&file.display().to_string())),
+        "init approved what it wrote: {listed:?}"
+    );
     env.write_transcript(sid, 2, 3);
     assert!(env.run_hook(&env.payload("Stop", sid)).status.success());
     assert_eq!(env.replay(sid), fs::read(env.transcript_path(sid)).unwrap());

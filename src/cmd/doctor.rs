@@ -30,6 +30,7 @@ use crate::store::s3::S3Store;
 /// Check the configuration, the bucket, the clock, the hook registration and pending data.
 ///
 /// Checks: which config file applies (and that a file holding credentials is mode 600),
+/// which project config files are approved for the hook and which are not (`trust`),
 /// the credentials (the access key id is shown masked, never the secret), that the endpoint
 /// answers, the clock against the server's (SigV4 fails past 15 minutes of skew), that the
 /// bucket exists and is writable (a probe object under `<project>/` is written, read and

@@ -36,6 +36,7 @@ use crate::util::sha256_hex;
 /// `<project>/.tracecraft-probe-<random>` can be written, read back and deleted. On any
 /// failure nothing is written. Inside a git repository `.tracecraft.json` is added to the
 /// repository's `.gitignore` unless it is already ignored. The secret key is never printed.
+/// The file written is approved for the hook at once (see `tracecraft-hook trust --help`).
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// S3 endpoint URL, e.g. http://127.0.0.1:9000 or https://s3.eu-west-1.amazonaws.com.

@@ -94,9 +94,10 @@ pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, proj
 }
 
 /// Print a line on stdout. A closed pipe surfaces as an `Io` error that `main` treats as success.
+/// Control characters (from meta.json, paths, ids: input) are escaped; newlines stay.
 pub fn emit(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").map_err(|e| Error::io("write", "<stdout>", e))
+    writeln!(out, "{}", crate::printable::escape_text(line)).map_err(|e| Error::io("write", "<stdout>", e))
 }
 
 /// `1234567` -> `1,234,567`.
