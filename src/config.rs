@@ -184,9 +184,11 @@ impl Config {
             eprintln!("warning: {}", crate::printable::escape(&u.message()));
             return Ok(cfg);
         }
-        // The only config: it is what the person meant. Broken? Say what is wrong with it.
+        // The only config: it is what the person meant. Broken? Say what is wrong with it
+        // (parsing and checking it sends nothing anywhere).
         if let Ok(b) = std::fs::read(&u.path) {
-            parse_object(&u.path, &b)?;
+            let obj = parse_object(&u.path, &b)?;
+            from_parts(Some(u.path.clone()), Some(&obj), &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
         }
         Err(Error::config(None, u.message()))
     }
