@@ -255,7 +255,17 @@ fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> std::result::Result
     if header(resp, "content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_SMALL_BODY) {
         return Err(ureq::Error::BodyExceedsLimit(MAX_SMALL_BODY));
     }
-    resp.body_mut().with_config().limit(MAX_SMALL_BODY).read_to_vec()
+    read_limited(resp, MAX_SMALL_BODY)
+}
+
+/// The whole body, or `BodyExceedsLimit` as soon as it goes past `max` bytes.
+fn read_limited(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::result::Result<Vec<u8>, ureq::Error> {
+    let mut out = Vec::new();
+    resp.body_mut().with_config().limit(u64::MAX).reader().take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(ureq::Error::BodyExceedsLimit(max));
+    }
+    Ok(out)
 }
 
 impl Store for S3Store {
@@ -318,13 +328,7 @@ impl Store for S3Store {
                 self.agent.get(&url).header("range", &range).call().map_err(|e| self.net_err("GET", key, e))?;
             let status = resp.status().as_u16();
             match status {
-                206 => resp
-                    .body_mut()
-                    .with_config()
-                    .limit(end - start)
-                    .read_to_vec()
-                    .map(Some)
-                    .map_err(|e| self.net_err("GET", key, e)),
+                206 => read_limited(&mut resp, end - start).map(Some).map_err(|e| self.net_err("GET", key, e)),
                 200 => {
                     // Server ignored Range: read up to `end` only, cut locally.
                     let all = read_capped(&mut resp, end).map_err(|e| self.net_err("GET", key, e))?;
