@@ -266,7 +266,7 @@ fn run_measured(cmd: Command, limit: Duration) -> (Option<i32>, String, Duration
     let took = started.elapsed();
     let text = std::fs::read_to_string(rss_file.path()).unwrap_or_default();
     // GNU time writes "Command exited with non-zero status N" before the number.
-    let rss = text.lines().filter_map(|l| l.trim().parse().ok()).last().expect("peak RSS from /usr/bin/time");
+    let rss = text.lines().rev().find_map(|l| l.trim().parse().ok()).expect("peak RSS from /usr/bin/time");
     (code, reader.join().unwrap(), took, rss)
 }
 

@@ -100,7 +100,7 @@ fn every_metadata_field_copied_from_payloads_and_files_is_redacted() {
     redacted(&meta["start_source"], "start_source");
     redacted(&meta["end_reason"], "end_reason");
     let text = meta.to_string();
-    assert!(text.contains(&format!("fix/[REDACTED:github_pat]")), "git branch: {text}");
+    assert!(text.contains("fix/[REDACTED:github_pat]"), "git branch: {text}");
     let subs = meta["subagents"].as_array().unwrap_or_else(|| panic!("subagents listed: {text}"));
     redacted(&subs[0]["description"], "subagents[].description");
     for secret in ALL {
