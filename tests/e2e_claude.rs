@@ -31,7 +31,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tracecraft_hook::redact::Redactor;
+use tracecraft_hook::base::redact::Redactor;
 
 const HOOK_BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
 /// Where npm puts the native CLI, under a prefix.

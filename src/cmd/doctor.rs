@@ -19,11 +19,11 @@ use time::OffsetDateTime;
 
 use super::init::{check_bucket, explain, probe_write, shown_endpoint, Kind, CHECK_LIMITS};
 use super::{emit, project_dir, thousands};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::{config_file, Backend, Config};
-use crate::error::{Error, Result};
-use crate::paths;
-use crate::settings::{self, Scope};
-use crate::state;
+use crate::host::settings::{self, Scope};
+use crate::session::state;
 use crate::store::local::LocalStore;
 use crate::store::s3::S3Store;
 
@@ -76,7 +76,7 @@ impl Report {
         };
         let fix = fix.map(|f| format!("; fix: {f}")).unwrap_or_default();
         // Paths, endpoints, server messages and log lines are input: escaped.
-        emit(&crate::printable::escape(&format!("{tag}  {topic:<12} {msg}{fix}")))
+        emit(&crate::base::printable::escape(&format!("{tag}  {topic:<12} {msg}{fix}")))
     }
     fn ok(&mut self, topic: &str, msg: impl fmt::Display) -> Result<()> {
         self.line(Level::Ok, topic, msg, None)
@@ -189,13 +189,15 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
         let shown = path.display();
         let dir_of = path.parent().unwrap_or(Path::new("/")).display().to_string();
         match st {
-            Some(crate::trust::Status::Approved) => r.ok("approved", format!("{shown} (honoured by the hook)"))?,
-            Some(crate::trust::Status::Changed) => r.warn(
+            Some(crate::base::trust::Status::Approved) => {
+                r.ok("approved", format!("{shown} (honoured by the hook)"))?
+            }
+            Some(crate::base::trust::Status::Changed) => r.warn(
                 "approval",
                 format!("{shown} changed since you approved it: the hook ignores it"),
                 format!("review it, then `tracecraft-hook trust {dir_of}`"),
             )?,
-            Some(crate::trust::Status::Unapproved) => r.warn(
+            Some(crate::base::trust::Status::Unapproved) => r.warn(
                 "approval",
                 format!("{shown} is not approved: the hook ignores it"),
                 format!("review it, then `tracecraft-hook trust {dir_of}`"),
@@ -489,7 +491,7 @@ fn command_binary(cmd: &str) -> Option<PathBuf> {
 }
 
 fn check_log(r: &mut Report) -> Result<()> {
-    let problems = crate::log::recent_problems(5);
+    let problems = crate::base::log::recent_problems(5);
     let log = paths::log_path()?;
     if problems.is_empty() {
         return r.ok("hook log", format!("no warnings or errors in {}", log.display()));
@@ -521,7 +523,7 @@ fn check_sessions(r: &mut Report) -> Result<()> {
         }
         let Some(st) = state::load(&e.path()) else { continue };
         tracked += 1;
-        let (len, mtime) = crate::transcript::stat(&st.transcript).unwrap_or((st.seen_len, st.seen_mtime_ns));
+        let (len, mtime) = crate::session::transcript::stat(&st.transcript).unwrap_or((st.seen_len, st.seen_mtime_ns));
         let grew = (len, mtime) != (st.seen_len, st.seen_mtime_ns) && len > st.cursor;
         if grew || st.meta_dirty {
             bytes += len.saturating_sub(st.cursor);

@@ -5,26 +5,27 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::Session;
-use crate::layout::validate_id;
-use crate::paths;
+use crate::session::layout::validate_id;
+use crate::session::Session;
 use crate::store::{self, Limits, Store};
 
-pub mod backfill;
-pub mod compact;
-pub mod doctor;
-pub mod flush;
-pub mod follow;
-pub mod init;
-pub mod install;
-pub mod list;
-pub mod restore;
-pub mod show;
-pub mod stats;
-pub mod stop;
-pub mod trust;
+pub(crate) mod backfill;
+pub(crate) mod compact;
+pub(crate) mod display;
+pub(crate) mod doctor;
+pub(crate) mod flush;
+pub(crate) mod follow;
+pub(crate) mod init;
+pub(crate) mod install;
+pub(crate) mod list;
+pub(crate) mod restore;
+pub(crate) mod show;
+pub(crate) mod stats;
+pub(crate) mod stop;
+pub(crate) mod trust;
 
 /// A configured destination.
 pub struct Ctx {
@@ -36,9 +37,9 @@ pub struct Ctx {
 pub fn open(project_dir: &Path) -> Result<Ctx> {
     let cfg = Config::load_manual(project_dir)?;
     for w in &cfg.warnings {
-        eprintln!("warning: {}", crate::printable::escape(w));
+        eprintln!("warning: {}", crate::base::printable::escape(w));
     }
-    let store = store::open(&cfg, Limits::MANUAL)?;
+    let store = store::backend::open(&cfg, Limits::MANUAL)?;
     Ok(Ctx { cfg, store })
 }
 
@@ -97,7 +98,7 @@ pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, proj
 /// Control characters (from meta.json, paths, ids: input) are escaped; newlines stay.
 pub fn emit(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", crate::printable::escape_text(line)).map_err(|e| Error::io("write", "<stdout>", e))
+    writeln!(out, "{}", crate::base::printable::escape_text(line)).map_err(|e| Error::io("write", "<stdout>", e))
 }
 
 /// `1234567` -> `1,234,567`.

@@ -1,15 +1,15 @@
 //! `trust` / `untrust`: approve (or withdraw the approval of) a project's config file, so
-//! the hook honours it. See `crate::trust` for why a project file needs approval.
+//! the hook honours it. See `crate::base::trust` for why a project file needs approval.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::{emit, project_dir};
+use crate::base::error::{Error, Result};
+use crate::base::trust::{self, Status};
+use crate::base::util::sha256_hex;
 use crate::config::{self, from_parts, needs_approval, parse_object};
-use crate::error::{Error, Result};
-use crate::trust::{self, Status};
-use crate::util::sha256_hex;
 
 /// Approve a project's config file (.tracecraft.json) so the hook honours it.
 ///
@@ -53,7 +53,7 @@ pub fn trust(a: &TrustArgs) -> Result<()> {
     let file = config_path(a.target.as_deref())?;
     let bytes = std::fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
     if !needs_approval(&file)? {
-        return emit(&crate::printable::escape(&format!(
+        return emit(&crate::base::printable::escape(&format!(
             "{} is your own config (~/.tracecraft/config.json or TRACECRAFT_CONFIG): always honoured",
             file.display()
         )));
@@ -62,7 +62,7 @@ pub fn trust(a: &TrustArgs) -> Result<()> {
     let obj = parse_object(&file, &bytes)?;
     let cfg = from_parts(Some(file.clone()), Some(&obj), &|_| None)?;
     let key = trust::approve(&file, &bytes)?;
-    emit(&crate::printable::escape(&format!(
+    emit(&crate::base::printable::escape(&format!(
         "approved {key} (sha256 {}): sessions in this project go to {}, redaction {}",
         &sha256_hex(&bytes)[..12],
         cfg.describe(),
@@ -74,12 +74,14 @@ pub fn trust(a: &TrustArgs) -> Result<()> {
 pub fn untrust(a: &UntrustArgs) -> Result<()> {
     let file = config_path(a.target.as_deref())?;
     if trust::revoke(&file)? {
-        emit(&crate::printable::escape(&format!(
+        emit(&crate::base::printable::escape(&format!(
             "withdrew the approval of {}; the hook ignores it from now on",
             trust::key_of(&file)
         )))
     } else {
-        Err(Error::NotFound(crate::printable::escape(&format!("{} was not approved", file.display())).into_owned()))
+        Err(Error::NotFound(
+            crate::base::printable::escape(&format!("{} was not approved", file.display())).into_owned(),
+        ))
     }
 }
 
@@ -97,7 +99,7 @@ fn list() -> Result<()> {
             Err(_) => "missing",
         };
         let when = e.approved_at.as_deref().unwrap_or("?");
-        emit(&crate::printable::escape(&format!("{state:<9} {path} (approved {when})")))?;
+        emit(&crate::base::printable::escape(&format!("{state:<9} {path} (approved {when})")))?;
     }
     Ok(())
 }

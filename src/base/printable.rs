@@ -5,7 +5,6 @@
 //! [`crate::Error`], by the hook log and by `doctor`, so no printing path forgets it.
 
 use std::borrow::Cow;
-use std::fmt;
 
 /// Whether `c` must not reach a terminal or a log as is.
 fn is_unsafe(c: char) -> bool {
@@ -47,16 +46,6 @@ fn escape_with(s: &str, keep_lines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A `Display` adapter that escapes what it shows: `format!("{}", Printable(&name))`.
-pub struct Printable<T>(pub T);
-
-impl<T: fmt::Display> fmt::Display for Printable<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0.to_string();
-        f.write_str(&escape(&s))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,7 +60,6 @@ mod tests {
         assert_eq!(escape("\u{7f}\u{0}\u{7}"), "\\x7f\\x00\\x07");
         assert_eq!(escape("c1\u{9b}31m"), "c1\\x9b31m");
         assert_eq!(escape("bidi\u{202e}txt"), "bidi\\u{202e}txt");
-        assert_eq!(Printable("a\u{1b}b").to_string(), "a\\eb");
         assert_eq!(escape_text("l1\n\tl2\u{1b}[2J\r"), "l1\n\tl2\\e[2J\\r");
         // Nothing unsafe survives, whatever the input.
         let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();

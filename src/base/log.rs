@@ -6,9 +6,9 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::fsutil::ensure_private_dir_strict;
-use crate::paths;
-use crate::util::now_rfc3339;
+use crate::base::fsutil::ensure_private_dir_strict;
+use crate::base::paths;
+use crate::base::util::now_rfc3339;
 
 /// Rotate past this size.
 pub const MAX_LOG: u64 = 1024 * 1024;
@@ -26,7 +26,7 @@ pub fn log(level: &str, msg: &str) {
         let _ = std::fs::rename(&path, path.with_extension("log.1"));
     }
     // Escaped: ids, paths and server text in `msg` are input (a newline would forge a line).
-    let line = format!("{} {level} {}\n", now_rfc3339(), crate::printable::escape(msg));
+    let line = format!("{} {level} {}\n", now_rfc3339(), crate::base::printable::escape(msg));
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).mode(0o600).open(&path) {
         let _ = f.write_all(line.as_bytes());
     }
@@ -39,7 +39,7 @@ pub fn recent_problems(n: usize) -> Vec<String> {
     let mut v: Vec<String> = text
         .lines()
         .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
-        .map(|l| crate::printable::escape(l).into_owned())
+        .map(|l| crate::base::printable::escape(l).into_owned())
         .collect();
     let skip = v.len().saturating_sub(n);
     v.drain(..skip);

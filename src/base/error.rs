@@ -23,6 +23,9 @@ pub enum Error {
     Protocol { endpoint: String, key: String, op: &'static str, msg: String },
     /// The store answered with an HTTP error status.
     Http { endpoint: String, key: String, op: &'static str, status: u16, code: String, msg: String },
+    /// The bucket itself does not exist (S3 `NoSuchBucket`): the destination is missing, not
+    /// the object, so this is neither "not found" nor worth a retry.
+    NoSuchBucket { endpoint: String, bucket: String, key: String, op: &'static str },
     /// A conditional write lost its race (HTTP 412 / 409).
     Precondition { key: String },
     /// Input we refuse to act on (a session id with `/`, a transcript that is a directory...).
@@ -67,12 +70,12 @@ impl Error {
 }
 
 impl fmt::Display for Error {
-    /// Every message is passed through [`crate::printable::escape`]: paths, keys, session
+    /// Every message is passed through [`crate::base::printable::escape`]: paths, keys, session
     /// ids and server text are input, and must not drive the terminal they are shown on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::new();
         self.write_raw(&mut s)?;
-        f.write_str(&crate::printable::escape(&s))
+        f.write_str(&crate::base::printable::escape(&s))
     }
 }
 
@@ -95,6 +98,11 @@ impl Error {
                 }
                 Ok(())
             }
+            Error::NoSuchBucket { endpoint, bucket, key, op } => write!(
+                f,
+                "{op} {key} at {endpoint}: bucket {bucket} does not exist \
+                 (create it or run `tracecraft-hook init --create-bucket`)"
+            ),
             Error::Precondition { key } => {
                 write!(f, "{key} was changed by another writer (precondition failed)")
             }

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir_strict, read_optional};
-use crate::paths;
-use crate::util::{now_rfc3339, sha256_hex};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir_strict, read_optional};
+use crate::base::paths;
+use crate::base::util::{now_rfc3339, sha256_hex};
 
 /// One approved file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
