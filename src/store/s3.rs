@@ -389,6 +389,9 @@ impl Store for S3Store {
                             // A failure mid-body is not retried (`decide`: bytes already went out).
                             msg: if n > 0 { format!("{e} (after {n} bytes)") } else { e.to_string() },
                         })?;
+                        if r == 0 {
+                            break;
+                        }
                         if started.elapsed() > budget + Duration::from_secs_f64(n as f64 / MIN_RATE as f64) {
                             // A byte now and then never trips the per-read timeout: too slow is
                             // an error too (not retried: the same server does the same).
@@ -402,9 +405,6 @@ impl Store for S3Store {
                                     MIN_RATE >> 10
                                 ),
                             });
-                        }
-                        if r == 0 {
-                            break;
                         }
                         out.write_all(&buf[..r]).map_err(|e| Error::io("write", "<output>", e))?;
                         n += r as u64;
@@ -800,6 +800,41 @@ mod tests {
     }
 
     /// A server that answers every GET with a 100-byte body but sends 10 bytes and hangs up.
+    #[test]
+    fn a_streamed_download_that_drips_is_cut_off() {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut w = stream;
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+                // One byte every 200 ms: no single read waits long, the whole never ends.
+                for _ in 0..1000 {
+                    if w.write_all(b"x").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        });
+        let limits = Limits {
+            connect: Duration::from_millis(500),
+            response: Duration::from_millis(1000),
+            retry_budget: Duration::from_millis(100),
+        };
+        let s = S3Store::new(&cfg(&format!("http://{addr}"), true), limits).unwrap();
+        let started = Instant::now();
+        let e = s.get_to("p/k", &mut Vec::new()).unwrap_err();
+        assert!(matches!(e, Error::Protocol { .. }) && e.to_string().contains("too slow"), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    }
+
     #[test]
     fn get_to_does_not_retry_once_bytes_went_out() {
         use std::io::BufRead;
