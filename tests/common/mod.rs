@@ -19,6 +19,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod http;
+pub mod pages;
 pub mod proxy;
 pub mod servers;
 pub mod sign;
