@@ -489,12 +489,7 @@ fn preview(s: &str, max: usize) -> String {
 /// Make text safe for a terminal: control characters (escape sequences...) are shown as
 /// `\u{..}` instead of being interpreted. Newlines and tabs stay.
 fn clean(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
-        .collect()
+    crate::base::printable::escape_text(s).into_owned()
 }
 
 #[cfg(test)]
@@ -537,7 +532,7 @@ mod tests {
         assert!(once.contains("assistant: hi"), "{once}");
         assert!(once.contains("→ Bash command: ls -la"), "{once}");
         assert!(once.contains("⎿ a (3 lines, 5 bytes)"), "{once}");
-        assert!(once.contains("? not json at all \\u{1b}[31m"), "{once}");
+        assert!(once.contains("? not json at all \\e[31m"), "{once}");
         assert!(once.contains("· weird"), "{once}");
         assert!(once.contains("summary: did things"), "{once}");
     }

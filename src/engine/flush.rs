@@ -121,6 +121,7 @@ impl<'a> Mirror<'a> {
         validate_id(&s.id)?;
         let paths = StatePaths::new(&self.state_dir, &s.id);
         let _lock = state::lock(&paths.lock, opts.lock_wait)?;
+        state::migrate_legacy(&self.state_dir, &s.id);
         let dest = self.cfg.dest_id();
         crate::session::journal::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
 
@@ -229,6 +230,11 @@ impl<'a> Mirror<'a> {
                 meta.agent_id = self.cfg.agent_id.clone();
             }
             meta.writer = Some(WRITER.to_string());
+            // Paths, branch, model, subagent descriptions, sidecars...: copied from local
+            // files and payloads, so redacted like the transcript before they leave.
+            if let Some(r) = &self.redactor {
+                redact_meta(r, &mut meta);
+            }
             st.meta_dirty = true;
             state::save_meta(&paths.meta, &meta)?;
             self.save_state(&paths, &mut st)?;
@@ -296,7 +302,7 @@ impl<'a> Mirror<'a> {
     /// source hash no longer matches the transcript are repaired.
     fn recover(&self, s: &Session, dest: &str, t: Option<&mut Transcript>) -> Result<(State, Meta, bool)> {
         let meta = self.fetch_meta(&s.id)?;
-        let listing = self.store.list(&self.prefix(&s.id))?;
+        let listing = self.store.list_bounded(&self.prefix(&s.id), crate::store::ListBound::SESSION)?;
         let mut meta = meta.unwrap_or_else(|| Meta::new(&s.id));
         let known: std::collections::HashSet<String> = meta.parts.iter().map(PartEntry::name).collect();
         let meta_max = meta.max_seq();
@@ -399,7 +405,7 @@ impl<'a> Mirror<'a> {
         }
         let cut = first_bad.unwrap_or(st.next_seq.max(meta.max_seq().map_or(0, |m| m + 1)));
         // Everything at or after the first bad part goes, including strays meta never knew.
-        for obj in self.store.list(&self.prefix(&s.id))? {
+        for obj in self.store.list_bounded(&self.prefix(&s.id), crate::store::ListBound::SESSION)? {
             if let Some((seq, _)) = parse_part_name(&obj.key) {
                 let listed_good = parts.iter().any(|p| p.seq == seq && p.seq < cut && obj.key.ends_with(&p.name()));
                 if !listed_good {
@@ -535,6 +541,69 @@ impl<'a> Mirror<'a> {
         }
         Ok(())
     }
+}
+
+/// Top-level meta.json fields that are ours alone (ids, hashes, counts, our timestamps):
+/// never rewritten by redaction (a user's own `redact_patterns` could match a hash).
+const META_OWN_FIELDS: &[&str] = &[
+    "schema_version",
+    "harness",
+    "session_id",
+    "parts",
+    "writer",
+    "started_at",
+    "last_uploaded_at",
+    "ended_at",
+    "last_compacted_at",
+    "total_source_bytes",
+    "total_uploaded_bytes",
+    "redaction_counts",
+];
+
+/// Run every other string of meta.json (values and object keys, at any depth) through the
+/// same redaction as the transcript: whatever a future field copies from a local file or a
+/// payload is covered without a list to keep up to date.
+pub fn redact_meta(r: &Redactor, meta: &mut Meta) {
+    fn walk(r: &Redactor, v: &mut serde_json::Value) {
+        use serde_json::Value;
+        let clean = |s: &str| -> Option<String> {
+            let mut counts = BTreeMap::new();
+            match r.redact(s.as_bytes(), &mut counts) {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            }
+        };
+        match v {
+            Value::String(s) => {
+                if let Some(c) = clean(s) {
+                    *s = c;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(r, x)),
+            Value::Object(m) => {
+                let old = std::mem::take(m);
+                for (k, mut x) in old {
+                    walk(r, &mut x);
+                    m.insert(clean(&k).unwrap_or(k), x);
+                }
+            }
+            _ => {}
+        }
+    }
+    let parts = std::mem::take(&mut meta.parts);
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::to_value(&*meta) else {
+        meta.parts = parts;
+        return;
+    };
+    for (k, v) in obj.iter_mut() {
+        if !META_OWN_FIELDS.contains(&k.as_str()) {
+            walk(r, v);
+        }
+    }
+    if let Ok(m) = serde_json::from_value::<Meta>(serde_json::Value::Object(obj)) {
+        *meta = m;
+    }
+    meta.parts = parts;
 }
 
 /// sha256 (hex) of a part's uploaded bytes and of its source bytes, hashed once when

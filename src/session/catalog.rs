@@ -238,7 +238,7 @@ impl<'a> Catalog<'a> {
     pub fn session(&self, id: &str) -> Result<Option<SessionObjects>> {
         validate_id(id)?;
         let prefix = sessions_prefix(self.project);
-        let listing = self.store.list(&session_prefix(self.project, id))?;
+        let listing = self.store.list_bounded(&session_prefix(self.project, id), crate::store::ListBound::SESSION)?;
         Ok(group(&prefix, listing).into_iter().find(|s| s.id == id))
     }
 
