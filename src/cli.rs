@@ -38,6 +38,7 @@ Environment:
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
   TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
+  TRACECRAFT_AGE_IDENTITY  age identity file to read encrypted sessions with (default ~/.tracecraft/age.key)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
   CLAUDE_CONFIG_DIR        Claude Code's directory (default ~/.claude)
   HOME                     where ~/.tracecraft and ~/.claude are";
@@ -72,6 +73,7 @@ pub enum Cmd {
     Restore(cmd::restore::RestoreArgs),
     Html(cmd::html::HtmlArgs),
     Share(cmd::share::ShareArgs),
+    Keygen(cmd::keygen::KeygenArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -128,6 +130,7 @@ pub fn main() -> i32 {
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
         Some(Cmd::Html(a)) => cmd::html::run(a),
         Some(Cmd::Share(a)) => cmd::share::run(a),
+        Some(Cmd::Keygen(a)) => cmd::keygen::run(a),
     };
     match result {
         Ok(()) => 0,

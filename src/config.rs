@@ -99,6 +99,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// A project config file that was ignored because it is not approved.
     pub untrusted: Option<Untrusted>,
+    /// Client-side encryption (`"encrypt"`; see `session::seal`).
+    pub encrypt: Encrypt,
 }
 
 /// A config file that needs approval and does not have it (see the module documentation).
@@ -130,6 +132,69 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
+}
+
+/// `"encrypt": {"recipients": ["age1..."], "identity": "~/.tracecraft/age.key"}`: seal what
+/// is uploaded for these recipients (none: plain), open sealed objects with this identity
+/// file (`TRACECRAFT_AGE_IDENTITY` first; default `~/.tracecraft/age.key`).
+#[derive(Debug, Clone, Default)]
+pub struct Encrypt {
+    pub recipients: Vec<crate::base::age::Recipient>,
+    pub identity: PathBuf,
+}
+
+/// The identity file when the config names none: `TRACECRAFT_AGE_IDENTITY`, else
+/// `~/.tracecraft/age.key`.
+pub fn default_identity_file(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match env("TRACECRAFT_AGE_IDENTITY").filter(|v| !v.is_empty()) {
+        Some(p) => expand_home(&p, env),
+        None => expand_home("~/.tracecraft/age.key", env),
+    }
+}
+
+fn expand_home(p: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match (p.strip_prefix("~/"), env("HOME").filter(|h| !h.is_empty())) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// `"encrypt"`: recipients are checked here (a typo fails at load, naming the file).
+fn parse_encrypt(path: Option<&Path>, v: Option<&Value>, env: &dyn Fn(&str) -> Option<String>) -> Result<Encrypt> {
+    let mut out = Encrypt { recipients: Vec::new(), identity: default_identity_file(env) };
+    let shape = || Error::config(path, "\"encrypt\" must be {\"recipients\": [\"age1...\"], \"identity\": \"PATH\"}");
+    let obj = match v {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(shape()),
+    };
+    let list: Vec<&Value> = match obj.get("recipients") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::String(_)) => vec![s],
+        Some(_) => return Err(shape()),
+    };
+    for r in list {
+        let s = r.as_str().ok_or_else(shape)?;
+        out.recipients.push(
+            crate::base::age::Recipient::parse(s)
+                .map_err(|e| Error::config(path, format!("\"encrypt\".\"recipients\": {e}")))?,
+        );
+    }
+    if out.recipients.is_empty() {
+        return Err(Error::config(
+            path,
+            "\"encrypt\" needs at least one recipient (age1...; `tracecraft-hook keygen` makes one)",
+        ));
+    }
+    match obj.get("identity") {
+        Some(Value::String(p)) if !p.is_empty() && env("TRACECRAFT_AGE_IDENTITY").is_none_or(|v| v.is_empty()) => {
+            out.identity = expand_home(p, env)
+        }
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Err(shape()),
+    }
+    Ok(out)
 }
 
 /// Project name used by the embedded store when none is configured.
@@ -380,8 +445,9 @@ pub fn from_parts(
         None => get_bool("redact")?.unwrap_or(true),
     };
     let extra_patterns = parse_patterns(path, obj.get("redact_patterns"))?;
+    let encrypt = parse_encrypt(path, obj.get("encrypt"), env)?;
 
-    Ok(Config { source: file, backend, project, agent_id, redact, extra_patterns, warnings, untrusted: None })
+    Ok(Config { source: file, backend, project, agent_id, redact, extra_patterns, warnings, untrusted: None, encrypt })
 }
 
 /// `"redact_patterns"`: either `{"name": "regex", ...}` or `["regex", ...]` (named `custom`).
@@ -518,6 +584,31 @@ mod tests {
         assert_eq!(mk("b", "p"), mk("b", "p"));
         assert_ne!(mk("b", "p"), mk("b2", "p"));
         assert_ne!(mk("b", "p"), mk("b", "p2"));
+    }
+
+    #[test]
+    fn encrypt_recipients_identity_and_env() {
+        let id = crate::base::age::Identity::generate().unwrap();
+        let r = id.recipient().to_string();
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
+        let o = obj(json!({"backend":"local","encrypt":{"recipients":[r.clone()],"identity":"~/keys/me.txt"}}));
+        let c = from_parts(None, Some(&o), &env).unwrap();
+        assert_eq!((c.encrypt.recipients.len(), c.encrypt.identity.clone()), (1, PathBuf::from("/home/u/keys/me.txt")));
+        let env2 = |k: &str| match k {
+            "HOME" => Some("/home/u".to_string()),
+            "TRACECRAFT_AGE_IDENTITY" => Some("/k/id".to_string()),
+            _ => None,
+        };
+        assert_eq!(from_parts(None, Some(&o), &env2).unwrap().encrypt.identity, PathBuf::from("/k/id"));
+        let plain = from_parts(None, None, &env).unwrap();
+        assert!(plain.encrypt.recipients.is_empty());
+        assert_eq!(plain.encrypt.identity, PathBuf::from("/home/u/.tracecraft/age.key"));
+        let p = PathBuf::from("/x/.tracecraft.json");
+        let bad = obj(json!({"backend":"local","encrypt":{"recipients":["age1nope"]}}));
+        let e = from_parts(Some(p.clone()), Some(&bad), &env).unwrap_err().to_string();
+        assert!(e.contains("/x/.tracecraft.json") && e.contains("recipients"), "{e}");
+        let none = obj(json!({"backend":"local","encrypt":{"recipients":[]}}));
+        assert!(from_parts(Some(p), Some(&none), &env).unwrap_err().to_string().contains("at least one recipient"));
     }
 
     #[test]

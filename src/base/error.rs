@@ -34,6 +34,8 @@ pub enum Error {
     NotFound(String),
     /// A flush could not take the session lock in time.
     Busy(String),
+    /// Client-side encryption: a missing or wrong identity, an object that does not decrypt.
+    Crypt(String),
     /// A test-only abort point was reached (`TRACECRAFT_TEST_ABORT_AT`).
     Aborted(&'static str),
 }
@@ -106,7 +108,7 @@ impl Error {
             Error::Precondition { key } => {
                 write!(f, "{key} was changed by another writer (precondition failed)")
             }
-            Error::Invalid(msg) | Error::NotFound(msg) | Error::Busy(msg) => f.write_str(msg),
+            Error::Invalid(msg) | Error::NotFound(msg) | Error::Busy(msg) | Error::Crypt(msg) => f.write_str(msg),
             Error::Aborted(point) => write!(f, "aborted at test point {point}"),
         }
     }

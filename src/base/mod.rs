@@ -1,7 +1,9 @@
 //! Primitives: errors, atomic files, paths, the hook log, progress lines, small helpers, the
-//! redaction engine, escaping for terminals (`printable`) and the record of approved files
-//! (`trust`: paths and hashes). Nothing here knows what a session, a store or a config is.
+//! redaction engine, escaping for terminals (`printable`), the record of approved files
+//! (`trust`: paths and hashes) and the age file format (client-side encryption). Nothing here
+//! knows what a session, a store or a config is.
 
+pub mod age;
 pub(crate) mod error;
 pub(crate) mod fsutil;
 pub(crate) mod log;

@@ -217,12 +217,42 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
         }
         Ok(cfg) => {
             r.ok("destination", cfg.describe())?;
+            check_encryption(r, &cfg)?;
             Ok(Some(cfg))
         }
         Err(e) => {
             r.fail("config", e, "correct the file, or rewrite it with `tracecraft-hook init --force ...`".to_string())?;
             Ok(None)
         }
+    }
+}
+
+/// Client-side encryption: on or off, and whether the identity file can read what is sealed.
+fn check_encryption(r: &mut Report, cfg: &Config) -> Result<()> {
+    let keys = crate::session::seal::Keys::for_config(cfg);
+    if !keys.sealing() {
+        return Ok(());
+    }
+    let n = keys.recipients.len();
+    let on = format!("age, {n} recipient{}", if n == 1 { "" } else { "s" });
+    match keys.identities("this destination") {
+        Ok(ids) if ids.iter().any(|id| keys.recipients.contains(&id.recipient())) => {
+            r.ok("encryption", format!("{on}; identity file {} reads it", keys.identity_file.display()))
+        }
+        Ok(_) => r.warn(
+            "encryption",
+            format!("{on}; the identity file {} holds none of their keys", keys.identity_file.display()),
+            "sessions are still mirrored; to read them here, point TRACECRAFT_AGE_IDENTITY at a matching key"
+                .to_string(),
+        ),
+        Err(_) => r.warn(
+            "encryption",
+            format!(
+                "{on}; no usable identity file at {} (this machine can write, not read)",
+                keys.identity_file.display()
+            ),
+            "copy the identity here, or set \"encrypt\": {\"identity\": PATH} or TRACECRAFT_AGE_IDENTITY".to_string(),
+        ),
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) mod follow;
 pub(crate) mod html;
 pub(crate) mod init;
 pub(crate) mod install;
+pub(crate) mod keygen;
 pub(crate) mod list;
 pub(crate) mod page;
 pub(crate) mod restore;

@@ -94,13 +94,22 @@ pub struct Mirror<'a> {
     pub state_dir: PathBuf,
     /// Show a progress line for big deltas (people's commands; never the hook).
     pub progress: bool,
+    /// Client-side encryption: parts and meta.json are sealed when it has recipients.
+    pub keys: crate::session::seal::Keys,
 }
 
 impl<'a> Mirror<'a> {
     /// Build a mirror; `redact` overrides the config's setting when given.
     pub fn new(cfg: &'a Config, store: &'a dyn Store, state_dir: PathBuf, redact: Option<bool>) -> Result<Self> {
         let redactor = if redact.unwrap_or(cfg.redact) { Some(Redactor::new(&cfg.extra_patterns)?) } else { None };
-        Ok(Mirror { cfg, store, redactor, state_dir, progress: false })
+        Ok(Mirror {
+            cfg,
+            store,
+            redactor,
+            state_dir,
+            progress: false,
+            keys: crate::session::seal::Keys::for_config(cfg),
+        })
     }
 
     fn prefix(&self, id: &str) -> String {
@@ -251,7 +260,7 @@ impl<'a> Mirror<'a> {
         let key = meta_key(&self.cfg.project, id);
         let mut cond = st.meta_etag.clone().map_or(Cond::None, Cond::IfMatch);
         for attempt in 0..4 {
-            match self.store.put(&key, &meta.to_bytes(), &cond) {
+            match self.store.put(&key, &crate::session::seal::meta_to_bytes(meta, &self.keys)?, &cond) {
                 Ok(etag) => {
                     st.meta_etag = etag;
                     return Ok(());
@@ -281,9 +290,10 @@ impl<'a> Mirror<'a> {
         let key = meta_key(&self.cfg.project, id);
         match self.store.get(&key)? {
             None => Ok(None),
-            Some(bytes) => Meta::parse(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Invalid(format!("{key} in {} is not valid meta.json: {e}", self.store.describe()))),
+            Some(bytes) => {
+                let what = format!("{key} in {}", self.store.describe());
+                crate::session::seal::meta_from_bytes_lenient(&bytes, &self.keys, &what).map(Some)
+            }
         }
     }
 
@@ -449,8 +459,14 @@ impl<'a> Mirror<'a> {
                     s.id, s.id
                 )));
             }
-            let hex8 = part_hex(&s.id, seq, from);
-            let key = format!("{prefix}{}", part_name(seq, &hex8));
+            let sealed = self.keys.sealing();
+            let hex8 = if sealed {
+                crate::session::layout::sealed_part_hex(&s.id, seq, from)
+            } else {
+                part_hex(&s.id, seq, from)
+            };
+            let name = format!("{}{}", part_name(seq, &hex8), if sealed { crate::session::seal::SUFFIX } else { "" });
+            let key = format!("{prefix}{name}");
             let mut counts = BTreeMap::new();
             let body: std::borrow::Cow<'_, [u8]> = match &self.redactor {
                 Some(r) => r.redact(&chunk.bytes, &mut counts),
@@ -467,10 +483,23 @@ impl<'a> Mirror<'a> {
                         (part_hashes(&body, &chunk.bytes), counted)
                     })
                     .ok();
-                let put = self.store.put(&key, &body, &Cond::None);
+                let put = if sealed {
+                    crate::base::age::encrypt(&self.keys.recipients, &body)
+                        .map_err(|e| Error::Crypt(format!("sealing {key}: {e}")))
+                        .and_then(|sealed| self.store.put(&key, &sealed, &Cond::None))
+                } else {
+                    self.store.put(&key, &body, &Cond::None)
+                };
                 (put, side.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))))
             });
             put?;
+            // The open part re-sent in the other format (encryption switched on or off since):
+            // its old object would replay the same bytes twice in key order.
+            if let Some(old) =
+                meta.parts.iter().find(|p| p.seq == seq && p.compacted_from.is_none() && p.name() != name)
+            {
+                self.store.delete(&format!("{prefix}{}", old.name()))?;
+            }
             let (sha256, source_sha256) = match side {
                 Some((hashes, counted)) => counted.map(|()| hashes)?,
                 None => {
@@ -479,7 +508,7 @@ impl<'a> Mirror<'a> {
                 }
             };
             test_point("after_part_put")?;
-            let entry = PartEntry {
+            let mut entry = PartEntry {
                 seq,
                 uuid: hex8,
                 cursor_range: Some([from, chunk.to]),
@@ -491,6 +520,9 @@ impl<'a> Mirror<'a> {
                 source_sha256: Some(source_sha256),
                 ..Default::default()
             };
+            if sealed {
+                entry.extra.insert(crate::session::seal::PART_MARK.into(), "age".into());
+            }
             meta.upsert_part(entry.clone());
             out.parts.retain(|p| p.seq != seq);
             out.parts.push(entry);
