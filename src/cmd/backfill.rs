@@ -295,18 +295,19 @@ fn report_error(progress: bool, id: &str, transcript: &Path, msg: &str) {
     if progress {
         eprint!("\r\x1b[K");
     }
-    eprintln!("tracecraft-hook: backfill {id} ({}): {msg}", transcript.display());
+    let line = format!("tracecraft-hook: backfill {id} ({}): {msg}", transcript.display());
+    eprintln!("{}", crate::base::printable::escape(&line));
 }
 
 /// The destination for sessions recorded in `dir`: an index into `dests` (added if new).
 fn resolve(dir: &Path, dests: &mut Vec<Dest>) -> std::result::Result<usize, String> {
-    let cfg = Config::load(dir).map_err(|e| e.to_string())?;
+    let cfg = Config::load_manual(dir).map_err(|e| e.to_string())?;
     let key = (cfg.source.clone(), cfg.dest_id());
     if let Some(i) = dests.iter().position(|d| (d.cfg.source.clone(), d.cfg.dest_id()) == key) {
         return Ok(i);
     }
     for w in &cfg.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::base::printable::escape(w));
     }
     let store = store::backend::open(&cfg, Limits::MANUAL).map_err(|e| e.to_string())?;
     dests.push(Dest { cfg, store });
