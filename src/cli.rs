@@ -1,6 +1,6 @@
 //! Command-line interface: no subcommand (or `hook`) is hook mode; everything else is a
 //! command for people. Exit codes: 0 ok, 1 operational error, 2 usage error; hook mode
-//! always 0. A closed stdout pipe is success.
+//! always 0; `scan` exits 1 when it found secrets (like a secret scanner in CI). A closed stdout pipe is success.
 
 use clap::{Parser, Subcommand};
 
@@ -71,6 +71,7 @@ pub enum Cmd {
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
     Restore(cmd::restore::RestoreArgs),
+    Scan(cmd::scan::ScanArgs),
     Html(cmd::html::HtmlArgs),
     Share(cmd::share::ShareArgs),
     Keygen(cmd::keygen::KeygenArgs),
@@ -128,6 +129,10 @@ pub fn main() -> i32 {
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
+        Some(Cmd::Scan(a)) => match cmd::scan::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Some(Cmd::Html(a)) => cmd::html::run(a),
         Some(Cmd::Share(a)) => cmd::share::run(a),
         Some(Cmd::Keygen(a)) => cmd::keygen::run(a),

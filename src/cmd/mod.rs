@@ -25,6 +25,7 @@ pub(crate) mod keygen;
 pub(crate) mod list;
 pub(crate) mod page;
 pub(crate) mod restore;
+pub(crate) mod scan;
 pub(crate) mod share;
 pub(crate) mod show;
 pub(crate) mod stats;
