@@ -1628,8 +1628,9 @@ mod tests {
             let input = unit.repeat(100_000 / unit.len());
             let t = std::time::Instant::now();
             r.redact(input.as_bytes(), &mut BTreeMap::new());
-            // Quadratic would take minutes; bounded scans take well under a second.
-            assert!(t.elapsed() < std::time::Duration::from_secs(5), "{unit:?}: {:?}", t.elapsed());
+            // Quadratic would take many minutes; bounded scans take about a second even in a
+            // debug build on a loaded machine. The bound only catches a hang, it times nothing.
+            assert!(t.elapsed() < std::time::Duration::from_secs(60), "{unit:?}: {:?}", t.elapsed());
         }
     }
 
