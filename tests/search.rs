@@ -390,3 +390,30 @@ fn cache_is_bounded_and_evicts_the_oldest() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TRACECRAFT_CACHE_MAX"));
 }
+
+#[test]
+fn encrypted_sessions_are_searched_and_never_cached() {
+    for b in backends() {
+        let e = Env::new(b, "search-sealed");
+        let out = ok(&e, &["keygen"]);
+        let r = out.lines().find_map(|l| l.strip_prefix("recipient: ")).unwrap_or_else(|| panic!("{out}")).to_string();
+        let mut cfg = match e.endpoint() {
+            Some(ep) => e.config_value(&ep),
+            None => json!({"backend": "local"}),
+        };
+        cfg["encrypt"] = json!({"recipients": [r]});
+        e.write_config_value(&cfg);
+        add(&e, "s-sealed", &[user("2026-01-02T10:00:00Z", "the sealed quokka-marker prompt")]);
+        assert!(e.list_keys(&e.session_prefix("s-sealed")).iter().any(|k| k.ends_with(".jsonl.age")));
+        assert_eq!(hits(&e, &["quokka-marker"]), at("s-sealed", &[1]));
+        assert_eq!(hits(&e, &["quokka-marker"]), at("s-sealed", &[1]), "and again");
+        let dir = e.home().join(".tracecraft/cache");
+        for f in
+            std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|x| x.path()).collect::<Vec<_>>()).unwrap_or_default()
+        {
+            let body = std::fs::read(&f).unwrap_or_default();
+            assert!(!String::from_utf8_lossy(&body).contains("quokka"), "{} holds plaintext", f.display());
+            assert!(f.extension().is_none_or(|x| x != "part"), "sealed parts are not cached: {}", f.display());
+        }
+    }
+}

@@ -22,6 +22,7 @@ use crate::session::cache::{parse_size, Cache, DEFAULT_MAX};
 use crate::session::catalog::{group, replay_plan, Catalog, PlanPart, SessionObjects};
 use crate::session::layout::{is_child, sessions_prefix, HARNESS};
 use crate::session::meta::Meta;
+use crate::session::seal::{self, Keys};
 use crate::session::search::{parse_date, Hit, Matcher, Query, Role, Scanner};
 use crate::store::Store;
 
@@ -142,11 +143,21 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cache = if a.no_cache { None } else { Some(open_cache(&ctx.cfg.dest_id())?) };
-    let jobs =
-        jobs(ctx.store.as_ref(), cache.as_ref(), &ctx.cfg.project, &ctx.cfg.describe(), a.all_projects, a, &matcher)?;
+    let jobs = jobs(
+        ctx.store.as_ref(),
+        &ctx.cfg,
+        cache.as_ref(),
+        &ctx.cfg.project,
+        &ctx.cfg.describe(),
+        a.all_projects,
+        a,
+        &matcher,
+    )?;
     let lean = a.count || a.files;
+    let keys = Keys::for_config(&ctx.cfg);
     let results = scan_all(
         ctx.store.as_ref(),
+        &keys,
         cache.as_ref(),
         &jobs,
         |s: &mut Scanner<'_>| {
@@ -242,6 +253,7 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
     };
     let jobs = jobs(
         ctx.store.as_ref(),
+        &ctx.cfg,
         Some(&cache),
         &ctx.cfg.project,
         &ctx.cfg.describe(),
@@ -249,7 +261,8 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
         &args,
         &NO_MATCH,
     )?;
-    let results = scan_all(ctx.store.as_ref(), Some(&cache), &jobs, |_| {}, None);
+    let keys = Keys::for_config(&ctx.cfg);
+    let results = scan_all(ctx.store.as_ref(), &keys, Some(&cache), &jobs, |_| {}, None);
     cache.save()?;
     let failed: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
     let (bytes, files) = cache.usage();
@@ -277,8 +290,10 @@ fn open_cache(dest: &str) -> Result<Cache> {
 }
 
 /// The sessions to scan, with their replay plans, in (project, id) order.
+#[allow(clippy::too_many_arguments)]
 fn jobs(
     store: &dyn Store,
+    cfg: &crate::config::Config,
     cache: Option<&Cache>,
     project: &str,
     dest: &str,
@@ -300,7 +315,7 @@ fn jobs(
             by_project.push((p, g));
         }
     } else {
-        let cat = Catalog::new(store, project, dest.to_string());
+        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg));
         let sessions = match &a.session {
             Some(q) => {
                 let s = cat.resolve(q)?;
@@ -316,7 +331,7 @@ fn jobs(
     }
     let mut out = Vec::new();
     for (p, sessions) in by_project {
-        let cat = Catalog::new(store, &p, format!("{dest} (project {p})"));
+        let cat = Catalog::new(store, &p, format!("{dest} (project {p})")).with_keys(Keys::for_config(cfg));
         let sessions: Vec<SessionObjects> = sessions
             .into_iter()
             .filter(|s| a.subagents || !is_child(&s.id) || a.session.as_deref() == Some(s.id.as_str()))
@@ -363,6 +378,8 @@ fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) 
     let mut out: Vec<Option<Result<Option<Meta>>>> = Vec::with_capacity(sessions.len());
     let mut missing = Vec::new();
     for (i, s) in sessions.iter().enumerate() {
+        // A sealed session's meta.json is never cached in the clear.
+        let cache = cache.filter(|_| !cat.keys.sealing() && !s.parts.iter().any(|p| seal::is_sealed(&p.key)));
         let cached = match (cache, version(s)) {
             (Some(c), Some(v)) => c.get_bytes(&key(s), &v).and_then(|b| Meta::parse(&b).ok()),
             _ => None,
@@ -378,7 +395,8 @@ fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) 
     }
     let wanted: Vec<SessionObjects> = missing.iter().map(|i| sessions[*i].clone()).collect();
     for (i, r) in missing.into_iter().zip(cat.metas(&wanted)) {
-        if let (Some(c), Ok(Some(m)), Some(v)) = (cache, &r, version(&sessions[i])) {
+        let sealed = cat.keys.sealing() || sessions[i].parts.iter().any(|p| seal::is_sealed(&p.key));
+        if let (Some(c), Ok(Some(m)), Some(v), false) = (cache, &r, version(&sessions[i]), sealed) {
             if let Ok(bytes) = serde_json::to_vec(m) {
                 c.put_bytes(&key(&sessions[i]), &v, &bytes);
             }
@@ -391,6 +409,7 @@ fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) 
 /// Scan every job (`matcher` None: only fill the cache), `PARALLEL` sessions at a time.
 fn scan_all(
     store: &dyn Store,
+    keys: &Keys,
     cache: Option<&Cache>,
     jobs: &[Job],
     setup: impl Fn(&mut Scanner<'_>) + Sync,
@@ -404,7 +423,7 @@ fn scan_all(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
-                let r = scan_one(store, cache, job, &setup, matcher);
+                let r = scan_one(store, keys, cache, job, &setup, matcher);
                 if let Ok(mut res) = results.lock() {
                     res[i] = Some(r);
                 }
@@ -442,6 +461,7 @@ impl Write for Tee<'_, '_, '_> {
 
 fn scan_one(
     store: &dyn Store,
+    keys: &Keys,
     cache: Option<&Cache>,
     job: &Job,
     setup: &(impl Fn(&mut Scanner<'_>) + Sync),
@@ -452,6 +472,17 @@ fn scan_one(
         setup(s);
     }
     for p in &job.parts {
+        if seal::is_sealed(&p.obj.key) {
+            // Encrypted parts are opened with the identity and searched, never cached
+            // (the cache would have to hold either ciphertext to decrypt on every search,
+            // or plaintext the bucket does not hold).
+            let Some(s) = scanner.as_mut() else { continue };
+            let mut tee = Tee { scanner: Some(s), cache: None };
+            if seal::get_part_to(store, keys, &p.obj.key, &mut tee)?.is_none() {
+                eprintln!("warning: {} disappeared from {} while searching; search again", p.obj.key, store.describe());
+            }
+            continue;
+        }
         let sha = p.entry.as_ref().and_then(|e| e.sha256.clone());
         let version = match &sha {
             Some(h) => format!("sha256:{h}"),

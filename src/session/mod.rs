@@ -1,6 +1,6 @@
 //! The session model: ids and the bucket layout, meta.json, the local cursor state, reading
 //! a transcript, insight counting, finding sessions on disk and in the store (catalog), and
-//! the journal of an interrupted compaction.
+//! the journal of an interrupted compaction, and what of a session is sealed (encrypted).
 
 pub(crate) mod cache;
 pub(crate) mod catalog;
@@ -9,6 +9,7 @@ pub mod insight;
 pub(crate) mod journal;
 pub mod layout;
 pub mod meta;
+pub(crate) mod seal;
 pub(crate) mod search;
 pub mod state;
 pub mod transcript;
