@@ -190,7 +190,7 @@ fn every_flag_on_local_and_s3() {
         // Output forms.
         let text = ok(&e, &["search", "-C", "4", "handshake"]);
         let first = text.lines().next().unwrap();
-        assert!(first.starts_with("s-alpha-:1  2026-01-02 10:00  user  "), "{first}");
+        assert!(first.starts_with("s-alpha-0001:1  2026-01-02 10:00  user  "), "{first}");
         assert!(first.ends_with("or \"handshake\" ca"), "context of 4 characters: {first}");
         assert!(!text.contains("\x1b["), "no colour when piped");
         assert!(text.lines().nth(1).unwrap().contains("tool Bash"), "{text}");

@@ -535,7 +535,10 @@ fn scan_one(
 
 /// `3f2a9c1e:12  2026-01-02 03:04  tool Bash  …context MATCH context…`
 fn format_hit(project: &str, id: &str, h: &Hit, all_projects: bool, color: bool) -> String {
-    let short = if is_child(id) || id.len() <= 8 { id } else { &id[..8] };
+    // A Claude Code id (a UUID) is shown by its first 8 characters, which `show` takes as a
+    // prefix; any other id in full (a cut one could name two sessions).
+    let uuid = id.len() == 36 && id.bytes().filter(|b| *b == b'-').count() == 4;
+    let short = if uuid { &id[..8] } else { id };
     let sid = if all_projects { format!("{project}/{short}") } else { short.to_string() };
     let time = h.time.as_deref().map(|t| t.get(..16).unwrap_or(t).replace('T', " ")).unwrap_or_else(|| "-".repeat(16));
     let who = match (h.role, &h.tool) {
