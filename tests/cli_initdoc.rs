@@ -2,17 +2,20 @@
 //! and, where a bucket is needed, a real S3 server (s3s-fs, which verifies SigV4) started
 //! by the test on a free 127.0.0.1 port and killed when the test ends.
 //!
-//! Deliberately self-contained (no shared harness): each test owns its server and its
-//! directories, so they run in parallel.
+//! Each test owns its server (from the shared harness, `tests/common`) and its directories,
+//! so they run in parallel.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
 
+use common::servers::{self, Kind, ServerProcess};
+use common::slug;
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
@@ -24,69 +27,16 @@ const BUCKET: &str = "tc-bkt";
 // ---------------------------------------------------------------------------------------
 // Harness
 
-/// A running s3s-fs; killed on drop.
-struct S3s {
-    child: Child,
-    endpoint: String,
-    root: PathBuf,
-}
-
-impl Drop for S3s {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// s3s-fs on a free 127.0.0.1 port with bucket [`BUCKET`] and this file's credentials,
+/// owned by the test; `None` when the run opted out of s3s-fs (recorded), a failure with the
+/// install command when it is missing.
+fn s3s() -> Option<ServerProcess> {
+    if !servers::program_available(Kind::S3s) {
+        return None;
     }
-}
-
-fn s3s_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("S3S_FS") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    let p = home.join(".cargo/bin/s3s-fs");
-    if p.is_file() {
-        p
-    } else {
-        PathBuf::from("s3s-fs")
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl S3s {
-    /// Start s3s-fs with data under `root`, creating the buckets given.
-    fn start(root: &Path, buckets: &[&str]) -> S3s {
-        for b in buckets {
-            fs::create_dir_all(root.join(b)).unwrap();
-        }
-        for _attempt in 0..3 {
-            let port = free_port();
-            let mut child = Command::new(s3s_binary())
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS])
-                .args(["--secret-key", SECRET])
-                .arg(root)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start s3s-fs ({}): {e}", s3s_binary().display()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return S3s { child, endpoint: format!("http://127.0.0.1:{port}"), root: root.to_path_buf() };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // port taken in between: try another
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("s3s-fs did not start");
-    }
+    let s3 = ServerProcess::spawn_with_keys(Kind::S3s, ACCESS, SECRET);
+    fs::create_dir_all(s3.data_root().join(BUCKET)).unwrap();
+    Some(s3)
 }
 
 /// A temporary HOME and a place for project directories.
@@ -206,9 +156,9 @@ fn replay(session_dir: &Path) -> Vec<u8> {
     names.iter().flat_map(|n| fs::read(session_dir.join(n)).unwrap()).collect()
 }
 
-fn write_config(dir: &Path, s3: &S3s, project: &str) -> PathBuf {
+fn write_config(dir: &Path, s3: &ServerProcess, project: &str) -> PathBuf {
     let p = dir.join(".tracecraft.json");
-    let cfg = json!({"backend":"s3","endpoint":s3.endpoint,"bucket":BUCKET,"project":project,
+    let cfg = json!({"backend":"s3","endpoint":s3.endpoint(),"bucket":BUCKET,"project":project,
         "agent_id":"tester","access_key":ACCESS,"secret_key":SECRET});
     fs::write(&p, serde_json::to_string_pretty(&cfg).unwrap() + "\n").unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
@@ -225,14 +175,14 @@ fn init_args<'a>(endpoint: &'a str, bucket: &'a str) -> Vec<&'a str> {
 #[test]
 fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
     let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let Some(s3) = s3s() else { return };
     let repo = sb.dir("work/repo");
     fs::create_dir(repo.join(".git")).unwrap();
     fs::write(repo.join(".gitignore"), "target").unwrap(); // no trailing newline
     let proj = sb.dir("work/repo/my proj");
 
     // Credentials from the environment, project from the directory name, agent from $USER.
-    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", SECRET);
     let out = run(c);
     assert_eq!(out.code, 0, "{out:?}");
@@ -243,7 +193,7 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         v,
-        json!({"backend":"s3","endpoint":s3.endpoint,"bucket":BUCKET,"project":"my-proj","agent_id":"tester",
+        json!({"backend":"s3","endpoint":s3.endpoint(),"bucket":BUCKET,"project":"my-proj","agent_id":"tester",
             "access_key":ACCESS,"secret_key":SECRET})
     );
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
@@ -254,11 +204,12 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
     assert!(out.stdout.contains(ACCESS), "the access key id is shown: {out:?}");
 
     // The probe object is gone again.
-    let left: Vec<String> = snapshot(&s3.root.join(BUCKET)).into_keys().collect();
+    let left: Vec<String> = snapshot(&s3.data_root().join(BUCKET)).into_keys().collect();
     assert!(left.is_empty(), "probe objects left behind: {left:?}");
 
     // --force rewrites, .gitignore is not touched twice; --region is written when given.
-    let mut args = init_args(&s3.endpoint, BUCKET);
+    let endpoint = s3.endpoint();
+    let mut args = init_args(&endpoint, BUCKET);
     args.extend(["--force", "--project", "team/p1", "--agent", "bot", "--region", "us-east-1"]);
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
@@ -273,9 +224,10 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
 #[test]
 fn init_global_writes_home_config() {
     let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let Some(s3) = s3s() else { return };
     let proj = sb.dir("work/p");
-    let mut args = init_args(&s3.endpoint, BUCKET);
+    let endpoint = s3.endpoint();
+    let mut args = init_args(&endpoint, BUCKET);
     args.push("--global");
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
@@ -299,7 +251,7 @@ fn init_refuses_to_overwrite_without_force() {
 #[test]
 fn init_failures_name_the_problem_and_write_nothing() {
     let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let Some(s3) = s3s() else { return };
     let proj = sb.dir("work/p");
     fs::create_dir(proj.join(".git")).unwrap();
     let nothing_written = |out: &Out| {
@@ -311,41 +263,42 @@ fn init_failures_name_the_problem_and_write_nothing() {
     };
 
     // Nothing listens there.
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}", servers::free_port());
     let out = sb.run(&proj, &init_args(&dead, BUCKET));
     nothing_written(&out);
     assert!(out.stderr.contains(&format!("cannot reach {dead} (connection refused)")), "{out:?}");
 
     // Wrong secret: the server verifies the signature.
-    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
     let out = run(c);
     nothing_written(&out);
-    assert!(out.stderr.contains(&format!("credentials rejected by {}", s3.endpoint)), "{out:?}");
+    assert!(out.stderr.contains(&format!("credentials rejected by {}", s3.endpoint())), "{out:?}");
     assert!(out.stderr.contains("HTTP 403"), "{out:?}");
 
     // Missing bucket without --create-bucket.
-    let out = sb.run(&proj, &init_args(&s3.endpoint, "tc-missing"));
+    let out = sb.run(&proj, &init_args(&s3.endpoint(), "tc-missing"));
     nothing_written(&out);
     assert!(
-        out.stderr.contains(&format!("bucket tc-missing does not exist at {} (use --create-bucket)", s3.endpoint)),
+        out.stderr.contains(&format!("bucket tc-missing does not exist at {} (use --create-bucket)", s3.endpoint())),
         "{out:?}"
     );
-    assert!(!s3.root.join("tc-missing").exists());
+    assert!(!s3.data_root().join("tc-missing").exists());
 
     // No credentials at all.
-    let out = sb.run(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    let out = sb.run(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("AWS_ACCESS_KEY_ID"), "{out:?}");
     assert!(!proj.join(".tracecraft.json").exists());
 
     // With --create-bucket it works and the bucket exists afterwards.
-    let mut args = init_args(&s3.endpoint, "tc-missing");
+    let endpoint = s3.endpoint();
+    let mut args = init_args(&endpoint, "tc-missing");
     args.push("--create-bucket");
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("created"), "{out:?}");
-    assert!(s3.root.join("tc-missing").is_dir());
+    assert!(s3.data_root().join("tc-missing").is_dir());
     assert!(proj.join(".tracecraft.json").is_file());
     assert_eq!(fs::read_to_string(proj.join(".gitignore")).unwrap(), ".tracecraft.json\n");
 }
@@ -356,8 +309,9 @@ fn init_failures_name_the_problem_and_write_nothing() {
 #[test]
 fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
     let sb = Sandbox::new();
-    let mut s3 = Some(S3s::start(&sb.dir("s3"), &[BUCKET]));
-    let endpoint = s3.as_ref().unwrap().endpoint.clone();
+    let Some(s3) = s3s() else { return };
+    let endpoint = s3.endpoint();
+    let mut s3 = Some(s3);
     let proj = sb.dir("work/p");
     let out = sb.run(&proj, &init_args(&endpoint, BUCKET));
     assert_eq!(out.code, 0, "{out:?}");
@@ -460,10 +414,6 @@ fn transcript(cwd: &Path, id: &str, n: usize, partial: bool) -> String {
     s
 }
 
-fn slug(p: &Path) -> String {
-    p.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
-}
-
 /// Write `<projects>/<slug(cwd)>/<id>.jsonl`; returns its path.
 fn put_transcript(projects: &Path, cwd: &Path, id: &str, body: &str) -> PathBuf {
     let dir = projects.join(slug(cwd));
@@ -481,7 +431,7 @@ fn age(p: &Path, days: u64) {
 #[test]
 fn backfill_mirrors_every_session_once_to_its_own_destination() {
     let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
+    let Some(s3) = s3s() else { return };
     let alpha = sb.dir("work/alpha"); // has its own config -> s3s-fs, project alpha
     let beta = sb.dir("work/beta"); // no config -> embedded store, project default
     write_config(&alpha, &s3, "alpha");
@@ -502,7 +452,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     fs::create_dir_all(&sub).unwrap();
     fs::write(sub.join("agent-y.jsonl"), transcript(&beta, "y", 1, false)).unwrap();
 
-    let s3_sessions = s3.root.join(BUCKET).join("alpha/sessions/claude-code");
+    let s3_sessions = s3.data_root().join(BUCKET).join("alpha/sessions/claude-code");
     let local_root = sb.home().join(".tracecraft/store");
     let local_sessions = local_root.join("default/sessions/claude-code");
     let other = sb.dir("work/elsewhere");
@@ -530,7 +480,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
         lines.iter().any(|l| l.starts_with(&format!(
             "backfilled 2 sessions ({} bytes) to s3 {} bucket {BUCKET} project alpha; 0 already complete; 0 errors",
             thousands(a1.len() + a2_complete),
-            s3.endpoint
+            s3.endpoint()
         ))),
         "{out:?}"
     );
@@ -550,13 +500,13 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert!(meta(local_sessions.join("b1/meta.json"))["ended_at"].is_null(), "fresh session left open");
     assert_eq!(meta(s3_sessions.join("a1/meta.json"))["cwd"], json!(alpha));
 
-    let before = (snapshot(&s3.root.join(BUCKET)), snapshot(&local_root));
+    let before = (snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root));
 
     // A second run sends nothing.
     let out = sb.run(&other, &["backfill", "--all-projects"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
-    assert_eq!((snapshot(&s3.root.join(BUCKET)), snapshot(&local_root)), before);
+    assert_eq!((snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root)), before);
 
     // Without local state: recovered from meta.json, still nothing re-sent, no duplicate.
     fs::remove_dir_all(sb.home().join(".tracecraft/state")).unwrap();
@@ -564,7 +514,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
     assert!(out.stdout.contains("2 already complete"), "{out:?}");
-    assert_eq!((snapshot(&s3.root.join(BUCKET)), snapshot(&local_root)), before);
+    assert_eq!((snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root)), before);
 
     // New lines: only they are sent.
     let more = transcript(&alpha, "a1", 5, false);

@@ -11,6 +11,9 @@
 //!   s3s-fs, unsigned HTTP for moto).
 //! * [`proxy`]: fault-injecting / counting and path-prefix proxies.
 //! * [`transcript`]: Claude Code hook payloads and transcript lines.
+//! * [`tools`]: the outside programs (s3s-fs, moto, tracecraft-ai, claude, chromium), one
+//!   variable each; a missing one FAILS the test unless the run opted out of it by name.
+//! * [`claude`]: the mock Messages API and the Claude Code runner of the end-to-end tests.
 //!
 //! Std only, plus crates the package already has (serde_json, tempfile, rusty-s3 for
 //! the signing helpers in [`sign`]).
@@ -18,10 +21,12 @@
 // Each test file uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod claude;
 pub mod http;
 pub mod proxy;
 pub mod servers;
 pub mod sign;
+pub mod tools;
 pub mod transcript;
 
 use std::collections::hash_map::RandomState;
@@ -41,6 +46,7 @@ use tempfile::TempDir;
 
 pub use proxy::{closed_port, Fault, FaultProxy, PrefixProxy, RequestRecord};
 pub use servers::{Kind, Server, ServerProcess, BUCKET, REGION};
+pub use tools::{require, Tool};
 pub use transcript::{
     append, payload, slug, transcript_line, transcript_line_with_text, transcript_lines, write_transcript_lines,
 };
@@ -80,8 +86,8 @@ impl Backend {
         self != Backend::Local
     }
 
-    /// The shared server (started on first use). `None` for `Local`, or if the server
-    /// is not installed and `TRACECRAFT_SKIP_S3_TESTS=1`.
+    /// The shared server (started on first use). `None` for `Local`, or when the run
+    /// opted out of it (`TRACECRAFT_TEST_WITHOUT`, recorded as a skip of this test).
     pub fn server(self) -> Option<&'static Server> {
         self.kind().and_then(servers::shared)
     }
@@ -95,8 +101,8 @@ impl Backend {
 }
 
 /// Every backend to run a test against: `Local`, `S3s`, `Moto`. A missing server
-/// program panics with install instructions, unless `TRACECRAFT_SKIP_S3_TESTS=1`
-/// (then that backend is left out, with a loud warning).
+/// program panics with its install command, unless the run opted out of it by name
+/// (`TRACECRAFT_TEST_WITHOUT=s3s-fs`): then that backend is left out and the skip recorded.
 pub fn backends() -> Vec<Backend> {
     let mut v = vec![Backend::Local];
     v.extend(s3_backends());
@@ -154,13 +160,14 @@ pub struct Env {
 impl Env {
     /// A new world for `test_name` on `backend`. For S3 backends, writes
     /// `~/.tracecraft/config.json` pointing at the shared server. Panics if the backend
-    /// is skipped (iterate [`backends`] or use [`Env::try_new`]).
+    /// is opted out (iterate [`backends`] or use [`Env::try_new`]).
     pub fn new(backend: Backend, test_name: &str) -> Env {
         Env::try_new(backend, test_name)
-            .unwrap_or_else(|| panic!("backend {} is not available (TRACECRAFT_SKIP_S3_TESTS=1?)", backend.name()))
+            .unwrap_or_else(|| panic!("backend {} is opted out (TRACECRAFT_TEST_WITHOUT)", backend.name()))
     }
 
-    /// Like [`Env::new`], `None` if the backend's server is skipped.
+    /// Like [`Env::new`], `None` (the skip recorded) if the run opted out of the backend's
+    /// server; panics with the install command if it is missing.
     pub fn try_new(backend: Backend, test_name: &str) -> Option<Env> {
         let server = match backend {
             Backend::Local => None,
@@ -344,16 +351,11 @@ impl Env {
     }
 
     /// Run the Python CLI (PyPI `tracecraft-ai`) with this env's HOME and cwd; panics when it
-    /// fails. `None` when it is not installed: a loud skip locally, a failure in CI (where
-    /// `.ci/run` installs it).
+    /// fails or is not installed. `None` (the skip recorded) when the run opted out of it
+    /// (`TRACECRAFT_TEST_WITHOUT=python`).
     pub fn tracecraft_py(&self, args: &[&str]) -> Option<Output> {
-        let probe = Command::new("python3").args(["-c", "import tracecraft.cli"]).output().ok()?;
-        if !probe.status.success() {
-            assert!(std::env::var_os("CI").is_none(), "tracecraft-ai is not installed (pip install tracecraft-ai)");
-            eprintln!("!!! SKIPPED: tracecraft-ai (Python) is not installed; pip install tracecraft-ai");
-            return None;
-        }
-        let mut c = Command::new("python3");
+        let python = tools::require(Tool::TracecraftPy)?;
+        let mut c = Command::new(python);
         c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
         c.args(args);
         for (k, _) in std::env::vars_os() {
