@@ -110,15 +110,7 @@ fn run(mut c: Command) -> Out {
 
 /// `1234` -> `1,234`, as the summaries print byte counts.
 fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    common::thousands(n as u64)
 }
 
 fn mode(p: &Path) -> u32 {

@@ -130,6 +130,19 @@ pub fn random_hex(len: usize) -> String {
     out
 }
 
+/// `1234` -> `1,234`, as the commands print byte counts.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Whether `key` names a session part the way tracecraft recognises them:
 /// `part-(\d{5})-[a-f0-9]{8}\.jsonl$` (searched, so only the end of the key matters).
 pub fn is_part_key(key: &str) -> bool {
