@@ -568,3 +568,21 @@ fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("no transcripts found"), "{out:?}");
 }
+
+/// Issue 16: a config file that is not JSON gets one verdict (FAIL), not `ok config (mode
+/// 600)` followed by `FAIL config: not valid JSON`.
+#[test]
+fn doctor_gives_one_verdict_for_a_broken_config_file() {
+    let sb = Sandbox::new();
+    let proj = sb.dir("work/p");
+    let cfg = sb.home().join(".tracecraft/config.json");
+    fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    fs::write(&cfg, "{\"backend\": \"s3\", oops").unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let verdicts: Vec<&str> =
+        out.stdout.lines().filter(|l| l.split_whitespace().nth(1).is_some_and(|w| w.starts_with("config"))).collect();
+    assert_eq!(verdicts.len(), 1, "one verdict for the file: {out:?}");
+    assert!(verdicts[0].starts_with("FAIL"), "{out:?}");
+}

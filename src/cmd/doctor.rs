@@ -144,6 +144,7 @@ fn plural(n: usize) -> &'static str {
 
 /// Which file, its permissions, overrides; then the resolved config (None when unusable).
 fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
+    let mut file_ok = None;
     match config_file(dir) {
         Err(e) => {
             r.fail("config", e, "unset TRACECRAFT_CONFIG or point it at an existing file".to_string())?;
@@ -171,7 +172,8 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
                     format!("chmod 600 {}", p.display()),
                 )?;
             } else {
-                r.ok("config", format!("{} (mode {mode:o})", p.display()))?;
+                // Said once the file has been read: one verdict per file.
+                file_ok = Some(format!("{} (mode {mode:o})", p.display()));
             }
         }
     }
@@ -184,6 +186,9 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
     }
     match Config::load(dir) {
         Ok(cfg) => {
+            if let Some(msg) = file_ok {
+                r.ok("config", msg)?;
+            }
             r.ok("destination", cfg.describe())?;
             Ok(Some(cfg))
         }
