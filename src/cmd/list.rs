@@ -243,19 +243,6 @@ fn short_time(t: Option<&str>) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_times() {
-        assert_eq!(short_time(Some("2026-11-21T19:15:12.167146+00:00")), "2026-11-21 19:15:12");
-        assert_eq!(short_time(Some("2026-11-21T20:15:12+01:00")), "2026-11-21 19:15:12");
-        assert_eq!(short_time(None), "-");
-        assert_eq!(short_time(Some("yesterday")), "yesterday");
-    }
-}
-
 /// When a session's bytes were first and last uploaded: from meta.json's part records (a
 /// compaction keeps the original times there: `first_uploaded_at`, `uploaded_at`), else from
 /// the objects' LastModified (which a compaction resets).
@@ -277,4 +264,17 @@ fn upload_times(s: &SessionObjects, meta: Option<&crate::meta::Meta>) -> (Option
         }
     }
     (first.map(|(_, s)| s).or_else(|| s.first_upload()), last.map(|(_, s)| s).or_else(|| s.last_upload()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_times() {
+        assert_eq!(short_time(Some("2026-11-21T19:15:12.167146+00:00")), "2026-11-21 19:15:12");
+        assert_eq!(short_time(Some("2026-11-21T20:15:12+01:00")), "2026-11-21 19:15:12");
+        assert_eq!(short_time(None), "-");
+        assert_eq!(short_time(Some("yesterday")), "yesterday");
+    }
 }
