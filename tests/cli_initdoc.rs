@@ -586,3 +586,64 @@ fn doctor_gives_one_verdict_for_a_broken_config_file() {
     assert_eq!(verdicts.len(), 1, "one verdict for the file: {out:?}");
     assert!(verdicts[0].starts_with("FAIL"), "{out:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// install / uninstall
+
+/// Issue 16: with no settings.json before install, uninstall leaves neither `{}` nor a `.bak`.
+#[test]
+fn uninstall_removes_the_settings_file_install_created() {
+    let sb = Sandbox::new();
+    let proj = sb.dir("work/p");
+    let settings = sb.home().join(".claude/settings.json");
+    let bak = sb.home().join(".claude/settings.json.bak");
+    // A `.bak` from an earlier life must not be taken for this file's original.
+    fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    fs::write(&bak, "{\"old\": true}\n").unwrap();
+    let out = sb.run(&proj, &["install"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(settings.is_file());
+    let out = sb.run(&proj, &["uninstall"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!settings.exists(), "uninstall left {:?}", fs::read_to_string(&settings));
+    assert!(!bak.exists(), "uninstall left a stale .bak: {:?}", fs::read_to_string(&bak));
+}
+
+/// Issue 16: a hand-formatted settings.json comes back byte for byte, and its `.bak` holds the
+/// user's original, never an installed version (also across a second install).
+#[test]
+fn uninstall_restores_a_hand_formatted_settings_file_exactly() {
+    let sb = Sandbox::new();
+    let proj = sb.dir("work/p");
+    let settings = sb.home().join(".claude/settings.json");
+    let bak = sb.home().join(".claude/settings.json.bak");
+    let original = "{\n    \"model\":   \"opus\",\n\t\"hooks\": { \"Stop\": [ { \"hooks\": [ {\"type\": \"command\", \
+                    \"command\": \"echo mine\"} ] } ] } ,\n  \"theme\": \"dark\"   }\n";
+    fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    fs::write(&settings, original).unwrap();
+    assert_eq!(sb.run(&proj, &["install"]).code, 0);
+    assert_ne!(fs::read_to_string(&settings).unwrap(), original);
+    assert_eq!(fs::read_to_string(&bak).unwrap(), original, ".bak holds the user's original");
+    // Installed again from another path (e.g. after a move): still the original in .bak.
+    let moved = sb.path("bin/tracecraft-hook");
+    fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs::copy(BIN, &moved).unwrap();
+    // The same clean environment as `sb.cmd`, with the moved binary.
+    let c = sb.cmd(&proj, &["install"]);
+    let mut c2 = Command::new(&moved);
+    c2.args(c.get_args()).current_dir(&proj).stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => c2.env(k, v),
+            None => c2.env_remove(k),
+        };
+    }
+    let out = run(c2);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(fs::read_to_string(&settings).unwrap().contains(moved.to_str().unwrap()), "{out:?}");
+    assert_eq!(fs::read_to_string(&bak).unwrap(), original, ".bak still holds the user's original");
+    let out = sb.run(&proj, &["uninstall"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(fs::read_to_string(&settings).unwrap(), original, "the user's exact bytes: {out:?}");
+    assert_eq!(fs::read_to_string(&bak).unwrap(), original);
+}
