@@ -647,3 +647,46 @@ fn uninstall_restores_a_hand_formatted_settings_file_exactly() {
     assert_eq!(fs::read_to_string(&settings).unwrap(), original, "the user's exact bytes: {out:?}");
     assert_eq!(fs::read_to_string(&bak).unwrap(), original);
 }
+
+/// Issue 16: a session whose hook failed to upload is not "nothing pending" in `doctor`; once
+/// a hook succeeds again, it is.
+#[test]
+fn doctor_reports_a_session_whose_hook_failed_to_upload() {
+    let sb = Sandbox::new();
+    let proj = sb.dir("work/p");
+    let cfg = sb.home().join(".tracecraft/config.json");
+    fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    let dead = format!("http://127.0.0.1:{}", servers::free_port());
+    let v =
+        json!({"backend":"s3","endpoint":dead,"bucket":BUCKET,"project":"p","access_key":ACCESS,"secret_key":SECRET});
+    fs::write(&cfg, v.to_string()).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    let id = "a1b2c3d4-0000-4000-8000-00000000f00d";
+    let t = put_transcript(&sb.home().join(".claude/projects"), &proj, id, &transcript(&proj, id, 2, false));
+    let hook = |sb: &Sandbox| {
+        let payload = json!({"session_id": id, "transcript_path": t, "cwd": proj, "hook_event_name": "Stop"});
+        let mut c = sb.cmd(&proj, &["hook"]);
+        c.env("TRACECRAFT_HOOK_INLINE", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), payload.to_string().as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "hook mode always exits 0");
+        assert!(o.stdout.is_empty());
+    };
+    hook(&sb);
+    let out = sb.run(&proj, &["doctor"]);
+    assert!(!out.stdout.contains("nothing pending"), "{out:?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("sessions"))
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(line.starts_with("WARN") && line.contains("failed to upload"), "{out:?}");
+    assert!(out.stdout.contains(&format!("{id}: ")) && out.stdout.contains("127.0.0.1"), "{out:?}");
+
+    // The endpoint works again (here: the embedded store); the next hook uploads.
+    fs::remove_file(&cfg).unwrap();
+    hook(&sb);
+    let out = sb.run(&proj, &["doctor"]);
+    assert!(out.stdout.contains("1 tracked, nothing pending"), "{out:?}");
+}

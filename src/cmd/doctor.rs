@@ -486,8 +486,14 @@ fn check_sessions(r: &mut Report) -> Result<()> {
         return r.ok("sessions", "none tracked yet");
     };
     let (mut tracked, mut pending, mut bytes) = (0usize, Vec::new(), 0u64);
+    let mut failed: Vec<(String, String)> = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name.strip_suffix(".failed").filter(|id| !id.starts_with('.')) {
+            let why = std::fs::read_to_string(e.path()).unwrap_or_default();
+            failed.push((id.to_string(), why.trim().to_string()));
+            continue;
+        }
         if !name.ends_with(".json") || name.ends_with(".meta.json") || name.starts_with('.') {
             continue;
         }
@@ -500,7 +506,32 @@ fn check_sessions(r: &mut Report) -> Result<()> {
             pending.push(st.session_id);
         }
     }
+    if !failed.is_empty() {
+        failed.sort();
+        let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+        pending.retain(|p| !ids.contains(&p.as_str()));
+        r.warn(
+            "sessions",
+            format!(
+                "the last hook of {} session{} failed to upload; their new bytes are still pending:",
+                failed.len(),
+                plural(failed.len())
+            ),
+            None,
+        )?;
+        for (id, why) in failed.iter().take(5) {
+            emit(&format!("      {id}: {why}"))?;
+        }
+        emit(&format!(
+            "      fix: correct the problem, then `tracecraft-hook flush --session-id {}` (or \
+             `tracecraft-hook backfill --all-projects`)",
+            failed[0].0
+        ))?;
+    }
     if pending.is_empty() {
+        if !failed.is_empty() {
+            return Ok(());
+        }
         return r.ok("sessions", format!("{tracked} tracked, nothing pending"));
     }
     pending.sort();
