@@ -15,10 +15,9 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::servers::{self, Kind, ServerProcess};
-use common::slug;
+use common::{slug, Home};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
 /// Upper bound for anything a test waits for; normally reached in well under a second.
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -29,53 +28,25 @@ const SIGTERM: i32 = 15;
 
 // ---------------------------------------------------------------- helpers
 
-/// A temporary `HOME` with Claude Code's and our directories inside.
-struct Home {
-    dir: tempfile::TempDir,
+/// What these tests do in a [`Home`] (the shared temporary HOME; no config, so the embedded
+/// store under `$HOME/.tracecraft/store`).
+trait FollowHome {
+    /// A project directory `$HOME/work/<rel>` (created).
+    fn project(&self, rel: &str) -> PathBuf;
+    fn run(&self, args: &[&str]) -> Output;
+    fn spawn(&self, args: &[&str], cwd: &Path) -> Running;
+    fn store_dir(&self, id: &str) -> PathBuf;
+    fn replay(&self, id: &str) -> Vec<u8>;
+    fn meta(&self, id: &str) -> Value;
 }
 
-impl Home {
-    fn new() -> Home {
-        Home { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A project directory `$HOME/work/<rel>` (created).
+impl FollowHome for Home {
     fn project(&self, rel: &str) -> PathBuf {
-        let p = self.path().join("work").join(rel);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    fn claude_projects(&self) -> PathBuf {
-        self.path().join(".claude/projects")
-    }
-
-    /// Where Claude Code keeps the transcripts of `project` (slug rule, computed here
-    /// independently of the crate).
-    fn transcript_dir(&self, project: &Path) -> PathBuf {
-        self.claude_projects().join(slug(project))
-    }
-
-    /// The binary with a clean environment pointing at this home.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") || k.starts_with("CLAUDE_") {
-                c.env_remove(&k);
-            }
-        }
-        c.env("HOME", self.path()).env("CLAUDE_CONFIG_DIR", self.path().join(".claude")).current_dir(self.path());
-        c
+        self.dir(&format!("work/{rel}"))
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+        self.cmd(args).output().unwrap()
     }
 
     fn spawn(&self, args: &[&str], cwd: &Path) -> Running {

@@ -15,10 +15,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use common::servers::{self, Kind, ServerProcess};
-use common::slug;
+use common::{slug, Home};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
+use common::home::BIN;
 const ACCESS: &str = "tcaccesskey";
 /// Must never appear in any output.
 const SECRET: &str = "Zq9-s3cr3t-Pa55w0rd-7781";
@@ -39,9 +39,23 @@ fn s3s() -> Option<ServerProcess> {
     Some(s3)
 }
 
-/// A temporary HOME and a place for project directories.
-struct Sandbox {
-    tmp: tempfile::TempDir,
+/// How these tests run the binary in a [`Home`] (the shared temporary HOME).
+trait Sandbox {
+    /// The binary in `cwd` with a clean environment: HOME there, USER=tester.
+    fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command;
+    fn run(&self, cwd: &Path, args: &[&str]) -> Out;
+}
+
+impl Sandbox for Home {
+    fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = self.cmd(args);
+        c.env("USER", "tester").current_dir(cwd);
+        c
+    }
+
+    fn run(&self, cwd: &Path, args: &[&str]) -> Out {
+        run(self.cmd_in(cwd, args))
+    }
 }
 
 struct Out {
@@ -59,41 +73,6 @@ impl Out {
 impl std::fmt::Debug for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "exit {}\n--- stdout\n{}--- stderr\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let s = Sandbox { tmp: tempfile::tempdir().unwrap() };
-        fs::create_dir_all(s.home()).unwrap();
-        s
-    }
-    fn home(&self) -> PathBuf {
-        self.tmp.path().join("home")
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-    /// A new directory under the sandbox.
-    fn dir(&self, rel: &str) -> PathBuf {
-        let p = self.path(rel);
-        fs::create_dir_all(&p).unwrap();
-        p
-    }
-    /// The binary with a clean environment: HOME here, USER=tester, no AWS_/TRACECRAFT_/CLAUDE_.
-    fn cmd(&self, cwd: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") || k.starts_with("CLAUDE_") {
-                c.env_remove(k.as_ref());
-            }
-        }
-        c.env("HOME", self.home()).env("USER", "tester").current_dir(cwd).args(args).stdin(Stdio::null());
-        c
-    }
-    fn run(&self, cwd: &Path, args: &[&str]) -> Out {
-        run(self.cmd(cwd, args))
     }
 }
 
@@ -166,15 +145,15 @@ fn init_args<'a>(endpoint: &'a str, bucket: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
-    let sb = Sandbox::new();
+    let sb = Home::new();
     let Some(s3) = s3s() else { return };
-    let repo = sb.dir("work/repo");
+    let repo = sb.scratch_dir("work/repo");
     fs::create_dir(repo.join(".git")).unwrap();
     fs::write(repo.join(".gitignore"), "target").unwrap(); // no trailing newline
-    let proj = sb.dir("work/repo/my proj");
+    let proj = sb.scratch_dir("work/repo/my proj");
 
     // Credentials from the environment, project from the directory name, agent from $USER.
-    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
+    let mut c = sb.cmd_in(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", SECRET);
     let out = run(c);
     assert_eq!(out.code, 0, "{out:?}");
@@ -215,15 +194,15 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
 
 #[test]
 fn init_global_writes_home_config() {
-    let sb = Sandbox::new();
+    let sb = Home::new();
     let Some(s3) = s3s() else { return };
-    let proj = sb.dir("work/p");
+    let proj = sb.scratch_dir("work/p");
     let endpoint = s3.endpoint();
     let mut args = init_args(&endpoint, BUCKET);
     args.push("--global");
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
-    let file = sb.home().join(".tracecraft/config.json");
+    let file = sb.path().join(".tracecraft/config.json");
     assert_eq!(mode(&file), 0o600);
     assert!(!proj.join(".tracecraft.json").exists());
     assert!(!proj.join(".gitignore").exists());
@@ -231,8 +210,8 @@ fn init_global_writes_home_config() {
 
 #[test]
 fn init_refuses_to_overwrite_without_force() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
     fs::write(proj.join(".tracecraft.json"), "{\"keep\":true}\n").unwrap();
     let out = sb.run(&proj, &init_args("http://127.0.0.1:9", BUCKET));
     assert_eq!(out.code, 1, "{out:?}");
@@ -242,9 +221,9 @@ fn init_refuses_to_overwrite_without_force() {
 
 #[test]
 fn init_failures_name_the_problem_and_write_nothing() {
-    let sb = Sandbox::new();
+    let sb = Home::new();
     let Some(s3) = s3s() else { return };
-    let proj = sb.dir("work/p");
+    let proj = sb.scratch_dir("work/p");
     fs::create_dir(proj.join(".git")).unwrap();
     let nothing_written = |out: &Out| {
         assert_eq!(out.code, 1, "{out:?}");
@@ -261,7 +240,7 @@ fn init_failures_name_the_problem_and_write_nothing() {
     assert!(out.stderr.contains(&format!("cannot reach {dead} (connection refused)")), "{out:?}");
 
     // Wrong secret: the server verifies the signature.
-    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
+    let mut c = sb.cmd_in(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
     let out = run(c);
     nothing_written(&out);
@@ -300,11 +279,11 @@ fn init_failures_name_the_problem_and_write_nothing() {
 
 #[test]
 fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
-    let sb = Sandbox::new();
+    let sb = Home::new();
     let Some(s3) = s3s() else { return };
     let endpoint = s3.endpoint();
     let mut s3 = Some(s3);
-    let proj = sb.dir("work/p");
+    let proj = sb.scratch_dir("work/p");
     let out = sb.run(&proj, &init_args(&endpoint, BUCKET));
     assert_eq!(out.code, 0, "{out:?}");
     let out = sb.run(&proj, &["install"]);
@@ -338,7 +317,7 @@ fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
     fs::write(&file, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 
     // Wrong secret.
-    let mut c = sb.cmd(&proj, &["doctor"]);
+    let mut c = sb.cmd_in(&proj, &["doctor"]);
     c.env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
     let out = run(c);
     assert_eq!(out.code, 1, "{out:?}");
@@ -355,8 +334,8 @@ fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
 
 #[test]
 fn doctor_warns_without_hooks_and_fails_on_a_missing_hook_binary() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
 
     // No config, no settings: embedded store, a warning, still healthy.
     let out = sb.run(&proj, &["doctor"]);
@@ -366,7 +345,7 @@ fn doctor_warns_without_hooks_and_fails_on_a_missing_hook_binary() {
     assert!(warn.contains("not registered") && warn.contains("tracecraft-hook install"), "{out:?}");
 
     // A handler whose binary is gone.
-    let settings = sb.dir("home/.claude").join("settings.json");
+    let settings = sb.scratch_dir("home/.claude").join("settings.json");
     let v =
         json!({"hooks":{"Stop":[{"hooks":[{"type":"command","command":"/nonexistent/bin/tracecraft-hook hook"}]}]}});
     fs::write(&settings, serde_json::to_string_pretty(&v).unwrap()).unwrap();
@@ -422,12 +401,12 @@ fn age(p: &Path, days: u64) {
 
 #[test]
 fn backfill_mirrors_every_session_once_to_its_own_destination() {
-    let sb = Sandbox::new();
+    let sb = Home::new();
     let Some(s3) = s3s() else { return };
-    let alpha = sb.dir("work/alpha"); // has its own config -> s3s-fs, project alpha
-    let beta = sb.dir("work/beta"); // no config -> embedded store, project default
+    let alpha = sb.scratch_dir("work/alpha"); // has its own config -> s3s-fs, project alpha
+    let beta = sb.scratch_dir("work/beta"); // no config -> embedded store, project default
     write_config(&alpha, &s3, "alpha");
-    let projects = sb.home().join(".claude/projects");
+    let projects = sb.path().join(".claude/projects");
 
     let a1 = transcript(&alpha, "a1", 3, false);
     let a2 = transcript(&alpha, "a2", 2, true); // live: the partial line waits
@@ -445,9 +424,9 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     fs::write(sub.join("agent-y.jsonl"), transcript(&beta, "y", 1, false)).unwrap();
 
     let s3_sessions = s3.data_root().join(BUCKET).join("alpha/sessions/claude-code");
-    let local_root = sb.home().join(".tracecraft/store");
+    let local_root = sb.path().join(".tracecraft/store");
     let local_sessions = local_root.join("default/sessions/claude-code");
-    let other = sb.dir("work/elsewhere");
+    let other = sb.scratch_dir("work/elsewhere");
 
     // Dry run: lists, sends nothing, writes nothing.
     let out = sb.run(&other, &["backfill", "--all-projects", "--dry-run"]);
@@ -460,7 +439,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert!(out.stdout.contains(&format!("would send a2 ({} bytes)", thousands(a2_complete))), "{out:?}");
     assert!(out.stdout.contains("would backfill 2 sessions"), "{out:?}");
     assert!(!local_root.exists() && !s3_sessions.exists(), "dry run wrote to a store");
-    assert!(!sb.home().join(".tracecraft/state").exists(), "dry run wrote state");
+    assert!(!sb.path().join(".tracecraft/state").exists(), "dry run wrote state");
 
     // The real run.
     let out = sb.run(&other, &["backfill", "--all-projects"]);
@@ -501,7 +480,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert_eq!((snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root)), before);
 
     // Without local state: recovered from meta.json, still nothing re-sent, no duplicate.
-    fs::remove_dir_all(sb.home().join(".tracecraft/state")).unwrap();
+    fs::remove_dir_all(sb.path().join(".tracecraft/state")).unwrap();
     let out = sb.run(&other, &["backfill", "--all-projects"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
@@ -523,21 +502,21 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
 
 #[test]
 fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
-    let sb = Sandbox::new();
-    let cc = sb.dir("claude-cfg");
+    let sb = Home::new();
+    let cc = sb.scratch_dir("claude-cfg");
     let projects = cc.join("projects");
-    let alpha = sb.dir("work/alpha");
-    let beta = sb.dir("work/beta");
-    let gamma = sb.dir("work/gamma");
+    let alpha = sb.scratch_dir("work/alpha");
+    let beta = sb.scratch_dir("work/beta");
+    let gamma = sb.scratch_dir("work/gamma");
     fs::write(gamma.join(".tracecraft.json"), "{not json").unwrap();
     let a = transcript(&alpha, "sa", 2, false);
     let b = transcript(&beta, "sb", 3, false);
     put_transcript(&projects, &alpha, "sa", &a);
     put_transcript(&projects, &beta, "sb", &b);
     put_transcript(&projects, &gamma, "sg", &transcript(&gamma, "sg", 1, false));
-    let sessions = sb.home().join(".tracecraft/store/default/sessions/claude-code");
+    let sessions = sb.path().join(".tracecraft/store/default/sessions/claude-code");
     let with_cc = |cwd: &Path, args: &[&str]| {
-        let mut c = sb.cmd(cwd, args);
+        let mut c = sb.cmd_in(cwd, args);
         c.env("CLAUDE_CONFIG_DIR", &cc);
         run(c)
     };
@@ -564,7 +543,7 @@ fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
     assert!(!sessions.join("sg").exists());
 
     // Nothing to do for a directory without transcripts.
-    let out = with_cc(&sb.dir("work/empty"), &["backfill"]);
+    let out = with_cc(&sb.scratch_dir("work/empty"), &["backfill"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("no transcripts found"), "{out:?}");
 }
@@ -573,9 +552,9 @@ fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
 /// 600)` followed by `FAIL config: not valid JSON`.
 #[test]
 fn doctor_gives_one_verdict_for_a_broken_config_file() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
-    let cfg = sb.home().join(".tracecraft/config.json");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let cfg = sb.path().join(".tracecraft/config.json");
     fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     fs::write(&cfg, "{\"backend\": \"s3\", oops").unwrap();
     fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
@@ -593,10 +572,10 @@ fn doctor_gives_one_verdict_for_a_broken_config_file() {
 /// Issue 16: with no settings.json before install, uninstall leaves neither `{}` nor a `.bak`.
 #[test]
 fn uninstall_removes_the_settings_file_install_created() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
-    let settings = sb.home().join(".claude/settings.json");
-    let bak = sb.home().join(".claude/settings.json.bak");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let settings = sb.path().join(".claude/settings.json");
+    let bak = sb.path().join(".claude/settings.json.bak");
     // A `.bak` from an earlier life must not be taken for this file's original.
     fs::create_dir_all(settings.parent().unwrap()).unwrap();
     fs::write(&bak, "{\"old\": true}\n").unwrap();
@@ -613,10 +592,10 @@ fn uninstall_removes_the_settings_file_install_created() {
 /// user's original, never an installed version (also across a second install).
 #[test]
 fn uninstall_restores_a_hand_formatted_settings_file_exactly() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
-    let settings = sb.home().join(".claude/settings.json");
-    let bak = sb.home().join(".claude/settings.json.bak");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let settings = sb.path().join(".claude/settings.json");
+    let bak = sb.path().join(".claude/settings.json.bak");
     let original = "{\n    \"model\":   \"opus\",\n\t\"hooks\": { \"Stop\": [ { \"hooks\": [ {\"type\": \"command\", \
                     \"command\": \"echo mine\"} ] } ] } ,\n  \"theme\": \"dark\"   }\n";
     fs::create_dir_all(settings.parent().unwrap()).unwrap();
@@ -625,11 +604,11 @@ fn uninstall_restores_a_hand_formatted_settings_file_exactly() {
     assert_ne!(fs::read_to_string(&settings).unwrap(), original);
     assert_eq!(fs::read_to_string(&bak).unwrap(), original, ".bak holds the user's original");
     // Installed again from another path (e.g. after a move): still the original in .bak.
-    let moved = sb.path("bin/tracecraft-hook");
+    let moved = sb.scratch("bin/tracecraft-hook");
     fs::create_dir_all(moved.parent().unwrap()).unwrap();
     fs::copy(BIN, &moved).unwrap();
     // The same clean environment as `sb.cmd`, with the moved binary.
-    let c = sb.cmd(&proj, &["install"]);
+    let c = sb.cmd_in(&proj, &["install"]);
     let mut c2 = Command::new(&moved);
     c2.args(c.get_args()).current_dir(&proj).stdin(Stdio::null());
     for (k, v) in c.get_envs() {
@@ -652,9 +631,9 @@ fn uninstall_restores_a_hand_formatted_settings_file_exactly() {
 /// a hook succeeds again, it is.
 #[test]
 fn doctor_reports_a_session_whose_hook_failed_to_upload() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
-    let cfg = sb.home().join(".tracecraft/config.json");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let cfg = sb.path().join(".tracecraft/config.json");
     fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     let dead = format!("http://127.0.0.1:{}", servers::free_port());
     let v =
@@ -662,10 +641,10 @@ fn doctor_reports_a_session_whose_hook_failed_to_upload() {
     fs::write(&cfg, v.to_string()).unwrap();
     fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
     let id = "a1b2c3d4-0000-4000-8000-00000000f00d";
-    let t = put_transcript(&sb.home().join(".claude/projects"), &proj, id, &transcript(&proj, id, 2, false));
-    let hook = |sb: &Sandbox| {
+    let t = put_transcript(&sb.path().join(".claude/projects"), &proj, id, &transcript(&proj, id, 2, false));
+    let hook = |sb: &Home| {
         let payload = json!({"session_id": id, "transcript_path": t, "cwd": proj, "hook_event_name": "Stop"});
-        let mut c = sb.cmd(&proj, &["hook"]);
+        let mut c = sb.cmd_in(&proj, &["hook"]);
         c.env("TRACECRAFT_HOOK_INLINE", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), payload.to_string().as_bytes()).unwrap();

@@ -22,6 +22,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod claude;
+pub mod home;
 pub mod http;
 pub mod proxy;
 pub mod servers;
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub use home::{clean_env, Home};
 pub use proxy::{closed_port, Fault, FaultProxy, PrefixProxy, RequestRecord};
 pub use servers::{Kind, Server, ServerProcess, BUCKET, REGION};
 pub use tools::{require, Tool};
@@ -164,7 +166,7 @@ pub struct Env {
     pub backend: Backend,
     /// Unique project name `t-<test>-<random>`: the key prefix in the bucket.
     pub project: String,
-    home: TempDir,
+    home: Home,
     project_dir: TempDir,
     /// The server this env's data lives on (S3 backends).
     server: Option<Server>,
@@ -203,7 +205,7 @@ impl Env {
             .take(40)
             .collect();
         let project = format!("t-{}-{}", clean.trim_matches('-'), random_hex(8));
-        let home = tempfile::Builder::new().prefix("tc-home-").tempdir().expect("temp HOME");
+        let home = Home::new();
         // Under HOME, like a real project checkout, but away from ~/.tracecraft.
         let project_dir = tempfile::Builder::new().prefix("proj-").tempdir_in(home.path()).expect("temp project dir");
         let env = Env { backend, project, home, project_dir, server };
@@ -215,6 +217,11 @@ impl Env {
 
     pub fn home(&self) -> &Path {
         self.home.path()
+    }
+
+    /// The HOME (for [`Home`]'s helpers).
+    pub fn home_dir(&self) -> &Home {
+        &self.home
     }
 
     /// The project directory (cwd of every run).
@@ -310,24 +317,8 @@ impl Env {
     /// `TRACECRAFT_PROJECT` = this env's project and `TRACECRAFT_HOOK_INLINE=1` (upload
     /// inline instead of in a detached worker, so tests can assert right after exit).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracecraft-hook"));
-        cmd.args(args);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            let lower = k.to_ascii_lowercase();
-            if k.starts_with("AWS_")
-                || k.starts_with("TRACECRAFT_")
-                || k.starts_with("CLAUDE_")
-                || k.starts_with("XDG_")
-                || lower.ends_with("_proxy")
-            {
-                cmd.env_remove(&*k);
-            }
-        }
-        cmd.env("HOME", self.home())
-            .env("TRACECRAFT_PROJECT", &self.project)
-            .env("TRACECRAFT_HOOK_INLINE", "1")
-            .current_dir(self.project_dir());
+        let mut cmd = self.home.cmd(args);
+        cmd.env("TRACECRAFT_PROJECT", &self.project).env("TRACECRAFT_HOOK_INLINE", "1").current_dir(self.project_dir());
         cmd
     }
 
@@ -371,13 +362,7 @@ impl Env {
         let mut c = Command::new(python);
         c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
         c.args(args);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.home()).current_dir(self.project_dir());
+        clean_env(&mut c).env("HOME", self.home()).current_dir(self.project_dir());
         let out = c.output().unwrap();
         assert!(
             out.status.success(),
