@@ -14,7 +14,7 @@
 //! opted out of it by name (`TRACECRAFT_TEST_WITHOUT=claude`), which is recorded and listed.
 //!
 //! The tests take a file-wide lock and run one at a time (they start real processes and one of
-//! them measures time). `E2E_KEEP=1` keeps the scratch directories; a failing test keeps its
+//! them measures time). `TRACECRAFT_TEST_KEEP=1` keeps the scratch directories; a failing test keeps its
 //! own and prints where it is. Notes on the real CLI: tests/e2e/README.md.
 
 mod common;
@@ -33,6 +33,7 @@ use common::claude::{self, claude_bin, Mock, Run, HOOK_BIN};
 use common::proxy::{Fault, FaultProxy};
 use common::servers::{self, Kind, ServerProcess};
 use common::tools::repo;
+use common::Home;
 use serde_json::{json, Value};
 use tracecraft_hook::redact::Redactor;
 
@@ -58,10 +59,6 @@ const S3_PROJECT: &str = "p";
 
 fn e2e_dir() -> PathBuf {
     repo().join("tests/e2e")
-}
-
-fn env_set(k: &str) -> bool {
-    std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Straight to file descriptor 2, past libtest's output capture: the timing figures must be
@@ -125,17 +122,16 @@ struct Env {
     /// Extra arguments for every Claude Code run (`--plugin-dir`, `--settings`).
     extra_args: Vec<String>,
     runs: usize,
-    tmp: Option<tempfile::TempDir>,
+    /// The scratch directory (HOME at `home`), kept on failure or with TRACECRAFT_TEST_KEEP=1.
+    _scratch: Home,
 }
 
 impl Env {
     fn new(name: &'static str, claude: &Path) -> Env {
-        let tmp = tempfile::Builder::new().prefix(&format!("tc-e2e-{name}-")).tempdir().expect("tempdir");
-        let root = tmp.path().canonicalize().expect("canonical tempdir");
-        let home = root.join("home");
-        let work = root.join("work").join("my_proj.v2");
-        fs::create_dir_all(&home).expect("mkdir home");
-        fs::create_dir_all(&work).expect("mkdir work");
+        let scratch = Home::new();
+        let root = scratch.scratch("");
+        let home = scratch.path().to_path_buf();
+        let work = scratch.scratch_dir("work/my_proj.v2");
         let mock = Mock::start(&root);
         Env {
             name,
@@ -148,7 +144,7 @@ impl Env {
             extra_env: Vec::new(),
             extra_args: Vec::new(),
             runs: 0,
-            tmp: Some(tmp),
+            _scratch: scratch,
         }
     }
 
@@ -339,7 +335,6 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let keep = env_set("E2E_KEEP") || thread::panicking();
         if thread::panicking() {
             eprintln!("---- e2e {}: scratch kept at {}", self.name, self.root.display());
             for f in [self.home.join(".tracecraft/hook.log"), self.mock.log.clone()] {
@@ -350,11 +345,6 @@ impl Drop for Env {
                 if !err.trim().is_empty() {
                     eprintln!("---- claude run {i} stderr:\n{err}");
                 }
-            }
-        }
-        if let Some(tmp) = self.tmp.take() {
-            if keep {
-                let _ = tmp.keep();
             }
         }
     }

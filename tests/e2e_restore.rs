@@ -27,13 +27,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::claude::{self, assert_same, claude_bin, Mock, CLEAN_PATH, HOOK_BIN};
+use common::Home;
 use serde_json::{json, Value};
 
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn env_set(k: &str) -> bool {
-    std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0")
-}
 
 /// One machine: a HOME with the hooks installed and a config pointing at the shared store.
 struct Machine {
@@ -128,25 +125,12 @@ impl Store {
     }
 }
 
-/// Keeps the scratch directory when the test fails (or with E2E_KEEP=1).
-struct Scratch(Option<tempfile::TempDir>);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            if thread::panicking() || env_set("E2E_KEEP") {
-                eprintln!("---- e2e_restore: scratch kept at {}", t.keep().display());
-            }
-        }
-    }
-}
-
 #[test]
 fn continue_a_session_on_another_machine() {
     let Some(claude) = claude_bin() else { return };
-    let tmp = tempfile::Builder::new().prefix("tc-e2e-restore-").tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().unwrap();
-    let _scratch = Scratch(Some(tmp));
+    // Kept on failure (or with TRACECRAFT_TEST_KEEP=1).
+    let scratch = Home::new();
+    let root = scratch.scratch("");
     let mock = Mock::start(&root);
     let store = Store { dir: root.join("shared-store") };
     let a = Machine::new(&root, "home-a", "work/my_proj.v2", &store.dir);

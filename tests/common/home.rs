@@ -33,8 +33,10 @@ pub fn clean_env(cmd: &mut Command) -> &mut Command {
 }
 
 /// A temporary HOME (see the module documentation).
+/// Removed on drop, except when the test is failing or `TRACECRAFT_TEST_KEEP=1` (then its
+/// path is printed).
 pub struct Home {
-    dir: TempDir,
+    dir: Option<TempDir>,
     home: PathBuf,
 }
 
@@ -44,7 +46,7 @@ impl Home {
         // Canonical, so paths the binary records compare equal to ours.
         let home = dir.path().canonicalize().expect("canonical temp dir").join("home");
         fs::create_dir_all(&home).expect("create HOME");
-        Home { dir, home }
+        Home { dir: Some(dir), home }
     }
 
     /// The HOME directory.
@@ -89,9 +91,19 @@ impl Home {
         c
     }
 
-    /// Keep the directory (e.g. a failing test's), returning where it is.
-    pub fn keep(self) -> PathBuf {
-        self.dir.keep()
+    /// Keep the directory, returning where it is.
+    pub fn keep(mut self) -> PathBuf {
+        self.dir.take().map(TempDir::keep).unwrap_or_default()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let keep = std::thread::panicking()
+            || std::env::var_os("TRACECRAFT_TEST_KEEP").is_some_and(|v| !v.is_empty() && v != "0");
+        if let Some(dir) = self.dir.take().filter(|_| keep) {
+            eprintln!("---- scratch kept at {}", dir.keep().display());
+        }
     }
 }
 
