@@ -99,9 +99,13 @@ impl Tool {
 
     /// Whether the run opted out of this tool (`TRACECRAFT_TEST_WITHOUT`).
     pub fn opted_out(self) -> bool {
-        let Some(v) = std::env::var_os(WITHOUT_VAR) else { return false };
-        let v = v.to_string_lossy().to_ascii_lowercase();
-        v.split([',', ' ']).map(str::trim).any(|w| w == "all" || w == self.name() || self.aliases().contains(&w))
+        std::env::var_os(WITHOUT_VAR).is_some_and(|v| self.named_in(&v.to_string_lossy()))
+    }
+
+    /// Whether a `TRACECRAFT_TEST_WITHOUT` value (`claude,python`, `all`) names this tool.
+    pub fn named_in(self, list: &str) -> bool {
+        let list = list.to_ascii_lowercase();
+        list.split([',', ' ']).map(str::trim).any(|w| w == "all" || w == self.name() || self.aliases().contains(&w))
     }
 
     /// The tool's path (a program; for the Python tools, the interpreter), `None` when not
