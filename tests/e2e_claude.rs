@@ -29,7 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::claude::{self, claude_bin, Mock, Run, HOOK_BIN};
+use common::claude::{self, claude_bin, Machine, Mock, Run, HOOK_BIN};
 use common::proxy::{Fault, FaultProxy};
 use common::servers::{self, Kind, ServerProcess};
 use common::tools::repo;
@@ -113,8 +113,8 @@ struct Env {
     name: &'static str,
     claude: PathBuf,
     root: PathBuf,
-    home: PathBuf,
-    work: PathBuf,
+    /// HOME and the project directory.
+    m: Machine,
     mock: Mock,
     dest: Dest,
     /// Extra environment for Claude Code (and so for its hooks).
@@ -137,8 +137,7 @@ impl Env {
             name,
             claude: claude.to_path_buf(),
             root,
-            home,
-            work,
+            m: Machine::new(home, work),
             mock,
             dest: Dest::Local,
             extra_env: Vec::new(),
@@ -150,9 +149,9 @@ impl Env {
 
     /// Run the hook binary's `install` (user scope) with this HOME.
     fn install_settings(&self) {
-        claude::install_hooks(&self.home, &self.work);
+        self.m.install_hooks();
         let settings: Value =
-            serde_json::from_slice(&fs::read(self.home.join(".claude/settings.json")).expect("settings.json"))
+            serde_json::from_slice(&fs::read(self.m.home.join(".claude/settings.json")).expect("settings.json"))
                 .expect("settings.json is JSON");
         for ev in OUR_EVENTS {
             let cmd = &settings["hooks"][ev][0]["hooks"][0]["command"];
@@ -168,7 +167,7 @@ impl Env {
 
     /// Mirror into s3s-fs at `endpoint_port` (directly or through a proxy) instead of the local store.
     fn use_s3(&mut self, s3: &ServerProcess, endpoint: &str) {
-        let dir = self.home.join(".tracecraft");
+        let dir = self.m.home.join(".tracecraft");
         fs::create_dir_all(&dir).expect("mkdir ~/.tracecraft");
         let cfg = json!({
             "backend": "s3", "endpoint": endpoint, "bucket": servers::BUCKET,
@@ -210,15 +209,8 @@ impl Env {
         self.runs += 1;
         let (out_path, err_path) =
             (self.root.join(format!("claude-{}.out", self.runs)), self.root.join(format!("claude-{}.err", self.runs)));
-        let cmd = claude::command(
-            &self.claude,
-            &self.home,
-            &self.work,
-            &self.mock,
-            args,
-            (&self.extra_args, &self.extra_env),
-            (&out_path, &err_path),
-        );
+        let cmd =
+            self.m.command(&self.claude, &self.mock, args, (&self.extra_args, &self.extra_env), (&out_path, &err_path));
         (cmd, out_path, err_path)
     }
 
@@ -229,7 +221,7 @@ impl Env {
     }
 
     fn transcript_path(&self, sid: &str) -> PathBuf {
-        self.home.join(".claude/projects").join(common::slug(&self.work)).join(format!("{sid}.jsonl"))
+        self.m.transcript_path(sid)
     }
 
     fn transcript(&self, sid: &str) -> Vec<u8> {
@@ -240,7 +232,7 @@ impl Env {
     fn session_dir(&self, sid: &str) -> PathBuf {
         let prefix = format!("sessions/claude-code/{sid}");
         match &self.dest {
-            Dest::Local => self.home.join(".tracecraft/store/default").join(prefix),
+            Dest::Local => self.m.home.join(".tracecraft/store/default").join(prefix),
             Dest::S3 { bucket_dir } => bucket_dir.join(S3_PROJECT).join(prefix),
         }
     }
@@ -251,7 +243,7 @@ impl Env {
 
     /// Detached workers (`tracecraft-hook hook --worker`) of this HOME still running.
     fn workers(&self) -> usize {
-        claude::workers(&self.home)
+        self.m.workers()
     }
 
     /// Wait until every worker of this HOME is gone and `sid`'s meta.json has `ended_at`.
@@ -297,7 +289,7 @@ impl Env {
         assert_eq!(meta["end_reason"], json!(reason), "end_reason");
         assert_eq!(meta["total_source_bytes"], json!(transcript.len()), "total_source_bytes");
         assert_eq!(meta["source_path"], json!(tpath.to_string_lossy()), "source_path");
-        assert_eq!(meta["cwd"], json!(self.work.to_string_lossy()), "cwd");
+        assert_eq!(meta["cwd"], json!(self.m.work.to_string_lossy()), "cwd");
         let mut listed: Vec<String> = meta["parts"]
             .as_array()
             .expect("parts[]")
@@ -337,7 +329,7 @@ impl Drop for Env {
     fn drop(&mut self) {
         if thread::panicking() {
             eprintln!("---- e2e {}: scratch kept at {}", self.name, self.root.display());
-            for f in [self.home.join(".tracecraft/hook.log"), self.mock.log.clone()] {
+            for f in [self.m.home.join(".tracecraft/hook.log"), self.mock.log.clone()] {
                 eprintln!("---- {}:\n{}", f.display(), fs::read_to_string(&f).unwrap_or_else(|e| e.to_string()));
             }
             for i in 1..=self.runs {
@@ -586,7 +578,7 @@ fn compact() {
     // line, no error, nothing listed.
     assert_eq!(after.meta["stats"]["compactions"], json!(1), "{}", after.meta);
     assert!(after.meta.get("subagents").is_none(), "{}", after.meta);
-    let log = fs::read_to_string(env.home.join(".tracecraft/hook.log")).unwrap_or_default();
+    let log = fs::read_to_string(env.m.home.join(".tracecraft/hook.log")).unwrap_or_default();
     assert!(!log.contains(" ERROR ") && !log.contains(" WARN "), "{log}");
     assert!(log.lines().filter(|l| l.contains("does not exist; nothing to mirror")).count() <= 1, "{log}");
 }
@@ -600,7 +592,7 @@ fn plugin_dir_install() {
     let Some(claude) = claude_bin() else { return };
     let mut env = Env::new("plugin", &claude);
     env.use_plugin();
-    assert!(!env.home.join(".claude/settings.json").exists());
+    assert!(!env.m.home.join(".claude/settings.json").exists());
     let run = env.claude(&["-p", "[[mock-text via plugin]]"]);
     run.assert_result("via plugin");
     let sid = run.session_id();
@@ -732,12 +724,12 @@ fn measure_added_wall_time_per_turn() {
     const K: usize = 7;
     const TIMED_RUNS: usize = 3;
     let mut envs = [Env::new("time-plain", &claude), Env::new("time-noop", &claude), Env::new("time-hooked", &claude)];
-    write_hook_settings(&envs[1].home, "true");
+    write_hook_settings(&envs[1].m.home, "true");
     envs[2].install_settings();
     let mut timed = Env::new("time-timed", &claude);
     let log = timed.root.join("hook-times.log");
     write_hook_settings(
-        &timed.home,
+        &timed.m.home,
         &format!(
             "sh {} {} {}",
             sh_quote(&e2e_dir().join("timed_hook.sh")),

@@ -22,74 +22,32 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::claude::{self, assert_same, claude_bin, Mock, CLEAN_PATH, HOOK_BIN};
+use common::claude::{self, assert_same, claude_bin, Machine, Mock};
 use common::Home;
 use serde_json::{json, Value};
 
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One machine: a HOME with the hooks installed and a config pointing at the shared store.
-struct Machine {
-    home: PathBuf,
-    work: PathBuf,
+fn machine(root: &Path, name: &str, work: &str, store: &Path) -> Machine {
+    let m = Machine::new(root.join(name), root.join(name).join(work));
+    let cfg = m.home.join(".tracecraft/config.json");
+    fs::create_dir_all(cfg.parent().unwrap()).expect("mkdir ~/.tracecraft");
+    fs::write(&cfg, serde_json::to_vec_pretty(&json!({"backend": "local", "path": store})).unwrap()).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    m.install_hooks();
+    m
 }
 
-impl Machine {
-    fn new(root: &Path, name: &str, work: &str, store: &Path) -> Machine {
-        let home = root.join(name);
-        let work = root.join(name).join(work);
-        fs::create_dir_all(&work).expect("mkdir work");
-        let cfg = home.join(".tracecraft/config.json");
-        fs::create_dir_all(cfg.parent().unwrap()).expect("mkdir ~/.tracecraft");
-        fs::write(&cfg, serde_json::to_vec_pretty(&json!({"backend": "local", "path": store})).unwrap()).unwrap();
-        fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
-        claude::install_hooks(&home, &work);
-        Machine { home, work }
-    }
-
-    fn hook(&self, args: &[&str]) -> Output {
-        Command::new(HOOK_BIN)
-            .args(args)
-            .env_clear()
-            .env("PATH", CLEAN_PATH)
-            .env("HOME", &self.home)
-            .current_dir(&self.work)
-            .output()
-            .expect("run tracecraft-hook")
-    }
-
-    fn hook_ok(&self, args: &[&str]) -> String {
-        let out = self.hook(args);
-        assert!(
-            out.status.success(),
-            "tracecraft-hook {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `claude <args> --output-format json` in this machine's project directory.
-    fn claude(&self, claude: &Path, mock: &Mock, args: &[&str]) -> Value {
-        let (out, err) = (self.home.join("claude.out"), self.home.join("claude.err"));
-        let cmd = claude::command(claude, &self.home, &self.work, mock, args, (&[], &[]), (&out, &err));
-        let v = claude::run(cmd, (&out, &err)).json;
-        assert_eq!(v["is_error"], json!(false), "Claude Code reported an error: {v}");
-        v
-    }
-
-    fn transcript_path(&self, sid: &str) -> PathBuf {
-        self.home.join(".claude/projects").join(common::slug(&self.work)).join(format!("{sid}.jsonl"))
-    }
-
-    /// Detached workers (`tracecraft-hook hook --worker`) of this HOME still running.
-    fn workers(&self) -> usize {
-        claude::workers(&self.home)
-    }
+/// `claude <args> --output-format json` in `m`'s project directory; its result.
+fn ask(m: &Machine, claude: &Path, mock: &Mock, args: &[&str]) -> Value {
+    let (out, err) = (m.home.join("claude.out"), m.home.join("claude.err"));
+    let v = claude::run(m.command(claude, mock, args, (&[], &[]), (&out, &err)), (&out, &err)).json;
+    assert_eq!(v["is_error"], json!(false), "Claude Code reported an error: {v}");
+    v
 }
 
 /// The shared store's view of one session.
@@ -133,12 +91,12 @@ fn continue_a_session_on_another_machine() {
     let root = scratch.scratch("");
     let mock = Mock::start(&root);
     let store = Store { dir: root.join("shared-store") };
-    let a = Machine::new(&root, "home-a", "work/my_proj.v2", &store.dir);
-    let b = Machine::new(&root, "home-b", "elsewhere/other_proj", &store.dir);
+    let a = machine(&root, "home-a", "work/my_proj.v2", &store.dir);
+    let b = machine(&root, "home-b", "elsewhere/other_proj", &store.dir);
 
     // Machine A: one turn, with a secret in the prompt.
     let secret = format!("AKIA{}", "E2ERESTORETEST12");
-    let run = a.claude(&claude, &mock, &["-p", &format!("remember {secret} [[mock-text first answer]]")]);
+    let run = ask(&a, &claude, &mock, &["-p", &format!("remember {secret} [[mock-text first answer]]")]);
     assert_eq!(run["result"], json!("first answer"));
     let sid = run["session_id"].as_str().expect("session_id").to_string();
     store.settle(&a, &sid);
@@ -159,7 +117,7 @@ fn continue_a_session_on_another_machine() {
 
     // Continue it there.
     let asked = mock.message_requests().len();
-    let run = b.claude(&claude, &mock, &["-p", "[[mock-text second answer]]", "--resume", &sid]);
+    let run = ask(&b, &claude, &mock, &["-p", "[[mock-text second answer]]", "--resume", &sid]);
     assert_eq!(run["result"], json!("second answer"));
     assert_eq!(run["session_id"], json!(sid), "--resume continued another session");
     store.settle(&b, &sid);

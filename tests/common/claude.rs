@@ -8,7 +8,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -147,39 +147,94 @@ impl Run {
     }
 }
 
-/// `claude <args> --output-format json <extra_args>` in `work` with HOME = `home`, a clean
-/// environment pointing at `mock` (plus `extra_env`), stdout and stderr to `out`/`err`.
-pub fn command(
-    claude: &Path,
-    home: &Path,
-    work: &Path,
-    mock: &Mock,
-    args: &[&str],
-    extra: (&[String], &[(String, String)]),
-    (out, err): (&Path, &Path),
-) -> Command {
-    let (extra_args, extra_env) = extra;
-    let mut cmd = Command::new(claude);
-    cmd.args(args)
-        .args(["--output-format", "json"])
-        .args(extra_args)
-        .current_dir(work)
-        .env_clear()
-        .env("PATH", CLEAN_PATH)
-        .env("HOME", home)
-        .env("TERM", "dumb")
-        .env("LANG", "C.UTF-8")
-        .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", mock.port))
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-dummy")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_MAX_RETRIES", "0")
-        .envs(extra_env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(File::create(out).expect("create .out"))
-        .stderr(File::create(err).expect("create .err"));
-    cmd
+/// One Claude Code installation: a HOME and a project directory, the hook binary run there
+/// with a clean environment, and `claude` run there against the mock.
+pub struct Machine {
+    pub home: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Machine {
+    /// Creates both directories.
+    pub fn new(home: PathBuf, work: PathBuf) -> Machine {
+        fs::create_dir_all(&home).expect("mkdir home");
+        fs::create_dir_all(&work).expect("mkdir work");
+        Machine { home, work }
+    }
+
+    /// The hook binary with `args` in the project directory, a clean environment.
+    pub fn hook(&self, args: &[&str]) -> Output {
+        Command::new(HOOK_BIN)
+            .args(args)
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("HOME", &self.home)
+            .current_dir(&self.work)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tracecraft-hook")
+    }
+
+    /// [`hook`](Self::hook), which must succeed; its stdout.
+    pub fn hook_ok(&self, args: &[&str]) -> String {
+        let out = self.hook(args);
+        assert!(
+            out.status.success(),
+            "tracecraft-hook {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `tracecraft-hook install` (user scope).
+    pub fn install_hooks(&self) {
+        self.hook_ok(&["install"]);
+    }
+
+    /// `claude <args> --output-format json <extra_args>` in the project directory, a clean
+    /// environment pointing at `mock` (plus `extra_env`), stdout and stderr to `out`/`err`.
+    pub fn command(
+        &self,
+        claude: &Path,
+        mock: &Mock,
+        args: &[&str],
+        extra: (&[String], &[(String, String)]),
+        (out, err): (&Path, &Path),
+    ) -> Command {
+        let (extra_args, extra_env) = extra;
+        let mut cmd = Command::new(claude);
+        cmd.args(args)
+            .args(["--output-format", "json"])
+            .args(extra_args)
+            .current_dir(&self.work)
+            .env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("HOME", &self.home)
+            .env("TERM", "dumb")
+            .env("LANG", "C.UTF-8")
+            .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", mock.port))
+            .env("ANTHROPIC_API_KEY", "sk-ant-test-dummy")
+            .env("DISABLE_TELEMETRY", "1")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_AUTOUPDATER", "1")
+            .env("CLAUDE_CODE_MAX_RETRIES", "0")
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(File::create(out).expect("create .out"))
+            .stderr(File::create(err).expect("create .err"));
+        cmd
+    }
+
+    /// Where Claude Code writes session `sid`'s transcript.
+    pub fn transcript_path(&self, sid: &str) -> PathBuf {
+        self.home.join(".claude/projects").join(super::slug(&self.work)).join(format!("{sid}.jsonl"))
+    }
+
+    /// Detached workers (`tracecraft-hook hook --worker`) of this HOME still running.
+    pub fn workers(&self) -> usize {
+        workers(&self.home)
+    }
 }
 
 /// Run a [`command`] to its end (panics after [`CLAUDE_TIMEOUT`] or on failure) and parse
@@ -201,19 +256,6 @@ pub fn run(mut cmd: Command, (out, err): (&Path, &Path)) -> Run {
     let json = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("claude's stdout is not one JSON result ({e}): {stdout}"));
     Run { json, wall, stderr }
-}
-
-/// `tracecraft-hook install` (user scope) with HOME = `home`, run in `work`.
-pub fn install_hooks(home: &Path, work: &Path) {
-    let out = Command::new(HOOK_BIN)
-        .arg("install")
-        .env_clear()
-        .env("PATH", CLEAN_PATH)
-        .env("HOME", home)
-        .current_dir(work)
-        .output()
-        .expect("run tracecraft-hook install");
-    assert!(out.status.success(), "install failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Detached workers (`tracecraft-hook hook --worker`) of HOME `home` still running.

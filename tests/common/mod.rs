@@ -9,11 +9,18 @@
 //!   name, config file) with helpers to run the real binary and to read back what the
 //!   bucket holds WITHOUT the product's code (files on disk for the local store and
 //!   s3s-fs, unsigned HTTP for moto).
-//! * [`proxy`]: fault-injecting / counting and path-prefix proxies.
+//! * [`home`]: a temporary HOME and the binary run in it with a clean environment (what
+//!   `Env` builds on; CLI tests that need only a HOME use it directly).
+//! * [`proxy`]: fault-injecting / counting and path-prefix proxies (also the slow S3
+//!   endpoint of the end-to-end tests).
 //! * [`transcript`]: Claude Code hook payloads and transcript lines.
 //! * [`tools`]: the outside programs (s3s-fs, moto, tracecraft-ai, claude, chromium), one
 //!   variable each; a missing one FAILS the test unless the run opted out of it by name.
-//! * [`claude`]: the mock Messages API and the Claude Code runner of the end-to-end tests.
+//! * [`claude`]: the mock Messages API, a Claude Code installation ([`claude::Machine`]:
+//!   HOME, project, hooks, `claude -p` runs) and the worker count of the end-to-end tests.
+//!
+//! Every test file keeps its own name (other work adds files); none keeps a private copy of
+//! these (`duplicates --repo tests` finds no repeated helper).
 //!
 //! Std only, plus crates the package already has (serde_json, tempfile, rusty-s3 for
 //! the signing helpers in [`sign`]).
