@@ -231,6 +231,8 @@ impl<'a> Mirror<'a> {
             out.meta_written = true;
         }
         self.save_state(&paths, &mut st)?;
+        // Whatever a failed hook left pending has now been sent.
+        let _ = std::fs::remove_file(&paths.failed);
         out.cursor = st.cursor;
         out.ended = st.ended;
         Ok(out)

@@ -84,27 +84,16 @@ fn handle(worker: bool) -> Result<()> {
     result
 }
 
-/// `<state>/<id>.failed` holds the time and error of the session's last failed hook (its
-/// bytes stay pending: `doctor` reports it); a successful one removes it. Best effort.
+/// A failed hook leaves its time and error in `<state>/<id>.failed` (`StatePaths::failed`):
+/// the session's new bytes stay pending and `doctor` reports it; the next successful flush
+/// removes it. Best effort.
 fn record_outcome(id: &str, result: &Result<()>) {
+    let Err(e) = result else { return };
     let Ok(dir) = paths::state_dir() else { return };
-    let path = failure_marker_path(&dir, id);
-    match result {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&path);
-        }
-        Err(e) => {
-            let line = format!("{} {}\n", crate::util::now_rfc3339(), e.to_string().replace('\n', " "));
-            if crate::fsutil::ensure_private_dir(&dir).is_ok() {
-                let _ = crate::fsutil::atomic_write(&path, line.as_bytes(), 0o600);
-            }
-        }
+    let line = format!("{} {}\n", crate::util::now_rfc3339(), e.to_string().replace('\n', " "));
+    if crate::fsutil::ensure_private_dir(&dir).is_ok() {
+        let _ = crate::fsutil::atomic_write(&StatePaths::new(&dir, id).failed, line.as_bytes(), 0o600);
     }
-}
-
-/// Where [`record_outcome`] keeps a session's last hook failure.
-pub fn failure_marker_path(state_dir: &Path, id: &str) -> PathBuf {
-    state_dir.join(format!("{id}.failed"))
 }
 
 /// The transcript path: the payload's, else Claude Code's usual place for this session.

@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -663,7 +664,18 @@ fn doctor_reports_a_session_whose_hook_failed_to_upload() {
     assert!(line.starts_with("WARN") && line.contains("failed to upload"), "{out:?}");
     assert!(out.stdout.contains(&format!("{id}: ")) && out.stdout.contains("127.0.0.1"), "{out:?}");
 
-    // The endpoint works again (here: the embedded store); the next hook uploads.
+    // The endpoint works again (here: the embedded store); the flush doctor suggests sends it.
+    fs::remove_file(&cfg).unwrap();
+    let out = sb.run(&proj, &["flush", "--session-id", id]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = sb.run(&proj, &["doctor"]);
+    assert!(out.stdout.contains("1 tracked, nothing pending"), "{out:?}");
+    // Failed again, then a hook that succeeds: reported, then clear.
+    fs::write(&cfg, v.to_string()).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::OpenOptions::new().append(true).open(&t).unwrap().write_all(b"{\"type\":\"user\"}\n").unwrap();
+    hook(&sb);
+    assert!(sb.run(&proj, &["doctor"]).stdout.contains("failed to upload"));
     fs::remove_file(&cfg).unwrap();
     hook(&sb);
     let out = sb.run(&proj, &["doctor"]);
