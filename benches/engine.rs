@@ -3,7 +3,7 @@
 //! upkeep for a session of 1000 parts (`Meta::upsert_part`, `to_bytes`, `parse`), part key
 //! building (`layout::part_hex` + `part_name`), the session insight counts the flush keeps
 //! from every uploaded line (`insight::Stats::update_at`), sha256 of a part, the hook's
-//! no-op check (`flush::nothing_new`) and one atomic state write (`state::save`: temp file,
+//! no-op check (`state::nothing_new`) and one atomic state write (`state::save`: temp file,
 //! fsync, rename).
 //!
 //! Run with `cargo bench --bench engine`. A plain harness: each case runs for a time budget
@@ -16,12 +16,11 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use tracecraft_hook::flush::nothing_new;
-use tracecraft_hook::insight::Stats;
-use tracecraft_hook::layout::{part_hex, part_name};
-use tracecraft_hook::meta::{Meta, PartEntry};
-use tracecraft_hook::state::{self, State};
-use tracecraft_hook::transcript::Transcript;
+use tracecraft_hook::session::insight::Stats;
+use tracecraft_hook::session::layout::{part_hex, part_name};
+use tracecraft_hook::session::meta::{Meta, PartEntry};
+use tracecraft_hook::session::state::{self, nothing_new, State};
+use tracecraft_hook::session::transcript::Transcript;
 
 /// Seconds per call of `f`: (median, best), over at least 5 calls and about `budget`.
 fn time_it(budget: Duration, mut f: impl FnMut()) -> (f64, f64) {
@@ -158,7 +157,7 @@ fn main() {
     let mbps = |secs: f64| lines.len() as f64 / secs / 1e6;
     report("Stats::update_at (count every line)", mbps(med), mbps(best), "MB/s", None);
     let (med, best) = time_it(budget, || {
-        black_box(tracecraft_hook::util::sha256_hex(black_box(&lines)));
+        black_box(tracecraft_hook::base::util::sha256_hex(black_box(&lines)));
     });
     report("sha256_hex (each part is hashed twice)", mbps(med), mbps(best), "MB/s", None);
 

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tracecraft_hook::redact::{ExtraPattern, Redactor};
+use tracecraft_hook::base::redact::{ExtraPattern, Redactor};
 
 /// Small deterministic generator (PCG-ish LCG): same corpus on every run.
 struct Rng(u64);

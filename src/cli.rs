@@ -4,8 +4,8 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::base::error::Error;
 use crate::cmd;
-use crate::error::Error;
 
 /// Keep an exact, redacted copy of every Claude Code session in your own S3 bucket.
 ///

@@ -10,11 +10,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::layout::validate_project;
-use crate::paths;
-use crate::redact::ExtraPattern;
-use crate::util::hex;
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::base::redact::ExtraPattern;
+use crate::base::util::{hex, truncate_for_display};
 
 /// A credential. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -103,12 +102,9 @@ impl Config {
     /// Human description of the destination, for messages (never credentials).
     pub fn describe(&self) -> String {
         match &self.backend {
-            Backend::S3(s) => format!(
-                "s3 {} bucket {} project {}",
-                crate::store::s3::display_endpoint(&s.endpoint),
-                s.bucket,
-                self.project
-            ),
+            Backend::S3(s) => {
+                format!("s3 {} bucket {} project {}", display_endpoint(&s.endpoint), s.bucket, self.project)
+            }
             Backend::Local { root } => format!("local store {} project {}", root.display(), self.project),
         }
     }
@@ -288,10 +284,48 @@ fn parse_patterns(path: Option<&Path>, v: Option<&Value>) -> Result<Vec<ExtraPat
     }
 }
 
+/// Drop any `user:password@` from an endpoint before it appears in a message.
+pub fn display_endpoint(endpoint: &str) -> String {
+    match (endpoint.find("://"), endpoint.find('@')) {
+        (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
+            format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
+        }
+        _ => endpoint.to_string(),
+    }
+}
+
+/// Check a project name: non-empty path segments of `[A-Za-z0-9._-]`, no `.`/`..` segments.
+pub fn validate_project(project: &str) -> Result<()> {
+    let ok = !project.is_empty()
+        && project.len() <= 256
+        && project.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid project name {:?}: use letters, digits, '.', '_', '-' (and '/' between segments)",
+            truncate_for_display(project)
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn projects() {
+        validate_project("team/proj-1").unwrap();
+        for bad in ["", "/x", "x/", "a/../b", "a//b", "a b"] {
+            assert!(validate_project(bad).is_err(), "{bad:?}");
+        }
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

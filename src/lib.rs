@@ -2,32 +2,19 @@
 //! S3-compatible bucket (or in the embedded local store when no bucket is configured).
 //!
 //! The binary is a thin shell over this library: `main.rs` parses arguments and maps the
-//! result to an exit code; everything else lives in one module per concern.
+//! result to an exit code; everything else lives in one module per concern, in layers that
+//! only import downwards (ARCHITECTURE.md; `tests/architecture.rs` checks it):
+//! `cli` > `cmd`, `hook` > `engine` > `session` > `store` > `config` > `host` > `base`.
+//! Public only what the integration tests and benches use.
 
-pub mod catalog;
-pub mod cleanup;
+pub mod base;
 pub mod cli;
-pub mod cmd;
-pub mod config;
-pub mod discover;
-pub mod error;
-pub mod flush;
-pub mod fsutil;
-pub mod hook;
-pub mod insight;
-pub mod layout;
-pub mod lifecycle;
-pub mod log;
-pub mod meta;
-pub mod paths;
-pub mod payload;
-pub mod progress;
-pub mod redact;
-pub mod settings;
-pub mod state;
-pub mod store;
-pub mod subagent;
-pub mod transcript;
-pub mod util;
+pub(crate) mod cmd;
+pub(crate) mod config;
+pub(crate) mod engine;
+pub(crate) mod hook;
+pub(crate) mod host;
+pub mod session;
+pub(crate) mod store;
 
-pub use error::{Error, Result};
+pub use base::error::{Error, Result};

@@ -35,7 +35,7 @@ use common::servers::{self, Kind, ServerProcess};
 use common::tools::repo;
 use common::Home;
 use serde_json::{json, Value};
-use tracecraft_hook::redact::Redactor;
+use tracecraft_hook::base::redact::Redactor;
 
 /// How long the workers get to finish after Claude Code exited (slow-S3 scenario: ~20 s).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use tracecraft_hook::redact::Redactor;
+use tracecraft_hook::base::redact::Redactor;
 
 fn read(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/secrets").join(name);
@@ -120,7 +120,7 @@ fn corpus_secrets_are_gone_and_lookalikes_untouched() {
     assert!(failures.is_empty(), "{} failures (misnamed: {misnamed}):\n{}", failures.len(), failures.join("\n"));
     assert!(secrets >= 100 && lookalikes >= 100, "corpus too small: {secrets} secrets, {lookalikes} look-alikes");
     // Every built-in rule is exercised.
-    for name in tracecraft_hook::redact::rule_names() {
+    for name in tracecraft_hook::base::redact::rule_names() {
         assert!(totals.contains_key(*name), "no secret in the corpus for {name}");
     }
 }

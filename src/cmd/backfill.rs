@@ -21,13 +21,14 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{emit, project_dir, thousands};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::{FlushOpts, Mirror, Session};
-use crate::layout::{meta_key, validate_id};
-use crate::meta::Meta;
-use crate::paths;
-use crate::state::{self, StatePaths};
+use crate::engine::flush::{FlushOpts, Mirror};
+use crate::session::layout::{meta_key, validate_id};
+use crate::session::meta::Meta;
+use crate::session::state::{self, StatePaths};
+use crate::session::Session;
 use crate::store::{self, Limits, Store};
 
 /// Mirror every transcript still on disk (exactly once; safe to re-run or interrupt).
@@ -250,7 +251,7 @@ fn resolve(dir: &Path, dests: &mut Vec<Dest>) -> std::result::Result<usize, Stri
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    let store = store::open(&cfg, Limits::MANUAL).map_err(|e| e.to_string())?;
+    let store = store::backend::open(&cfg, Limits::MANUAL).map_err(|e| e.to_string())?;
     dests.push(Dest { cfg, store });
     Ok(dests.len() - 1)
 }

@@ -32,14 +32,14 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{emit, open, project_dir, thousands};
-use crate::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
-use crate::error::{test_point, Error, Result};
-use crate::layout::{meta_key, part_name, session_prefix};
-use crate::meta::{PartEntry, WRITER};
-use crate::paths;
-use crate::state::{self, OpenPart, StatePaths};
+use crate::base::error::{test_point, Error, Result};
+use crate::base::paths;
+use crate::base::util::{hex, now_rfc3339};
+use crate::session::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
+use crate::session::layout::{meta_key, part_name, session_prefix};
+use crate::session::meta::{PartEntry, WRITER};
+use crate::session::state::{self, OpenPart, StatePaths};
 use crate::store::{Cond, Store, Upload};
-use crate::util::{hex, now_rfc3339};
 
 /// Merge a session's parts into one object; its replay stays byte-identical.
 ///
@@ -76,7 +76,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
     let state_dir = paths::state_dir()?;
-    crate::cleanup::settle(store, project, &ctx.cfg.dest_id(), &state_dir, &id)?;
+    crate::session::journal::settle(store, project, &ctx.cfg.dest_id(), &state_dir, &id)?;
     let mut local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
     // The version we read: meta.json is rewritten only if nobody changed it meanwhile.
     let mkey = meta_key(project, &id);
@@ -113,14 +113,14 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let merged_key = format!("{}{}", session_prefix(project, &id), part_name(first, &hex8));
 
     // (a) Upload the merged part, having noted what we do, so that if we die before (c) the
-    // next flush or compact settles it (see `cleanup`).
+    // next flush or compact settles it (see `session::journal`).
     let originals = targets.iter().map(|t| t.obj.key.clone()).chain(plan.superseded.iter().map(|o| o.key.clone()));
-    let pending = crate::cleanup::Pending {
+    let pending = crate::session::journal::Pending {
         dest: ctx.cfg.dest_id(),
         merged: merged_key.clone(),
         originals: originals.filter(|k| *k != merged_key).collect(),
     };
-    crate::cleanup::begin(&state_dir, &id, &pending)?;
+    crate::session::journal::begin(&state_dir, &id, &pending)?;
     let (total, sha) = upload_merged(store, &merged_key, targets)?;
     if let Some(info) = store.head(&merged_key)? {
         if info.size != total {
@@ -163,7 +163,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     // (c) Delete the originals and older leftovers; the merged object is never among them.
     let doomed = targets.iter().map(|t| t.obj.key.as_str()).chain(plan.superseded.iter().map(|o| o.key.as_str()));
     let deleted = delete_all(store, doomed.filter(|k| *k != merged_key))?;
-    crate::cleanup::done(&state_dir, &id)?;
+    crate::session::journal::done(&state_dir, &id)?;
     let kept = plan.parts.len() - k;
     emit(&format!(
         "compacted {id}: {k} parts ({} bytes) merged into {}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
@@ -257,7 +257,7 @@ pub fn compact_hex(id: &str, first: u32, last: u32, avoid: &HashSet<&str>) -> St
 fn upload_merged(store: &dyn Store, key: &str, targets: &[PlanPart]) -> Result<(u64, String)> {
     let mut up = store.upload(key)?;
     let mut w = UploadWriter { up: &mut up, hasher: Sha256::new(), n: 0, err: None };
-    let mut progress = crate::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
+    let mut progress = crate::base::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
     for t in targets {
         progress.update(w.n);
         let got = match store.get_to(&t.obj.key, &mut w) {

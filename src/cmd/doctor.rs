@@ -18,11 +18,11 @@ use time::OffsetDateTime;
 
 use super::init::{check_bucket, explain, probe_write, shown_endpoint, Kind, CHECK_LIMITS};
 use super::{emit, project_dir, thousands};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::{config_file, Backend, Config};
-use crate::error::{Error, Result};
-use crate::paths;
-use crate::settings::{self, Scope};
-use crate::state;
+use crate::host::settings::{self, Scope};
+use crate::session::state;
 use crate::store::local::LocalStore;
 use crate::store::s3::S3Store;
 
@@ -461,7 +461,7 @@ fn command_binary(cmd: &str) -> Option<PathBuf> {
 }
 
 fn check_log(r: &mut Report) -> Result<()> {
-    let problems = crate::log::recent_problems(5);
+    let problems = crate::base::log::recent_problems(5);
     let log = paths::log_path()?;
     if problems.is_empty() {
         return r.ok("hook log", format!("no warnings or errors in {}", log.display()));
@@ -499,7 +499,7 @@ fn check_sessions(r: &mut Report) -> Result<()> {
         }
         let Some(st) = state::load(&e.path()) else { continue };
         tracked += 1;
-        let (len, mtime) = crate::transcript::stat(&st.transcript).unwrap_or((st.seen_len, st.seen_mtime_ns));
+        let (len, mtime) = crate::session::transcript::stat(&st.transcript).unwrap_or((st.seen_len, st.seen_mtime_ns));
         let grew = (len, mtime) != (st.seen_len, st.seen_mtime_ns) && len > st.cursor;
         if grew || st.meta_dirty {
             bytes += len.saturating_sub(st.cursor);

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{emit, open, project_dir, resolve_session, thousands};
-use crate::error::Result;
-use crate::flush::{FlushOpts, Mirror};
-use crate::paths;
+use crate::base::error::Result;
+use crate::base::paths;
+use crate::engine::flush::{FlushOpts, Mirror};
 
 /// Mirror the new part of one session's transcript now.
 #[derive(Debug, Args)]

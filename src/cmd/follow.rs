@@ -5,7 +5,7 @@
 //! sending a byte twice.
 //!
 //! The loop is built to be left running: an idle cycle costs a `stat` and a small read per
-//! session (the engine's [`nothing_new`] check, no lock, no network) and prints nothing; a
+//! session (`state::nothing_new`, no lock, no network) and prints nothing; a
 //! store outage is reported once, retried with bounded, jittered backoff, and caught up on
 //! when the store answers; Ctrl-C or SIGTERM ends it with a final flush.
 //!
@@ -26,15 +26,17 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Args;
 
 use super::{emit, project_dir, resolve_session};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::Config;
-use crate::discover::{self, Discoverer};
-use crate::error::{Error, Result};
-use crate::flush::{nothing_new, FlushOpts, Mirror, Outcome, Session};
-use crate::lifecycle::{self, describe_idle};
-use crate::paths;
-use crate::state::{self, StatePaths};
+use crate::engine::flush::{FlushOpts, Mirror, Outcome};
+use crate::engine::lifecycle::{self, describe_idle};
+use crate::session::discover::{self, Discoverer};
+use crate::session::state::nothing_new;
+use crate::session::state::{self, StatePaths};
+use crate::session::transcript;
+use crate::session::Session;
 use crate::store::{self, Limits};
-use crate::transcript;
 
 /// Shortest and longest accepted `--interval`.
 const MIN_INTERVAL: f64 = 0.01;
@@ -112,7 +114,7 @@ pub fn run(a: &FollowArgs) -> Result<()> {
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    let store = store::open(&cfg, LIMITS)?;
+    let store = store::backend::open(&cfg, LIMITS)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     let mut f = Follower::new(mirror, a.interval);
     stop::install();

@@ -20,14 +20,16 @@ use clap::Args;
 use serde_json::{Map, Value};
 
 use super::{emit, project_dir};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::base::paths;
+use crate::base::util::sha256_hex;
+/// An endpoint as messages show it: without any `user:password@`.
+pub(crate) use crate::config::display_endpoint as shown_endpoint;
+use crate::config::validate_project;
 use crate::config::{self, Backend, S3Config};
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
-use crate::layout::validate_project;
-use crate::paths;
 use crate::store::s3::S3Store;
 use crate::store::{Cond, Limits, Store};
-use crate::util::sha256_hex;
 
 /// Write a tracecraft config file (`.tracecraft.json`) after checking that the bucket works.
 ///
@@ -108,7 +110,7 @@ pub(crate) fn explain(e: &Error, s3: &S3Config) -> Failure {
         Error::NotFound(_) => {
             Failure { kind: Kind::MissingBucket, msg: format!("bucket {bucket} does not exist at {endpoint}") }
         }
-        Error::Http { code, .. } if code == "NoSuchBucket" => {
+        Error::NoSuchBucket { .. } => {
             Failure { kind: Kind::MissingBucket, msg: format!("bucket {bucket} does not exist at {endpoint}") }
         }
         Error::Http { status, code, .. } if code == "RequestTimeTooSkewed" => Failure {
@@ -154,16 +156,6 @@ pub(crate) fn explain(e: &Error, s3: &S3Config) -> Failure {
     }
 }
 
-/// An endpoint as messages show it: without any `user:password@`.
-pub(crate) fn shown_endpoint(endpoint: &str) -> String {
-    match (endpoint.find("://"), endpoint.find('@')) {
-        (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
-            format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
-        }
-        _ => endpoint.to_string(),
-    }
-}
-
 /// The useful core of a network error message.
 fn network_reason(msg: &str) -> String {
     let l = msg.to_ascii_lowercase();
@@ -185,7 +177,7 @@ pub(crate) fn check_bucket(store: &S3Store, s3: &S3Config, project: &str) -> std
         Ok(()) => Ok(()),
         Err(e @ Error::Http { .. }) => {
             let detailed = match store.list(&format!("{project}/.tracecraft-probe")) {
-                Err(d @ Error::Http { .. }) => d,
+                Err(d @ (Error::Http { .. } | Error::NoSuchBucket { .. })) => d,
                 _ => e,
             };
             Err(explain(&detailed, s3))

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::emit;
-use crate::error::{Error, Result};
-use crate::paths;
-use crate::settings::{self, Scope};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::host::settings::{self, Scope};
 
 /// Which settings file.
 #[derive(Debug, Clone, Copy, ValueEnum)]

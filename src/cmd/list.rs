@@ -17,9 +17,9 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::{emit, open, project_dir, thousands};
-use crate::catalog::{replay_plan, Catalog, SessionObjects};
-use crate::error::{Error, Result};
-use crate::util::parse_rfc3339;
+use crate::base::error::{Error, Result};
+use crate::base::util::parse_rfc3339;
+use crate::session::catalog::{replay_plan, Catalog, SessionObjects};
 
 /// List the sessions mirrored in the store for this project, most recent first.
 ///
@@ -100,10 +100,10 @@ pub fn run(a: &ListArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
-    let (mut sessions, mut children) = crate::subagent::split_children(cat.sessions()?);
+    let (mut sessions, mut children) = crate::session::catalog::split_children(cat.sessions()?);
     if a.remote_only {
         let here = super::restore::local_session_ids()?;
-        sessions.retain(|s| !here.contains(&s.id) && !crate::subagent::is_child(&s.id));
+        sessions.retain(|s| !here.contains(&s.id) && !crate::session::layout::is_child(&s.id));
     }
     sort(&mut sessions, a.sort);
     if a.limit > 0 {
@@ -150,7 +150,7 @@ pub fn run(a: &ListArgs) -> Result<()> {
             r.parts,
             thousands(r.bytes),
             opt(r.turns, |n| n.to_string()),
-            opt(r.tokens, crate::insight::human),
+            opt(r.tokens, super::display::human),
             short_time(r.first_upload.as_deref()),
             short_time(r.last_upload.as_deref()),
         ))?;
@@ -199,14 +199,14 @@ fn rows(
             Err(e) => return Err(e),
         };
         let plan = replay_plan(&s.parts, meta.as_ref());
-        let stats = meta.as_ref().and_then(crate::insight::Stats::from_meta);
-        let entries = meta.as_ref().map(crate::subagent::entries).unwrap_or_default();
+        let stats = meta.as_ref().and_then(crate::session::insight::Stats::from_meta);
+        let entries = meta.as_ref().map(crate::session::meta::extra::entries).unwrap_or_default();
         let subagents = children
             .remove(&s.id)
             .unwrap_or_default()
             .into_iter()
             .map(|c| {
-                let agent_id = crate::subagent::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string());
+                let agent_id = crate::session::layout::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string());
                 SubRow {
                     agent_type: entries.iter().find(|e| e.session_id == c.id).and_then(|e| e.agent_type.clone()),
                     parts: replay_plan(&c.parts, None).parts.len(),
@@ -238,7 +238,7 @@ fn rows(
 /// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15:12` (UTC); `-` when absent.
 fn short_time(t: Option<&str>) -> String {
     match t.and_then(parse_rfc3339) {
-        Some(t) => crate::util::utc_stamp(t, "-", " ", ":"),
+        Some(t) => crate::base::util::utc_stamp(t, "-", " ", ":"),
         None => t.map_or_else(|| "-".into(), |s| s.chars().take(19).collect()),
     }
 }

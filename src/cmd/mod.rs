@@ -5,25 +5,26 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::base::error::{Error, Result};
+use crate::base::paths;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::Session;
-use crate::layout::validate_id;
-use crate::paths;
+use crate::session::layout::validate_id;
+use crate::session::Session;
 use crate::store::{self, Limits, Store};
 
-pub mod backfill;
-pub mod compact;
-pub mod doctor;
-pub mod flush;
-pub mod follow;
-pub mod init;
-pub mod install;
-pub mod list;
-pub mod restore;
-pub mod show;
-pub mod stats;
-pub mod stop;
+pub(crate) mod backfill;
+pub(crate) mod compact;
+pub(crate) mod display;
+pub(crate) mod doctor;
+pub(crate) mod flush;
+pub(crate) mod follow;
+pub(crate) mod init;
+pub(crate) mod install;
+pub(crate) mod list;
+pub(crate) mod restore;
+pub(crate) mod show;
+pub(crate) mod stats;
+pub(crate) mod stop;
 
 /// A configured destination.
 pub struct Ctx {
@@ -37,7 +38,7 @@ pub fn open(project_dir: &Path) -> Result<Ctx> {
     for w in &cfg.warnings {
         eprintln!("warning: {w}");
     }
-    let store = store::open(&cfg, Limits::MANUAL)?;
+    let store = store::backend::open(&cfg, Limits::MANUAL)?;
     Ok(Ctx { cfg, store })
 }
 

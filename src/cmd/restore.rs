@@ -37,16 +37,16 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{emit, open, project_dir, thousands, Ctx};
-use crate::catalog::{Catalog, SessionObjects};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::ensure_private_dir;
+use crate::base::paths;
 use crate::config::Config;
-use crate::discover::{recorded_cwd, transcripts_in};
-use crate::error::{Error, Result};
-use crate::fsutil::ensure_private_dir;
-use crate::layout::{meta_key, validate_id};
-use crate::meta::Meta;
-use crate::paths;
-use crate::state::{self, State, StatePaths};
-use crate::transcript::Transcript;
+use crate::session::catalog::{Catalog, SessionObjects};
+use crate::session::discover::{recorded_cwd, transcripts_in};
+use crate::session::layout::{meta_key, validate_id};
+use crate::session::meta::Meta;
+use crate::session::state::{self, State, StatePaths};
+use crate::session::transcript::Transcript;
 
 /// Put a mirrored session back into Claude Code on this machine, to continue it there.
 ///
@@ -77,7 +77,7 @@ pub struct RestoreArgs {
 }
 
 /// How a subagent's session id is built from its parent's: `<parent>.agent-<agent id>`.
-use crate::subagent::MARK as AGENT_SEP;
+use crate::session::layout::MARK as AGENT_SEP;
 
 /// Claude Code cuts project directory names longer than this and adds a hash.
 pub const MAX_SLUG: usize = 200;
@@ -157,7 +157,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
         Some(s) => s,
         None => cat.resolve(query)?,
     };
-    if crate::subagent::is_child(&s.id) {
+    if crate::session::layout::is_child(&s.id) {
         let parent = &s.id[..s.id.find(AGENT_SEP).unwrap_or(0)];
         return Err(Error::Invalid(format!(
             "{} is a subagent's transcript; restore its session with `restore {parent} --subagents`",
@@ -169,7 +169,7 @@ fn resolve(cat: &Catalog<'_>, query: &str) -> Result<SessionObjects> {
 
 /// The subagent sessions of `id` (`<id>.agent-<aid>/` prefixes), from one listing.
 fn subagent_sessions(cat: &Catalog<'_>, id: &str) -> Result<Vec<SessionObjects>> {
-    crate::subagent::children_in_store(cat, id, None)
+    crate::session::catalog::children_in_store(cat, id, None)
 }
 
 /// Claude Code's project directory for `cwd` under `projects`, and whether it is a guess:
@@ -459,7 +459,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// `<file>.bak-<UTC time>`, with `-2`, `-3`... when taken.
 fn backup_path(target: &Path) -> PathBuf {
-    let stamp = format!("{}Z", crate::util::utc_stamp(time::OffsetDateTime::now_utc(), "", "T", ""));
+    let stamp = format!("{}Z", crate::base::util::utc_stamp(time::OffsetDateTime::now_utc(), "", "T", ""));
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut p = target.with_file_name(format!("{name}.bak-{stamp}"));
     let mut n = 2;
@@ -595,7 +595,7 @@ mod tests {
 
     #[test]
     fn subagent_ids() {
-        assert!(crate::subagent::is_child("60d02b3f.agent-a1b2"));
-        assert!(!crate::subagent::is_child("60d02b3f-e256-40f7-8986-d87f2eebff47"));
+        assert!(crate::session::layout::is_child("60d02b3f.agent-a1b2"));
+        assert!(!crate::session::layout::is_child("60d02b3f-e256-40f7-8986-d87f2eebff47"));
     }
 }

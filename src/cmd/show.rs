@@ -16,8 +16,8 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{open, project_dir};
-use crate::catalog::{Catalog, PartObject};
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::session::catalog::{Catalog, PartObject};
 use crate::store::Store;
 
 /// Print a session mirrored in the store: the whole transcript, or its last lines.
@@ -93,10 +93,10 @@ pub fn run(a: &ShowArgs) -> Result<()> {
 }
 
 /// The header above a rendered session: its meta.json numbers, dimmed, then a blank line.
-fn header(out: &mut dyn Write, meta: Option<&crate::meta::Meta>, color: bool) -> Result<()> {
+fn header(out: &mut dyn Write, meta: Option<&crate::session::meta::Meta>, color: bool) -> Result<()> {
     let Some(meta) = meta else { return Ok(()) };
     let mut text = String::new();
-    for (i, l) in crate::insight::summary_lines(meta).iter().enumerate() {
+    for (i, l) in super::display::summary_lines(meta).iter().enumerate() {
         let l = clean(l);
         text.push_str(&match (color, i) {
             (false, _) => l,
@@ -113,20 +113,20 @@ fn header(out: &mut dyn Write, meta: Option<&crate::meta::Meta>, color: bool) ->
 fn subagents(
     cat: &Catalog<'_>,
     parent: &str,
-    meta: Option<&crate::meta::Meta>,
+    meta: Option<&crate::session::meta::Meta>,
     out: &mut dyn Write,
     render: bool,
     color: bool,
 ) -> Result<()> {
-    let entries = meta.map(crate::subagent::entries).unwrap_or_default();
-    for child in crate::subagent::children_in_store(cat, parent, meta)? {
+    let entries = meta.map(crate::session::meta::extra::entries).unwrap_or_default();
+    for child in crate::session::catalog::children_in_store(cat, parent, meta)? {
         let (plan, cmeta) = cat.plan(&child)?;
         let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
         if !render {
             stream(cat.store, &parts, out)?;
             continue;
         }
-        let agent = crate::subagent::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
+        let agent = crate::session::layout::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
         let e = entries.iter().find(|e| e.session_id == child.id);
         let mut title = format!("subagent {agent}");
         if let Some(t) = e.and_then(|e| e.agent_type.as_deref()) {
@@ -149,7 +149,7 @@ fn subagents(
 /// Copy every part, in order, into `out`.
 fn stream(store: &dyn Store, parts: &[PartObject], out: &mut dyn Write) -> Result<()> {
     let total = parts.iter().map(|p| p.size).sum();
-    let mut progress = crate::progress::Progress::new("reading", total);
+    let mut progress = crate::base::progress::Progress::new("reading", total);
     let mut done = 0;
     for p in parts {
         progress.update(done);

@@ -14,12 +14,13 @@ use clap::Args;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::display::{describe_tokens, human};
 use super::{emit, open, project_dir, thousands};
-use crate::catalog::{Catalog, SessionObjects};
-use crate::error::{Error, Result};
-use crate::insight::{describe_tokens, human, Stats, Tokens};
-use crate::meta::Meta;
-use crate::util::{parse_rfc3339, rfc3339};
+use crate::base::error::{Error, Result};
+use crate::base::util::{parse_rfc3339, rfc3339};
+use crate::session::catalog::{Catalog, SessionObjects};
+use crate::session::insight::{Stats, Tokens};
+use crate::session::meta::Meta;
 
 /// Sum up the mirrored sessions of this project: sessions, turns, tokens by model, the most
 /// used tools and the biggest sessions.
@@ -112,7 +113,7 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
-    let (sessions, children) = crate::subagent::split_children(cat.sessions()?);
+    let (sessions, children) = crate::session::catalog::split_children(cat.sessions()?);
     let metas = fetch_metas(&cat, &sessions)?;
     let mut report = Report { since: a.since.map(rfc3339), ..Report::default() };
     let mut tools: BTreeMap<String, u64> = BTreeMap::new();

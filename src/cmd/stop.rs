@@ -12,15 +12,15 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{emit, open, project_dir};
-use crate::catalog::Catalog;
-use crate::error::{Error, Result};
-use crate::flush::merge_meta;
-use crate::layout::meta_key;
-use crate::meta::WRITER;
-use crate::paths;
-use crate::state::{self, StatePaths};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::base::util::now_rfc3339;
+use crate::session::catalog::Catalog;
+use crate::session::layout::meta_key;
+use crate::session::meta::extra::merge_meta;
+use crate::session::meta::WRITER;
+use crate::session::state::{self, StatePaths};
 use crate::store::Cond;
-use crate::util::now_rfc3339;
 
 /// Mark a session ended (ended_at, end_reason "stop") and clear its local state.
 ///

@@ -9,9 +9,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Cond, ObjectInfo, Store, Upload};
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
-use crate::util::{rfc3339, sha256_hex};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::base::util::{rfc3339, sha256_hex};
 
 /// A directory that looks like a bucket.
 #[derive(Debug, Clone)]
@@ -72,11 +72,6 @@ impl Store for LocalStore {
         let path = self.path(key)?;
         match cond {
             Cond::None => {}
-            Cond::IfAbsent => {
-                if path.exists() {
-                    return Err(Error::Precondition { key: key.to_string() });
-                }
-            }
             Cond::IfMatch(etag) => {
                 let cur = read_optional(&path)?.map(|b| format!("\"{}\"", sha256_hex(&b)));
                 if cur.as_deref() != Some(etag.as_str()) {
@@ -245,11 +240,7 @@ mod tests {
     fn put_get_list_delete_and_conditions() {
         let d = tempfile::tempdir().unwrap();
         let s = LocalStore::new(d.path().join("store"));
-        let etag = s.put("p/sessions/claude-code/s/meta.json", b"{}", &Cond::IfAbsent).unwrap().unwrap();
-        assert!(matches!(
-            s.put("p/sessions/claude-code/s/meta.json", b"{}", &Cond::IfAbsent),
-            Err(Error::Precondition { .. })
-        ));
+        let etag = s.put("p/sessions/claude-code/s/meta.json", b"{}", &Cond::None).unwrap().unwrap();
         s.put("p/sessions/claude-code/s/meta.json", b"{1}", &Cond::IfMatch(etag.clone())).unwrap();
         assert!(matches!(
             s.put("p/sessions/claude-code/s/meta.json", b"{2}", &Cond::IfMatch(etag)),

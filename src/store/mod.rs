@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::config::{Backend, Config};
-use crate::error::Result;
+use crate::base::error::Result;
 
-pub mod local;
-pub mod s3;
+pub(crate) mod backend;
+pub(crate) mod local;
+pub(crate) mod s3;
 
 /// One object from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +24,6 @@ pub struct ObjectInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cond {
     None,
-    /// Only create (`If-None-Match: *`).
-    IfAbsent,
     /// Only replace this version (`If-Match: <etag>`).
     IfMatch(String),
 }
@@ -117,13 +115,5 @@ impl<S: Store + ?Sized> Upload for BufferedUpload<'_, S> {
     }
     fn finish(self: Box<Self>) -> Result<Option<String>> {
         self.store.put(&self.key, &self.buf, &Cond::None)
-    }
-}
-
-/// Open the store a config points at.
-pub fn open(cfg: &Config, limits: Limits) -> Result<Box<dyn Store>> {
-    match &cfg.backend {
-        Backend::S3(s) => Ok(Box::new(s3::S3Store::new(s, limits)?)),
-        Backend::Local { root } => Ok(Box::new(local::LocalStore::new(root.clone()))),
     }
 }

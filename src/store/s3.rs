@@ -12,8 +12,8 @@ use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, 
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
 use super::{Cond, Limits, ObjectInfo, Store, Upload};
-use crate::config::S3Config;
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
+use crate::config::{display_endpoint, S3Config};
 
 /// How long a presigned URL stays valid. Only needs to cover one request.
 const SIGN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -34,16 +34,6 @@ impl std::fmt::Debug for S3Store {
             .field("bucket", &self.bucket.name())
             .field("access_key", &self.creds.key())
             .finish_non_exhaustive()
-    }
-}
-
-/// Drop any `user:password@` from an endpoint before it appears in a message.
-pub fn display_endpoint(endpoint: &str) -> String {
-    match (endpoint.find("://"), endpoint.find('@')) {
-        (Some(s), Some(at)) if at > s && !endpoint[s + 3..at].contains('/') => {
-            format!("{}{}", &endpoint[..s + 3], &endpoint[at + 1..])
-        }
-        _ => endpoint.to_string(),
     }
 }
 
@@ -116,20 +106,18 @@ impl S3Store {
             (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
                 " (check access_key/secret_key and the bucket policy)"
             }
-            (404, "NoSuchBucket") => {
-                " (the bucket does not exist: create it or run `tracecraft-hook init --create-bucket`)"
-            }
             _ => "",
         };
-        let msg = format!("{msg}{hint}").trim().to_string();
         if status == 404 && code == "NoSuchBucket" {
             // Not "object not found": the destination itself is missing.
-            return Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status: 400, code, msg };
+            let bucket = self.bucket.name().to_string();
+            return Error::NoSuchBucket { endpoint: self.endpoint.clone(), bucket, key: key.to_string(), op };
         }
+        let msg = format!("{msg}{hint}").trim().to_string();
         Error::Http { endpoint: self.endpoint.clone(), key: key.to_string(), op, status, code, msg }
     }
 
-    /// A failed GET: `Ok(None)` when the object does not exist (404 other than NoSuchBucket),
+    /// A failed GET: `Ok(None)` when the object does not exist (a 404 other than NoSuchBucket),
     /// else the server's error.
     fn absent_or_error<T>(
         &self,
@@ -145,14 +133,21 @@ impl S3Store {
         }
     }
 
-    /// Run `f` until it succeeds, fails permanently, or the retry budget is spent.
-    fn retry<T>(&self, mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    /// Run `f` until it succeeds, fails for good, or the retry budget is spent; what may
+    /// succeed later ([`Error::is_transient`]) is retried.
+    fn retry<T>(&self, f: impl FnMut() -> Result<T>) -> Result<T> {
+        self.retry_if(transient, f)
+    }
+
+    /// Run `f` until it succeeds, `decide` says [`Next::Stop`] for its error, or the retry
+    /// budget is spent. The caller decides; the error stays what happened.
+    fn retry_if<T>(&self, decide: impl Fn(&Error) -> Next, mut f: impl FnMut() -> Result<T>) -> Result<T> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
             match f() {
                 Err(e)
-                    if e.is_transient()
+                    if decide(&e) == Next::Retry
                         && start.elapsed() + delay + self.limits.response < self.limits.retry_budget =>
                 {
                     std::thread::sleep(jitter(delay));
@@ -169,6 +164,22 @@ impl S3Store {
 }
 
 /// A delay between 50% and 100% of `d`, so concurrent retries spread out.
+/// What the retry loop does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Retry,
+    Stop,
+}
+
+/// The usual decision: retry network trouble, 5xx and throttling; stop on anything else.
+fn transient(e: &Error) -> Next {
+    if e.is_transient() {
+        Next::Retry
+    } else {
+        Next::Stop
+    }
+}
+
 fn jitter(d: Duration) -> Duration {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
@@ -209,7 +220,6 @@ impl Store for S3Store {
             let mut action = self.bucket.put_object(Some(&self.creds), key);
             let (hname, hval) = match cond {
                 Cond::None => ("", String::new()),
-                Cond::IfAbsent => ("if-none-match", "*".to_string()),
                 Cond::IfMatch(etag) => ("if-match", etag.clone()),
             };
             if !hname.is_empty() {
@@ -266,7 +276,9 @@ impl Store for S3Store {
 
     fn get_to(&self, key: &str, out: &mut dyn Write) -> Result<Option<u64>> {
         // Retry only until the first byte reached `out`: after that a retry would repeat bytes.
-        self.retry(|| {
+        let sent = std::cell::Cell::new(0u64);
+        let decide = |e: &Error| if sent.get() > 0 { Next::Stop } else { transient(e) };
+        self.retry_if(decide, || {
             let action = self.bucket.get_object(Some(&self.creds), key);
             let url = self.sign(&action);
             let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("GET", key, e))?;
@@ -281,22 +293,15 @@ impl Store for S3Store {
                             endpoint: self.endpoint.clone(),
                             key: key.to_string(),
                             op: "GET",
-                            msg: e.to_string(),
-                        });
-                        let r = match r {
-                            // A failure mid-body is not retried (bytes already went out).
-                            Err(Error::Network { endpoint, key, op, msg }) if n > 0 => {
-                                return Err(Error::Invalid(format!(
-                                    "{op} {key} at {endpoint}: {msg} (after {n} bytes)"
-                                )))
-                            }
-                            other => other?,
-                        };
+                            // A failure mid-body is not retried (`decide`: bytes already went out).
+                            msg: if n > 0 { format!("{e} (after {n} bytes)") } else { e.to_string() },
+                        })?;
                         if r == 0 {
                             break;
                         }
                         out.write_all(&buf[..r]).map_err(|e| Error::io("write", "<output>", e))?;
                         n += r as u64;
+                        sent.set(sent.get() + r as u64);
                     }
                     Ok(Some(n))
                 }
@@ -600,5 +605,75 @@ mod tests {
     fn endpoint_userinfo_is_hidden() {
         assert_eq!(display_endpoint("https://u:p@host/x"), "https://host/x");
         assert_eq!(display_endpoint("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn no_such_bucket_is_its_own_error_not_a_missing_object() {
+        let s = S3Store::new(&cfg("http://127.0.0.1:9", true), Limits::MANUAL).unwrap();
+        let body = b"<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
+        let e = s.http_err("GET", "p/k", 404, body);
+        assert!(matches!(&e, Error::NoSuchBucket { bucket, .. } if bucket == "tc-test"), "{e:?}");
+        assert!(!e.is_not_found() && !e.is_transient());
+        let shown = e.to_string();
+        assert!(shown.contains("bucket tc-test does not exist") && shown.contains("init --create-bucket"), "{shown}");
+        let body = b"<Error><Code>NoSuchKey</Code></Error>";
+        assert!(s.http_err("GET", "p/k", 404, body).is_not_found());
+    }
+
+    #[test]
+    fn the_caller_decides_whether_to_retry() {
+        let limits = Limits {
+            connect: Duration::from_millis(10),
+            response: Duration::from_millis(10),
+            retry_budget: Duration::from_secs(2),
+        };
+        let s = S3Store::new(&cfg("http://127.0.0.1:9", true), limits).unwrap();
+        let net = || Error::Network { endpoint: "e".into(), key: "k".into(), op: "GET", msg: "reset".into() };
+        let mut tries = 0;
+        let r: Result<()> = s.retry(|| {
+            tries += 1;
+            Err(if tries < 3 { net() } else { Error::Invalid("stop".into()) })
+        });
+        assert!(matches!(r, Err(Error::Invalid(_))));
+        assert_eq!(tries, 3, "transient errors are retried, others end the loop");
+        let mut tries = 0;
+        let r: Result<()> = s.retry_if(
+            |_| Next::Stop,
+            || {
+                tries += 1;
+                Err(net())
+            },
+        );
+        assert!(matches!(r, Err(Error::Network { .. })), "the error stays what happened");
+        assert_eq!(tries, 1);
+    }
+
+    /// A server that answers every GET with a 100-byte body but sends 10 bytes and hangs up.
+    #[test]
+    fn get_to_does_not_retry_once_bytes_went_out() {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = conns.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut w = stream;
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789");
+            }
+        });
+        let s = S3Store::new(&cfg(&format!("http://{addr}"), true), Limits::MANUAL).unwrap();
+        let mut out = Vec::new();
+        let e = s.get_to("p/k", &mut out).unwrap_err();
+        assert!(matches!(e, Error::Network { .. }), "{e:?}");
+        assert!(e.to_string().contains("after 10 bytes"), "{e}");
+        assert_eq!(out, b"0123456789");
+        assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 1, "not retried");
     }
 }

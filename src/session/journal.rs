@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, read_optional};
-use crate::layout::meta_key;
-use crate::meta::Meta;
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, read_optional};
+use crate::session::layout::meta_key;
+use crate::session::meta::Meta;
 use crate::store::Store;
 
 /// What an unfinished compaction was doing.
@@ -33,7 +33,7 @@ pub fn path(state_dir: &Path, id: &str) -> PathBuf {
 
 /// Record a compaction about to start.
 pub fn begin(state_dir: &Path, id: &str, pending: &Pending) -> Result<()> {
-    crate::fsutil::ensure_private_dir(state_dir)?;
+    crate::base::fsutil::ensure_private_dir(state_dir)?;
     atomic_write(&path(state_dir, id), &serde_json::to_vec(pending).expect("serializes"), 0o600)
 }
 

@@ -20,6 +20,9 @@ pub enum Error {
     Network { endpoint: String, key: String, op: &'static str, msg: String },
     /// The store answered with an HTTP error status.
     Http { endpoint: String, key: String, op: &'static str, status: u16, code: String, msg: String },
+    /// The bucket itself does not exist (S3 `NoSuchBucket`): the destination is missing, not
+    /// the object, so this is neither "not found" nor worth a retry.
+    NoSuchBucket { endpoint: String, bucket: String, key: String, op: &'static str },
     /// A conditional write lost its race (HTTP 412 / 409).
     Precondition { key: String },
     /// Input we refuse to act on (a session id with `/`, a transcript that is a directory...).
@@ -82,6 +85,11 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::NoSuchBucket { endpoint, bucket, key, op } => write!(
+                f,
+                "{op} {key} at {endpoint}: bucket {bucket} does not exist \
+                 (create it or run `tracecraft-hook init --create-bucket`)"
+            ),
             Error::Precondition { key } => {
                 write!(f, "{key} was changed by another writer (precondition failed)")
             }

@@ -11,28 +11,21 @@
 //! are deleted before anything new is written after them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::base::error::{test_point, Error, Result};
+use crate::base::redact::Redactor;
+use crate::base::util::{now_rfc3339, sha256_hex};
 use crate::config::Config;
-use crate::error::{test_point, Error, Result};
-use crate::layout::{self, meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
-use crate::meta::{Meta, PartEntry, WRITER};
-use crate::redact::Redactor;
-use crate::state::{self, OpenPart, State, StatePaths};
+use crate::session::insight::Stats;
+use crate::session::layout::{meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
+use crate::session::meta::extra::{merge_meta, ChildRef, SubagentOf};
+use crate::session::meta::{Meta, PartEntry, WRITER};
+use crate::session::state::{self, OpenPart, State, StatePaths};
+use crate::session::transcript::Transcript;
+use crate::session::Session;
 use crate::store::{Cond, Store};
-use crate::subagent::{ChildRef, SubagentOf};
-use crate::transcript::{self, Transcript};
-use crate::util::{now_rfc3339, parse_rfc3339, sha256_hex};
-
-/// Which session, and where its transcript is.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub id: String,
-    pub transcript: PathBuf,
-    /// The project directory it ran in (recorded in meta.json).
-    pub cwd: Option<PathBuf>,
-}
 
 /// What SessionStart tells us.
 #[derive(Debug, Clone, Default)]
@@ -87,10 +80,6 @@ impl Outcome {
     pub fn source_bytes(&self) -> u64 {
         self.parts.iter().filter_map(|p| p.source_bytes).sum()
     }
-    /// Bytes stored.
-    pub fn uploaded_bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.uploaded_bytes).sum()
-    }
     /// Redactions made.
     pub fn redactions(&self) -> u64 {
         self.parts.iter().flat_map(|p| p.redactions.iter().flatten()).map(|(_, v)| v).sum()
@@ -124,7 +113,7 @@ impl<'a> Mirror<'a> {
         let paths = StatePaths::new(&self.state_dir, &s.id);
         let _lock = state::lock(&paths.lock, opts.lock_wait)?;
         let dest = self.cfg.dest_id();
-        crate::cleanup::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
+        crate::session::journal::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
 
         let mut out = Outcome::default();
         let mut transcript = match Transcript::open(&s.transcript) {
@@ -208,7 +197,18 @@ impl<'a> Mirror<'a> {
         if opts.final_ {
             st.ended = true;
         }
-        meta_changed |= crate::subagent::annotate(&mut meta, opts, &self.state_dir, &self.cfg.project);
+        meta_changed |= crate::session::meta::extra::annotate(
+            &mut meta,
+            opts.subagent.as_ref(),
+            &opts.subagents,
+            &self.cfg.project,
+            |id| {
+                state::load_meta(&StatePaths::new(&self.state_dir, id).meta)
+                    .as_ref()
+                    .and_then(Stats::from_meta)
+                    .map(|s| s.tokens)
+            },
+        );
 
         if meta_changed {
             meta.session_id = s.id.clone();
@@ -322,7 +322,7 @@ impl<'a> Mirror<'a> {
                 // A copy of the store itself (`restore`, `show > file`): its bytes are all there.
                 st.cursor = end;
                 st.fingerprint = t.fingerprint(end)?;
-                crate::insight::rebase(&mut meta, end);
+                crate::session::meta::extra::rebase(&mut meta, end);
             } else if !verified {
                 let paths = StatePaths::new(&self.state_dir, &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
@@ -403,7 +403,7 @@ impl<'a> Mirror<'a> {
         meta.truncate_from_seq(cut);
         meta.parts.retain(|p| p.seq < cut);
         // The stats described the old bytes: count what is kept, once (rare path).
-        crate::insight::recount_meta(meta, t, keep_to)?;
+        crate::session::meta::extra::recount_meta(meta, t, keep_to)?;
         st.cursor = keep_to;
         st.open_part = None;
         st.next_seq = st.next_seq.max(cut).max(parts.last().map_or(0, |p| p.seq + 1));
@@ -428,7 +428,7 @@ impl<'a> Mirror<'a> {
         let start = st.open_part.map_or(st.cursor, |o| o.from);
         let mut progress = self
             .progress
-            .then(|| crate::progress::Progress::new(format!("uploading {}", s.id), t.len.saturating_sub(start)));
+            .then(|| crate::base::progress::Progress::new(format!("uploading {}", s.id), t.len.saturating_sub(start)));
         loop {
             let from = st.open_part.map_or(st.cursor, |o| o.from);
             if let Some(p) = progress.as_mut() {
@@ -459,7 +459,7 @@ impl<'a> Mirror<'a> {
             let (put, side) = std::thread::scope(|sc| {
                 let side = std::thread::Builder::new()
                     .spawn_scoped(sc, || {
-                        let counted = crate::insight::record_chunk(meta, t, from, &chunk.bytes);
+                        let counted = crate::session::meta::extra::record_chunk(meta, t, from, &chunk.bytes);
                         (part_hashes(&body, &chunk.bytes), counted)
                     })
                     .ok();
@@ -470,7 +470,7 @@ impl<'a> Mirror<'a> {
             let (sha256, source_sha256) = match side {
                 Some((hashes, counted)) => counted.map(|()| hashes)?,
                 None => {
-                    crate::insight::record_chunk(meta, t, from, &chunk.bytes)?;
+                    crate::session::meta::extra::record_chunk(meta, t, from, &chunk.bytes)?;
                     part_hashes(&body, &chunk.bytes)
                 }
             };
@@ -516,46 +516,6 @@ fn part_hashes(body: &[u8], source: &[u8]) -> (String, String) {
     (sha, source_sha)
 }
 
-/// Merge our meta.json into a newer one written by someone else: theirs wins for the parts it
-/// lists (it may have compacted ours); our parts newer than all of theirs are added, our
-/// newer version of a part they list under the same key replaces theirs, and the session
-/// fields we maintain (end, start source, model...) are ours.
-pub fn merge_meta(remote: Meta, local: &Meta) -> Meta {
-    let mut m = remote;
-    let remote_max = m.parts.iter().map(|p| p.seq).max();
-    let compacted_at = m.last_compacted_at.as_deref().and_then(parse_rfc3339);
-    for p in &local.parts {
-        let same = m.parts.iter().any(|r| r.seq == p.seq && r.uuid == p.uuid);
-        // A part of ours they do not list, uploaded before their compaction: merged away.
-        let merged_away = match (compacted_at, p.uploaded_at.as_deref().and_then(parse_rfc3339)) {
-            (Some(c), Some(u)) => u <= c,
-            _ => false,
-        };
-        if same {
-            // Our newer version of a part they list (an open part re-sent); a merged part
-            // both sides list is theirs already.
-            if p.compacted_from.is_none() {
-                m.upsert_part(p.clone());
-            }
-        } else if !merged_away && remote_max.is_none_or(|mx| p.seq > mx) {
-            m.upsert_part(p.clone());
-        }
-    }
-    m.ended_at = local.ended_at.clone();
-    m.end_reason = local.end_reason.clone();
-    m.start_source = local.start_source.clone().or(m.start_source);
-    m.model = local.model.clone().or(m.model);
-    m.started_at = m.started_at.or_else(|| local.started_at.clone());
-    m.source_path = local.source_path.clone().or(m.source_path);
-    m.cwd = local.cwd.clone().or(m.cwd);
-    m.agent_id = local.agent_id.clone().or(m.agent_id);
-    m.writer = local.writer.clone();
-    m.last_uploaded_at = local.last_uploaded_at.clone().max(m.last_uploaded_at);
-    crate::insight::keep_local(&mut m, local);
-    crate::subagent::keep_local(&mut m, local);
-    m
-}
-
 /// Where the transcript stops being what the store holds, when it starts with the stored
 /// (redacted) copy rather than with the source bytes, as a `restore`d file does: redaction
 /// changes lengths, so `cursor_range` and `source_sha256` describe another machine's file.
@@ -594,24 +554,6 @@ fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {
 
 /// sha256 of "\n".
 const NEWLINE_SHA: &str = "01ba4719c80b6fe911b091a7c05124b64eeece964e09c058ef8f9805daca546b";
-
-/// The no-op check of the hook's hot path: true when the transcript is exactly as the last
-/// flush left it and the event needs nothing else. Reads one small file and stats another.
-pub fn nothing_new(state_path: &Path, transcript: &Path, final_: bool) -> bool {
-    let Some(st) = state::load(state_path) else { return false };
-    if st.meta_dirty || st.transcript != transcript || (final_ && !st.ended) {
-        return false;
-    }
-    match transcript::stat(transcript) {
-        Some((len, mtime)) => len == st.seen_len && mtime == st.seen_mtime_ns,
-        None => !final_,
-    }
-}
-
-/// Re-export for callers that only need the session prefix.
-pub fn prefix_of(cfg: &Config, id: &str) -> String {
-    layout::session_prefix(&cfg.project, id)
-}
 
 #[cfg(test)]
 mod tests {

@@ -11,15 +11,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::base::error::{Error, Result};
+use crate::base::log::log;
+use crate::base::paths;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::{nothing_new, FlushOpts, Mirror, Session, StartInfo};
-use crate::layout::validate_id;
-use crate::log::log;
-use crate::payload::{parse_event, read_one, Event};
-use crate::state::StatePaths;
+use crate::engine::flush::{FlushOpts, Mirror, StartInfo};
+use crate::host::payload::{parse_event, read_one, Event};
+use crate::session::layout::validate_id;
+use crate::session::state::{nothing_new, StatePaths};
+use crate::session::transcript;
+use crate::session::transcript::tail_contains;
+use crate::session::Session;
 use crate::store::{self, Limits};
-use crate::{paths, transcript};
+
+pub(crate) mod subagent;
 
 /// How long the hook waits for its payload.
 const STDIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,7 +73,7 @@ fn handle(worker: bool) -> Result<()> {
             _ => false,
         };
         // SubagentStop: the agent's own transcript too (the same no-op test on it).
-        let agent_pending = crate::subagent::announced_pending(&event, &paths::state_dir()?);
+        let agent_pending = subagent::announced_pending(&event, &paths::state_dir()?);
         if !needs_start && !waits_for_line && !agent_pending && nothing_new(&state_path, &transcript, final_) {
             return Ok(());
         }
@@ -130,35 +135,6 @@ fn spawn_worker(raw: &[u8], fired: u128) -> Result<()> {
     Ok(())
 }
 
-/// The escaped end of an assistant message, as it appears inside the transcript's JSON.
-fn needle(msg: &str) -> Vec<u8> {
-    let esc = serde_json::to_string(msg).unwrap_or_default();
-    let esc = esc.trim_matches('"');
-    let mut start = esc.len().saturating_sub(48);
-    while !esc.is_char_boundary(start) {
-        start += 1;
-    }
-    esc.as_bytes()[start..].to_vec()
-}
-
-/// Whether the last 64 KiB of the transcript contain the end of `msg` on a finished line.
-pub(crate) fn tail_contains(path: &Path, msg: &str) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let n = needle(msg);
-    if n.is_empty() {
-        return true;
-    }
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let from = len.saturating_sub(64 * 1024);
-    let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_end(&mut buf).is_err() {
-        return false;
-    }
-    let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else { return false };
-    buf[..last_nl].windows(n.len()).any(|w| w == n.as_slice())
-}
-
 /// Do what the event asks: flush, record the start, or finish the session. `worker`: we are
 /// the detached worker, so waiting costs Claude Code nothing; `fired`: when the event reached
 /// the hook (ns since the epoch).
@@ -171,7 +147,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     for w in &cfg.warnings {
         log("WARN", w);
     }
-    let store = store::open(&cfg, limits)?;
+    let store = store::backend::open(&cfg, limits)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
     let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
     let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };
@@ -189,7 +165,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     let out = mirror.flush(&session, &opts)?;
     if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
         // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
-        crate::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+        crate::engine::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
     }
     if !out.parts.is_empty() || out.repaired {
         log(
@@ -204,30 +180,46 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
             ),
         );
     }
+    after_upload(&mirror, &session, event, &opts, worker, fired)?;
+    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
+        log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+    }
+    Ok(())
+}
+
+/// Every flush after the event's own, in one place: the Stop re-check (the turn's last line
+/// lands after Stop fires), the session's subagent transcripts, and then either the
+/// SessionEnd worker's settle window or the check for a SessionEnd that fired before this
+/// worker ran. Each is a no-op (no request) when nothing changed.
+fn after_upload(
+    mirror: &Mirror<'_>,
+    session: &Session,
+    event: &Event,
+    opts: &FlushOpts,
+    worker: bool,
+    fired: u128,
+) -> Result<()> {
     if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
         // The Stop race: the turn's last line often lands 12-120 ms after Stop fires. Wait for
         // it, then flush again (also when it was already there: it may have landed after the
         // flush above read the file; with nothing new this costs no request).
         let deadline = Instant::now() + STOP_LINE_WAIT;
-        while Instant::now() < deadline && !tail_contains(transcript, msg) {
+        while Instant::now() < deadline && !tail_contains(&session.transcript, msg) {
             std::thread::sleep(Duration::from_millis(20));
         }
-        mirror.flush(&session, &opts)?;
-        if !tail_contains(transcript, msg) {
+        mirror.flush(session, opts)?;
+        if !tail_contains(&session.transcript, msg) {
             log("WARN", &format!("Stop {}: last assistant line not on disk after {:?}", session.id, STOP_LINE_WAIT));
         }
     }
     // Subagent transcripts of this session (SubagentStop waits for the announced one).
-    crate::subagent::after_parent_flush(&mirror, &session, event, &opts);
+    subagent::after_parent_flush(mirror, session, event, opts);
     if matches!(event, Event::SessionEnd { .. }) {
         if worker {
-            settle_after_end(&mirror, &session, &opts)?;
+            settle_after_end(mirror, session, opts)?;
         }
     } else {
-        finish_if_ended_since(&mirror, &session, fired)?;
-    }
-    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
-        log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
+        finish_if_ended_since(mirror, session, fired)?;
     }
     Ok(())
 }
@@ -248,7 +240,7 @@ fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) ->
         if transcript::stat(&session.transcript).is_none() || nothing_new(&state_path, &session.transcript, true) {
             continue;
         }
-        if !crate::state::load(&state_path).is_some_and(|st| st.ended) {
+        if !crate::session::state::load(&state_path).is_some_and(|st| st.ended) {
             break;
         }
         let out = mirror.flush(session, opts)?;
@@ -306,7 +298,7 @@ fn end_marker_path(state_dir: &Path, id: &str) -> PathBuf {
 /// and cheap (this runs in the hook's hot path): no fsync; a torn or missing marker reads as none.
 fn write_end_marker(state_dir: &Path, id: &str, fired: u128, reason: &str) {
     use std::os::unix::fs::OpenOptionsExt;
-    if crate::fsutil::ensure_private_dir(state_dir).is_err() {
+    if crate::base::fsutil::ensure_private_dir(state_dir).is_err() {
         return;
     }
     let path = end_marker_path(state_dir, id);
@@ -340,12 +332,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn needle_is_the_escaped_end() {
-        assert_eq!(needle("hi \"x\"\nbye"), b"hi \\\"x\\\"\\nbye".to_vec());
-        assert!(needle(&"é".repeat(100)).len() <= 48);
-    }
-
-    #[test]
     fn end_marker_round_trip() {
         let d = tempfile::tempdir().unwrap();
         let state = d.path().join("state");
@@ -354,15 +340,5 @@ mod tests {
         assert_eq!(read_end_marker(&state, "s1"), Some((1_795_291_683_244_586_200, "clear".into())));
         std::fs::write(end_marker_path(&state, "s1"), "garbage").unwrap();
         assert_eq!(read_end_marker(&state, "s1"), None);
-    }
-
-    #[test]
-    fn tail_contains_needs_a_finished_line() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("t.jsonl");
-        std::fs::write(&p, b"{\"text\":\"hello\"}").unwrap();
-        assert!(!tail_contains(&p, "hello"));
-        std::fs::write(&p, b"{\"text\":\"hello\"}\n").unwrap();
-        assert!(tail_contains(&p, "hello"));
     }
 }

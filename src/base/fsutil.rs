@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// Create `dir` (and parents) with mode 0700 for the directories this call creates.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {

@@ -45,12 +45,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::layout::{meta_key, parse_part_name, session_prefix, sessions_prefix, validate_id};
-use crate::meta::{Meta, PartEntry};
-use crate::state::State;
+use crate::base::error::{Error, Result};
+use crate::base::util::{parse_rfc3339, rfc3339};
+use crate::session::layout::{
+    is_child, meta_key, parse_part_name, session_prefix, sessions_prefix, split_id, validate_id, MARK,
+};
+use crate::session::meta::extra::entries;
+use crate::session::meta::{Meta, PartEntry};
+use crate::session::state::State;
 use crate::store::{ObjectInfo, Store};
-use crate::util::{parse_rfc3339, rfc3339};
 
 /// One part object from a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,11 +242,11 @@ impl<'a> Catalog<'a> {
         }
         // A subagent (`<id>.agent-<agent>`) starts with its parent's id: it matches a prefix
         // only when the query names it as one.
-        let subagents = query.contains(crate::subagent::MARK);
+        let subagents = query.contains(MARK);
         let mut found: Vec<SessionObjects> = self
             .sessions()?
             .into_iter()
-            .filter(|s| s.id.starts_with(query) && (subagents || !crate::subagent::is_child(&s.id)))
+            .filter(|s| s.id.starts_with(query) && (subagents || !is_child(&s.id)))
             .collect();
         match found.len() {
             0 => Err(Error::NotFound(format!("no session {query:?} (nor one starting with it) in {}", self.dest))),
@@ -299,7 +302,7 @@ impl<'a> Catalog<'a> {
     /// flush stopped between uploading a part and meta.json), else the store's.
     pub fn freshest_meta(&self, id: &str, local: Option<&State>, cache: &Path) -> Result<Option<Meta>> {
         if local.is_some_and(|st| st.meta_dirty) {
-            if let Some(m) = crate::state::load_meta(cache) {
+            if let Some(m) = crate::session::state::load_meta(cache) {
                 return Ok(Some(m));
             }
         }
@@ -357,6 +360,35 @@ pub fn group(prefix: &str, listing: Vec<ObjectInfo>) -> Vec<SessionObjects> {
     out
 }
 
+/// The subagent sessions of `parent` in the store, from one listing of
+/// `<project>/sessions/claude-code/<parent>.agent-`, ordered as the parent's meta.json lists
+/// them (then by id).
+pub fn children_in_store(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -> Result<Vec<SessionObjects>> {
+    let prefix = sessions_prefix(cat.project);
+    let listing = cat.store.list(&format!("{prefix}{parent}{MARK}"))?;
+    let mut found: Vec<SessionObjects> =
+        group(&prefix, listing).into_iter().filter(|s| split_id(&s.id).is_some_and(|(p, _)| p == parent)).collect();
+    let order: Vec<String> = meta.map(entries).unwrap_or_default().into_iter().map(|e| e.session_id).collect();
+    found.sort_by_key(|s| (order.iter().position(|o| *o == s.id).unwrap_or(usize::MAX), s.id.clone()));
+    Ok(found)
+}
+
+/// Split a project's sessions into top-level ones and subagents by parent id. A subagent
+/// whose parent has no object of its own stays top-level (so it is never hidden).
+pub fn split_children(all: Vec<SessionObjects>) -> (Vec<SessionObjects>, BTreeMap<String, Vec<SessionObjects>>) {
+    let parents: std::collections::HashSet<String> =
+        all.iter().filter(|s| !is_child(&s.id)).map(|s| s.id.clone()).collect();
+    let mut top = Vec::new();
+    let mut kids: BTreeMap<String, Vec<SessionObjects>> = BTreeMap::new();
+    for s in all {
+        match split_id(&s.id).map(|(p, _)| p.to_string()) {
+            Some(p) if parents.contains(&p) => kids.entry(p).or_default().push(s),
+            _ => top.push(s),
+        }
+    }
+    (top, kids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +396,7 @@ mod tests {
 
     fn obj(seq: u32, hex8: &str) -> PartObject {
         PartObject {
-            key: format!("p/sessions/claude-code/s/{}", crate::layout::part_name(seq, hex8)),
+            key: format!("p/sessions/claude-code/s/{}", crate::session::layout::part_name(seq, hex8)),
             seq,
             hex8: hex8.into(),
             size: 10,

@@ -1,6 +1,7 @@
 //! Session insight: a few numbers about a session (turns, tool calls, tokens per model...),
-//! kept in its meta.json under `"stats"` and updated by the flush engine from the very bytes
-//! it uploads, so they cost no extra read of the transcript and no extra request.
+//! kept in its meta.json under `"stats"` (read and written by `meta::extra`, shown by
+//! `cmd::display`) and updated by the flush engine from the very bytes it uploads, so they
+//! cost no extra read of the transcript and no extra request.
 //!
 //! # What is counted (decided from real Claude Code 2.1 transcripts)
 //!
@@ -18,7 +19,7 @@
 //! - `tokens`: per model, `input`, `output`, `cache_creation`, `cache_read` from
 //!   `message.usage`, each `message.id` once (when the lines of one message disagree, the
 //!   largest value of each field wins); `<synthetic>` is skipped. `subagent_tokens`: the
-//!   same for the session's subagents, rolled up by the subagent module (not from this
+//!   same for the session's subagents, rolled up by `meta::extra::annotate` (not from this
 //!   transcript).
 //! - `tool_calls`: `tool_use` / `server_tool_use` blocks of assistant lines by tool name
 //!   (each block id once).
@@ -33,7 +34,7 @@
 //!
 //! # Incremental and exactly once
 //!
-//! The flush engine calls [`record_chunk`] with the source bytes (before redaction: counts
+//! The flush engine calls `meta::extra::record_chunk` with the source bytes (before redaction: counts
 //! do not depend on secrets, and only counts, names, versions, branch and timestamps are
 //! kept) of every chunk it uploads. Only whole lines are counted, and `counter.counted_to`
 //! remembers the source offset they reach: a chunk that starts below it (an open part
@@ -53,13 +54,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Result;
-use crate::meta::Meta;
-use crate::transcript::Transcript;
-use crate::util::parse_rfc3339;
+use crate::base::error::Result;
+use crate::base::util::parse_rfc3339;
+use crate::session::transcript::Transcript;
 
-/// The meta.json key the stats live under.
-pub const META_KEY: &str = "stats";
 /// How many recent message / tool-use ids are remembered.
 pub const RECENT_MAX: usize = 64;
 /// A partial line longer than this at the end of a chunk is taken for a giant line being
@@ -195,22 +193,38 @@ pub struct Stats {
     pub counter: Counter,
 }
 
+/// Whether a user `message.content` is a prompt a person typed (see the module documentation).
+fn is_prompt(content: &Value) -> bool {
+    match content {
+        Value::String(s) => is_prompt_text(s),
+        Value::Array(items) => items.iter().any(|b| match b.get("type").and_then(Value::as_str) {
+            Some("text") => b.get("text").and_then(Value::as_str).is_some_and(is_prompt_text),
+            Some("image") => true,
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+fn is_prompt_text(s: &str) -> bool {
+    let t = s.trim_start();
+    !t.is_empty() && !NOT_A_PROMPT.iter().any(|m| t.starts_with(m))
+}
+
+/// A short stable hash (FNV-1a, 64 bits, hex) of an id.
+fn short(id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 impl Stats {
-    /// The stats recorded in a meta.json, if any (a malformed value reads as none).
-    pub fn from_meta(meta: &Meta) -> Option<Stats> {
-        meta.extra.get(META_KEY).and_then(|v| serde_json::from_value(v.clone()).ok())
-    }
-
-    /// Record these stats in `meta`.
-    pub fn store(&self, meta: &mut Meta) {
-        if let Ok(v) = serde_json::to_value(self) {
-            meta.extra.insert(META_KEY.to_string(), v);
-        }
-    }
-
     /// Count the whole lines of `bytes`, which are source bytes starting at offset `from`.
     /// Bytes below `counter.counted_to` are skipped (already counted); a partial last line
-    /// is left for the next call. `from` must not be above `counted_to` (see [`record_chunk`]).
+    /// is left for the next call. `from` must not be above `counted_to` (see `meta::extra::record_chunk`).
     pub fn update_at(&mut self, from: u64, bytes: &[u8]) {
         let end = from + bytes.len() as u64;
         if end <= self.counter.counted_to {
@@ -407,34 +421,6 @@ impl Stats {
     }
 }
 
-/// Whether a user `message.content` is a prompt a person typed (see the module documentation).
-fn is_prompt(content: &Value) -> bool {
-    match content {
-        Value::String(s) => is_prompt_text(s),
-        Value::Array(items) => items.iter().any(|b| match b.get("type").and_then(Value::as_str) {
-            Some("text") => b.get("text").and_then(Value::as_str).is_some_and(is_prompt_text),
-            Some("image") => true,
-            _ => false,
-        }),
-        _ => false,
-    }
-}
-
-fn is_prompt_text(s: &str) -> bool {
-    let t = s.trim_start();
-    !t.is_empty() && !NOT_A_PROMPT.iter().any(|m| t.starts_with(m))
-}
-
-/// A short stable hash (FNV-1a, 64 bits, hex) of an id.
-fn short(id: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 /// Count the complete lines of `t` in `[0, to)`, streaming in the flush engine's chunks.
 pub fn recount(t: &mut Transcript, to: u64) -> Result<Stats> {
     let mut s = Stats::default();
@@ -449,155 +435,6 @@ pub fn recount(t: &mut Transcript, to: u64) -> Result<Stats> {
         pos += n as u64;
     }
     Ok(s)
-}
-
-/// The flush engine's hook: source bytes `[from, from + bytes.len())` of `t` were uploaded.
-/// Updates `meta`'s stats; when they do not reach `from` (none yet, or lost), counts
-/// `[0, from)` from the transcript first (once).
-pub fn record_chunk(meta: &mut Meta, t: &mut Transcript, from: u64, bytes: &[u8]) -> Result<()> {
-    let mut stats = Stats::from_meta(meta).unwrap_or_default();
-    if stats.counter.counted_to < from {
-        let sub = std::mem::take(&mut stats.subagent_tokens);
-        stats = recount(t, from)?;
-        stats.subagent_tokens = sub;
-    }
-    let at = stats.counter.counted_to;
-    if at < from {
-        // The lines before `from` are counted; the line `from` falls in starts at `at`.
-        let mut joined = t.read_at(at, from - at)?;
-        joined.extend_from_slice(bytes);
-        stats.update_at(at, &joined);
-    } else {
-        stats.update_at(from, bytes);
-    }
-    stats.store(meta);
-    Ok(())
-}
-
-/// After a repair moved the cursor back to `to`: recount what is mirrored now (keeping the
-/// subagents' roll-up, which does not come from this transcript).
-pub fn recount_meta(meta: &mut Meta, t: &mut Transcript, to: u64) -> Result<()> {
-    let sub = Stats::from_meta(meta).map(|s| s.subagent_tokens).unwrap_or_default();
-    let mut stats = recount(t, to)?;
-    stats.subagent_tokens = sub;
-    stats.store(meta);
-    Ok(())
-}
-
-/// The transcript is a restored copy of the store (redacted, so its offsets are not the
-/// source's) whose bytes `[0, end)` are what `meta` describes: move `counted_to` to the same
-/// place in the copy (as far before `end` as it was before the source cursor: a partial last
-/// line that was not counted yet stays to count).
-pub fn rebase(meta: &mut Meta, end: u64) {
-    if let Some(mut s) = Stats::from_meta(meta) {
-        let uncounted = meta.cursor().saturating_sub(s.counter.counted_to);
-        s.counter.counted_to = end.saturating_sub(uncounted);
-        s.counter.in_long_line = false;
-        s.store(meta);
-    }
-}
-
-/// Keep our stats when merging our meta.json into a newer remote one (see `flush::merge_meta`).
-pub fn keep_local(merged: &mut Meta, local: &Meta) {
-    if let Some(v) = local.extra.get(META_KEY) {
-        merged.extra.insert(META_KEY.to_string(), v.clone());
-    }
-}
-
-/// `12345` -> `12.3k`, `1234567` -> `1.2M`.
-pub fn human(n: u64) -> String {
-    match n {
-        0..=9_999 => n.to_string(),
-        10_000..=999_999 => format!("{:.1}k", n as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.1}M", n as f64 / 1e6),
-        _ => format!("{:.1}G", n as f64 / 1e9),
-    }
-}
-
-/// A few lines summing up a session's meta.json, for the top of `show`.
-pub fn summary_lines(meta: &Meta) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut first = format!("session {}", meta.session_id);
-    if let Some(p) = meta.extra.get("parent_session_id").and_then(Value::as_str) {
-        first.push_str(&format!(" (subagent of {p})"));
-    }
-    out.push(first);
-    let mut when = Vec::new();
-    if let Some(s) = &meta.started_at {
-        when.push(format!("started {}", short_time(s)));
-    }
-    match (&meta.ended_at, &meta.end_reason) {
-        (Some(e), Some(r)) => when.push(format!("ended {} ({r})", short_time(e))),
-        (Some(e), None) => when.push(format!("ended {}", short_time(e))),
-        (None, _) => when.push("not ended".into()),
-    }
-    out.push(when.join(" · "));
-    let Some(s) = Stats::from_meta(meta) else {
-        out.push("(no stats in meta.json yet: they are counted on the next flush)".into());
-        return out;
-    };
-    let mut env = Vec::new();
-    if let Some(v) = &s.version {
-        env.push(format!("Claude Code {v}"));
-    }
-    if let Some(b) = &s.git_branch {
-        env.push(format!("branch {b}"));
-    }
-    if let Some(c) = &meta.cwd {
-        env.push(format!("in {c}"));
-    }
-    if !env.is_empty() {
-        out.push(env.join(" · "));
-    }
-    let plural = |n: u64, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    let mut counts = vec![plural(s.turns, "turn"), plural(s.assistant_messages, "assistant message")];
-    counts.push(plural(s.tool_calls.values().sum(), "tool call"));
-    if s.compactions > 0 {
-        counts.push(plural(s.compactions, "compaction"));
-    }
-    if s.tool_errors > 0 {
-        counts.push(plural(s.tool_errors, "tool error"));
-    }
-    if s.api_errors > 0 {
-        counts.push(plural(s.api_errors, "API error"));
-    }
-    out.push(counts.join(" · "));
-    if !s.tool_calls.is_empty() {
-        let tools: Vec<String> = s.top_tools().iter().take(8).map(|(k, n)| format!("{k} {n}")).collect();
-        out.push(format!("tools: {}", tools.join(", ")));
-    }
-    for (model, t) in &s.tokens {
-        out.push(format!("tokens {model}: {}", describe_tokens(t)));
-    }
-    let subs = meta.extra.get("subagents").and_then(Value::as_array).map_or(0, Vec::len);
-    if subs > 0 || !s.subagent_tokens.is_empty() {
-        let t = total(&s.subagent_tokens);
-        out.push(format!(
-            "{}: {} tokens (show them with --subagents)",
-            plural(subs as u64, "subagent"),
-            human(t.total())
-        ));
-    }
-    out
-}
-
-/// `in 1.2k · out 300 · cache write 0 · cache read 45.0k`
-pub fn describe_tokens(t: &Tokens) -> String {
-    format!(
-        "in {} · out {} · cache write {} · cache read {}",
-        human(t.input),
-        human(t.output),
-        human(t.cache_creation),
-        human(t.cache_read)
-    )
-}
-
-/// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15:12 UTC`.
-fn short_time(s: &str) -> String {
-    match parse_rfc3339(s) {
-        Some(t) => format!("{} UTC", crate::util::utc_stamp(t, "-", " ", ":")),
-        None => s.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -702,16 +539,5 @@ mod tests {
         }
         assert_eq!(s.counter.recent.len(), RECENT_MAX);
         assert!(!s.remember("m:199"));
-    }
-
-    #[test]
-    fn stats_round_trip_through_meta() {
-        let mut m = Meta::new("s");
-        let s = count("{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\n");
-        s.store(&mut m);
-        let back = Meta::parse(&m.to_bytes()).unwrap();
-        assert_eq!(Stats::from_meta(&back), Some(s));
-        assert_eq!(human(12_345), "12.3k");
-        assert_eq!(human(999), "999");
     }
 }

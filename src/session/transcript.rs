@@ -8,11 +8,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::state::Fingerprint;
-use crate::util::hex;
+use crate::base::error::{Error, Result};
+use crate::base::util::hex;
 
 /// Target size of one part's source bytes.
 pub const PART_MAX: u64 = 8 * 1024 * 1024;
@@ -20,6 +20,16 @@ pub const PART_MAX: u64 = 8 * 1024 * 1024;
 pub const LINE_CAP: u64 = 64 * 1024 * 1024;
 /// Window hashed at each end of the uploaded prefix.
 const FP_WINDOW: u64 = 4096;
+
+/// Hashes of what the uploaded prefix of the transcript looked like, to notice rewrites
+/// without reading the whole file: the first and the last (up to) 4 KiB before the cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub head_len: u64,
+    pub head: String,
+    pub tail_from: u64,
+    pub tail: String,
+}
 
 /// An open transcript, with the length and mtime seen when it was opened.
 #[derive(Debug)]
@@ -193,6 +203,34 @@ fn safe_split(s: &[u8]) -> usize {
     s.iter().rposition(|&b| b == b'"' || b == b',' || b == b' ').map(|i| i + 1).unwrap_or(s.len())
 }
 
+/// The escaped end of an assistant message, as it appears inside the transcript's JSON.
+fn needle(msg: &str) -> Vec<u8> {
+    let esc = serde_json::to_string(msg).unwrap_or_default();
+    let esc = esc.trim_matches('"');
+    let mut start = esc.len().saturating_sub(48);
+    while !esc.is_char_boundary(start) {
+        start += 1;
+    }
+    esc.as_bytes()[start..].to_vec()
+}
+
+/// Whether the last 64 KiB of the transcript contain the end of `msg` on a finished line.
+pub(crate) fn tail_contains(path: &Path, msg: &str) -> bool {
+    let n = needle(msg);
+    if n.is_empty() {
+        return true;
+    }
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(64 * 1024);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_end(&mut buf).is_err() {
+        return false;
+    }
+    let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else { return false };
+    buf[..last_nl].windows(n.len()).any(|w| w == n.as_slice())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +294,21 @@ mod tests {
     fn safe_split_prefers_json_boundaries() {
         assert_eq!(safe_split(b"{\"a\":\"xyz"), 6);
         assert_eq!(safe_split(b"abcdef"), 6);
+    }
+
+    #[test]
+    fn needle_is_the_escaped_end() {
+        assert_eq!(needle("hi \"x\"\nbye"), b"hi \\\"x\\\"\\nbye".to_vec());
+        assert!(needle(&"é".repeat(100)).len() <= 48);
+    }
+
+    #[test]
+    fn tail_contains_needs_a_finished_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.jsonl");
+        std::fs::write(&p, b"{\"text\":\"hello\"}").unwrap();
+        assert!(!tail_contains(&p, "hello"));
+        std::fs::write(&p, b"{\"text\":\"hello\"}\n").unwrap();
+        assert!(tail_contains(&p, "hello"));
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// Largest payload we accept.
 pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;

@@ -1,13 +1,18 @@
 //! `meta.json`: the per-session summary the Python `tracecraft` CLI reads and writes.
 //! Field names and order follow tracecraft; our additions (sha256 per part, writer,
 //! end reason...) are extra fields tracecraft ignores, and fields we do not know are kept.
+//!
+//! The fields we keep in `extra` (insight numbers, subagent links) and the merge rule of
+//! every field are in [`extra`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::layout::HARNESS;
+use crate::session::layout::HARNESS;
+
+pub mod extra;
 
 /// One uploaded part as meta.json lists it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,7 +48,7 @@ pub struct PartEntry {
 impl PartEntry {
     /// The part's object name.
     pub fn name(&self) -> String {
-        crate::layout::part_name(self.seq, &self.uuid)
+        crate::session::layout::part_name(self.seq, &self.uuid)
     }
 }
 

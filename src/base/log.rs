@@ -6,9 +6,9 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use crate::fsutil::ensure_private_dir_strict;
-use crate::paths;
-use crate::util::now_rfc3339;
+use crate::base::fsutil::ensure_private_dir_strict;
+use crate::base::paths;
+use crate::base::util::now_rfc3339;
 
 /// Rotate past this size.
 pub const MAX_LOG: u64 = 1024 * 1024;

@@ -33,8 +33,8 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
 
 /// The binary's file name; [`is_ours`] recognises a handler by it.
 pub const BIN_NAME: &str = "tracecraft-hook";
@@ -1088,12 +1088,12 @@ mod tests {
         let mut v = json!({});
         install(&mut v, CMD).unwrap();
         let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
-        assert_eq!(text, include_str!("../examples/settings.json"));
+        assert_eq!(text, include_str!("../../examples/settings.json"));
     }
 
     #[test]
     fn plugin_hooks_json_registers_the_same_events() {
-        let v: Value = serde_json::from_str(include_str!("../hooks/hooks.json")).unwrap();
+        let v: Value = serde_json::from_str(include_str!("../../hooks/hooks.json")).unwrap();
         let hooks = v["hooks"].as_object().unwrap();
         assert_eq!(hooks.keys().cloned().collect::<Vec<_>>(), all_events());
         for &(e, t) in EVENTS {

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use regex::bytes::Regex;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// A user-supplied extra rule from the config (`"redact_patterns"`).
 ///

@@ -1,4 +1,4 @@
-//! The bucket layout shared with the Python `tracecraft` CLI, and the validation that keeps
+//! The bucket layout shared with the Python `tracecraft` CLI, and the id validation that keeps
 //! every key inside `<project>/sessions/claude-code/<id>/`:
 //!
 //! ```text
@@ -11,8 +11,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
-use crate::util::hex;
+use crate::base::error::{Error, Result};
+use crate::base::util::{hex, truncate_for_display};
 
 /// The harness folder under `sessions/`.
 pub const HARNESS: &str = "claude-code";
@@ -38,32 +38,22 @@ pub fn validate_id(id: &str) -> Result<()> {
     }
 }
 
-/// Check a project name: non-empty path segments of `[A-Za-z0-9._-]`, no `.`/`..` segments.
-pub fn validate_project(project: &str) -> Result<()> {
-    let ok = !project.is_empty()
-        && project.len() <= 256
-        && project.split('/').all(|seg| {
-            !seg.is_empty()
-                && seg != "."
-                && seg != ".."
-                && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "invalid project name {:?}: use letters, digits, '.', '_', '-' (and '/' between segments)",
-            truncate_for_display(project)
-        )))
-    }
+/// What joins a parent session id and an agent id into the subagent's session id.
+pub const MARK: &str = ".agent-";
+
+/// `<parent>.agent-<agent>`
+pub fn child_id(parent: &str, agent_id: &str) -> String {
+    format!("{parent}{MARK}{agent_id}")
 }
 
-fn truncate_for_display(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
+/// `(parent, agent id)` of a subagent session id.
+pub fn split_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once(MARK).filter(|(p, a)| !p.is_empty() && !a.is_empty())
+}
+
+/// Whether `id` is a subagent's session id.
+pub fn is_child(id: &str) -> bool {
+    split_id(id).is_some()
 }
 
 /// `<project>/sessions/claude-code/`
@@ -124,14 +114,6 @@ mod tests {
     }
 
     #[test]
-    fn projects() {
-        validate_project("team/proj-1").unwrap();
-        for bad in ["", "/x", "x/", "a/../b", "a//b", "a b"] {
-            assert!(validate_project(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn part_names_round_trip_and_match_tracecraft_regex() {
         let h = part_hex("s", 3, 100);
         assert_eq!(h.len(), 8);
@@ -142,5 +124,14 @@ mod tests {
         assert_eq!(parse_part_name("part-100000-abcdef01.jsonl"), None);
         assert_eq!(parse_part_name("part-00001-ABCDEF01.jsonl"), None);
         assert_eq!(parse_part_name("meta.json"), None);
+    }
+
+    #[test]
+    fn subagent_ids() {
+        let id = child_id("60d02b3f-e256", "a615c8674836d14bb");
+        assert_eq!(id, "60d02b3f-e256.agent-a615c8674836d14bb");
+        validate_id(&id).unwrap();
+        assert_eq!(split_id(&id), Some(("60d02b3f-e256", "a615c8674836d14bb")));
+        assert!(!is_child("60d02b3f-e256"));
     }
 }

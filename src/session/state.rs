@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_private_dir, read_optional};
-use crate::meta::Meta;
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, ensure_private_dir, read_optional};
+use crate::session::meta::Meta;
+use crate::session::transcript::{self, Fingerprint};
 
 /// A part whose bytes did not end with a newline (only a final flush sends those): the next
 /// flush re-sends it from `from` under the same key, so the line is never split in two parts.
@@ -26,16 +27,6 @@ use crate::meta::Meta;
 pub struct OpenPart {
     pub seq: u32,
     pub from: u64,
-}
-
-/// Hashes of what the uploaded prefix of the transcript looked like, to notice rewrites
-/// without reading the whole file: the first and the last (up to) 4 KiB before the cursor.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub head_len: u64,
-    pub head: String,
-    pub tail_from: u64,
-    pub tail: String,
 }
 
 /// The small state file.
@@ -204,7 +195,7 @@ impl Drop for SessionLock {
 pub fn lock(path: &Path, wait: Duration) -> Result<SessionLock> {
     if let Some(dir) = path.parent() {
         if let Some(top) = dir.parent() {
-            crate::fsutil::ensure_private_dir_strict(top)?;
+            crate::base::fsutil::ensure_private_dir_strict(top)?;
         }
         ensure_private_dir(dir)?;
     }
@@ -233,6 +224,19 @@ pub fn lock(path: &Path, wait: Duration) -> Result<SessionLock> {
                 )))
             }
         }
+    }
+}
+
+/// The no-op check of the hook's hot path: true when the transcript is exactly as the last
+/// flush left it and the event needs nothing else. Reads one small file and stats another.
+pub fn nothing_new(state_path: &Path, transcript: &Path, final_: bool) -> bool {
+    let Some(st) = load(state_path) else { return false };
+    if st.meta_dirty || st.transcript != transcript || (final_ && !st.ended) {
+        return false;
+    }
+    match transcript::stat(transcript) {
+        Some((len, mtime)) => len == st.seen_len && mtime == st.seen_mtime_ns,
+        None => !final_,
     }
 }
 

@@ -22,14 +22,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::base::error::{Error, Result};
+use crate::base::fsutil::{atomic_write, read_optional};
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::flush::{FlushOpts, Mirror, Session};
-use crate::fsutil::{atomic_write, read_optional};
-use crate::layout::validate_id;
-use crate::state::{self, State};
+use crate::engine::flush::{FlushOpts, Mirror};
+use crate::session::layout::validate_id;
+use crate::session::state::{self, State};
+use crate::session::transcript;
+use crate::session::Session;
 use crate::store::Store;
-use crate::transcript;
 
 /// A session idle this long with no SessionEnd is taken for dead.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(30 * 60);
@@ -208,12 +209,14 @@ pub fn claim_scan(state_dir: &Path, project: &Path, every: Duration, now: System
 /// Never fails; results and errors go to the hook log.
 pub fn on_session_start(cfg: &Config, store: &dyn Store, state_dir: &Path, project: &Path, starting_id: &str) {
     match maybe_finish_orphans(cfg, store, state_dir, project, starting_id, idle_threshold()) {
-        Ok(Some(ids)) if !ids.is_empty() => crate::log::log(
+        Ok(Some(ids)) if !ids.is_empty() => crate::base::log::log(
             "INFO",
             &format!("SessionStart {starting_id}: finished orphaned session(s) {}", ids.join(", ")),
         ),
         Ok(_) => {}
-        Err(e) => crate::log::log("WARN", &format!("SessionStart {starting_id}: finishing orphaned sessions: {e}")),
+        Err(e) => {
+            crate::base::log::log("WARN", &format!("SessionStart {starting_id}: finishing orphaned sessions: {e}"))
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// The user's home directory (`HOME`).
 pub fn home() -> Result<PathBuf> {

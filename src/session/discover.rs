@@ -25,9 +25,9 @@ use std::time::SystemTime;
 
 use regex::bytes::Regex;
 
-use crate::error::Result;
-use crate::layout::validate_id;
-use crate::paths;
+use crate::base::error::Result;
+use crate::base::paths;
+use crate::session::layout::validate_id;
 
 /// How much of a transcript's beginning is read to find the recorded cwd.
 pub const HEAD_MAX: u64 = 64 * 1024;
@@ -141,31 +141,6 @@ pub fn sessions(project_dir: &Path) -> Result<Vec<Found>> {
 /// The most recently modified session of `project_dir` (what `follow` follows by default).
 pub fn latest(project_dir: &Path) -> Result<Option<Found>> {
     Ok(sessions(project_dir)?.into_iter().max_by(|a, b| a.modified.cmp(&b.modified).then(a.id.cmp(&b.id))))
-}
-
-/// Every session transcript of every project directory, with the cwd its lines record:
-/// `(transcript, session id, cwd)`, sorted by transcript path. For backfills.
-pub fn all_sessions() -> Vec<(PathBuf, String, Option<PathBuf>)> {
-    let Ok(projects) = paths::claude_projects_dir() else { return Vec::new() };
-    all_sessions_in(&projects)
-}
-
-/// [`all_sessions`] under a given projects directory.
-pub fn all_sessions_in(projects: &Path) -> Vec<(PathBuf, String, Option<PathBuf>)> {
-    let Ok(rd) = std::fs::read_dir(projects) else { return Vec::new() };
-    let mut out = Vec::new();
-    for entry in rd.flatten() {
-        let dir = entry.path();
-        if !dir.is_dir() {
-            continue;
-        }
-        for f in transcripts_in(&dir) {
-            let cwd = recorded_cwd(&f.transcript);
-            out.push((f.transcript, f.id, cwd));
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The session transcripts directly inside one Claude Code project directory:
@@ -334,19 +309,5 @@ mod tests {
         // A new session in a known directory shows up (directory mtime changed or not).
         write(&projects.join("-hashed-xyz/s2.jsonl"), b"");
         assert_eq!(disc.sessions_in(&projects, &cwd).len(), 2);
-    }
-
-    #[test]
-    fn all_sessions_reports_recorded_cwds() {
-        let d = tempfile::tempdir().unwrap();
-        let projects = d.path().join("projects");
-        write(&projects.join("-a/x1.jsonl"), line(Path::new("/a")).as_bytes());
-        write(&projects.join("-b/x2.jsonl"), b"{}\n");
-        write(&projects.join("-b/not-a-session.txt"), b"");
-        let all = all_sessions_in(&projects);
-        assert_eq!(all.len(), 2);
-        assert_eq!(all[0].1, "x1");
-        assert_eq!(all[0].2, Some(PathBuf::from("/a")));
-        assert_eq!(all[1].2, None);
     }
 }

@@ -1,5 +1,8 @@
 //! Subagent transcripts: mirrored like sessions, each under its own prefix, and linked both
-//! ways through meta.json.
+//! ways through meta.json. This module is the hook's part (finding the files, when to flush
+//! them); their ids are named in `session::layout` (`child_id`), their meta.json fields are
+//! written by `session::meta::extra::annotate`, and `session::catalog::children_in_store` finds them
+//! in the store.
 //!
 //! Claude Code writes a subagent's transcript to `<project-dir>/<session-id>/subagents/
 //! agent-<agent-id>.jsonl` with a small `agent-<agent-id>.meta.json` sidecar (agent type,
@@ -21,7 +24,7 @@
 //! When: after every flush of the parent in the hook (so on each of the parent's events that
 //! changed its transcript, and at SessionEnd, where the subagents are finished too), every
 //! subagent file of the session is checked with the engine's own no-op test
-//! ([`nothing_new`]: one small read and one stat per file) and flushed when it changed. So a
+//! (`state::nothing_new`: one small read and one stat per file) and flushed when it changed. So a
 //! missed SubagentStop is caught up on the parent's next event. SubagentStop itself waits
 //! briefly for the agent's last line (usually not on disk yet when it fires), and an
 //! announced file that never appears (the compaction agent writes none) costs one log line.
@@ -30,27 +33,21 @@
 //! events (a subagent only runs inside a parent turn, which changes the parent's transcript
 //! too); `follow` and `backfill` do not mirror subagents.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::catalog::{group, Catalog, SessionObjects};
-use crate::error::Result;
-use crate::flush::{nothing_new, FlushOpts, Mirror, Session};
-use crate::insight::{Stats, Tokens};
-use crate::layout::{session_prefix, sessions_prefix, validate_id};
-use crate::log::log;
-use crate::meta::Meta;
-use crate::payload::Event;
-use crate::state::{self, StatePaths};
+use crate::base::error::Result;
+use crate::base::log::log;
+use crate::engine::flush::{FlushOpts, Mirror};
+use crate::host::payload::Event;
+use crate::session::layout::{child_id, validate_id};
+use crate::session::meta::extra::{ChildRef, SubagentOf};
+use crate::session::state::{nothing_new, StatePaths};
+use crate::session::transcript::tail_contains;
+use crate::session::Session;
 
-/// What joins a parent session id and an agent id into the subagent's session id.
-pub const MARK: &str = ".agent-";
-/// The parent's meta.json key listing its subagents.
-pub const SUBAGENTS_KEY: &str = "subagents";
 /// How long SubagentStop waits for an announced transcript to appear.
 const APPEAR_WAIT: Duration = Duration::from_millis(500);
 /// How long SubagentStop waits for the agent's last line (as Stop does for the session's).
@@ -59,133 +56,6 @@ const LAST_LINE_WAIT: Duration = Duration::from_millis(2500);
 const SIDECAR_MAX: u64 = 64 * 1024;
 /// How much of an older-layout agent file is read to see which session it belongs to.
 const HEAD_MAX: u64 = 64 * 1024;
-
-/// `<parent>.agent-<agent>`
-pub fn child_id(parent: &str, agent_id: &str) -> String {
-    format!("{parent}{MARK}{agent_id}")
-}
-
-/// `(parent, agent id)` of a subagent session id.
-pub fn split_id(id: &str) -> Option<(&str, &str)> {
-    id.split_once(MARK).filter(|(p, a)| !p.is_empty() && !a.is_empty())
-}
-
-/// Whether `id` is a subagent's session id.
-pub fn is_child(id: &str) -> bool {
-    split_id(id).is_some()
-}
-
-/// What a subagent's own flush records in its meta.json ([`FlushOpts::subagent`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SubagentOf {
-    pub parent_session_id: String,
-    pub agent_id: String,
-    pub agent_type: Option<String>,
-    /// The `agent-<id>.meta.json` sidecar: its JSON, or its text when it is not JSON.
-    pub sidecar: Option<Value>,
-}
-
-/// A subagent to list in its parent's meta.json ([`FlushOpts::subagents`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChildRef {
-    pub agent_id: String,
-    pub agent_type: Option<String>,
-    pub description: Option<String>,
-}
-
-/// One entry of the parent's `subagents` list.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub agent_id: String,
-    #[serde(default)]
-    pub agent_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// The subagent's session id (`<parent>.agent-<agent id>`).
-    #[serde(default)]
-    pub session_id: String,
-    /// Its key prefix (`<project>/sessions/claude-code/<session id>/`).
-    #[serde(default)]
-    pub key_prefix: String,
-    /// Its tokens per model, as its own meta.json counted them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tokens: BTreeMap<String, Tokens>,
-}
-
-/// The subagents a parent's meta.json lists (malformed entries are skipped).
-pub fn entries(meta: &Meta) -> Vec<Entry> {
-    meta.extra
-        .get(SUBAGENTS_KEY)
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect())
-        .unwrap_or_default()
-}
-
-/// The flush engine's hook, run on every flush before it decides whether meta.json changed:
-/// records [`FlushOpts::subagent`] in a subagent's meta.json, or upserts
-/// [`FlushOpts::subagents`] into a parent's list, refreshing every listed subagent's tokens
-/// from its local meta.json copy (read under the parent's lock, so the last writer has the
-/// newest numbers) and their sum in `stats.subagent_tokens`. Returns whether `meta` changed.
-pub fn annotate(meta: &mut Meta, opts: &FlushOpts, state_dir: &Path, project: &str) -> bool {
-    if opts.subagent.is_none() && opts.subagents.is_empty() {
-        return false;
-    }
-    let before = meta.extra.clone();
-    if let Some(of) = &opts.subagent {
-        meta.extra.insert("parent_session_id".into(), Value::String(of.parent_session_id.clone()));
-        let old_type = meta.extra.get("subagent").and_then(|s| s.get("agent_type")).cloned();
-        let agent_type = of.agent_type.clone().map(Value::String).or(old_type).unwrap_or(Value::Null);
-        meta.extra.insert("subagent".into(), serde_json::json!({"agent_id": of.agent_id, "agent_type": agent_type}));
-        if let Some(side) = &of.sidecar {
-            meta.extra.insert("sidecar".into(), side.clone());
-        }
-    }
-    if !opts.subagents.is_empty() {
-        let mut list = entries(meta);
-        for r in &opts.subagents {
-            let id = child_id(&meta.session_id, &r.agent_id);
-            let i = match list.iter().position(|e| e.agent_id == r.agent_id) {
-                Some(i) => i,
-                None => {
-                    list.push(Entry { agent_id: r.agent_id.clone(), ..Default::default() });
-                    list.len() - 1
-                }
-            };
-            let e = &mut list[i];
-            e.agent_type = r.agent_type.clone().or(e.agent_type.take());
-            e.description = r.description.clone().or(e.description.take());
-            e.key_prefix = session_prefix(project, &id);
-            e.session_id = id;
-        }
-        let mut sum: BTreeMap<String, Tokens> = BTreeMap::new();
-        for e in &mut list {
-            if let Some(s) =
-                state::load_meta(&StatePaths::new(state_dir, &e.session_id).meta).as_ref().and_then(Stats::from_meta)
-            {
-                e.tokens = s.tokens;
-            }
-            for (model, t) in &e.tokens {
-                sum.entry(model.clone()).or_default().add(t);
-            }
-        }
-        if let Ok(v) = serde_json::to_value(&list) {
-            meta.extra.insert(SUBAGENTS_KEY.into(), v);
-        }
-        let mut stats = Stats::from_meta(meta).unwrap_or_default();
-        stats.subagent_tokens = sum;
-        stats.store(meta);
-    }
-    meta.extra != before
-}
-
-/// Keep our subagent fields when merging our meta.json into a newer remote one.
-pub fn keep_local(merged: &mut Meta, local: &Meta) {
-    for k in [SUBAGENTS_KEY, "parent_session_id", "subagent", "sidecar"] {
-        if let Some(v) = local.extra.get(k) {
-            merged.extra.insert(k.to_string(), v.clone());
-        }
-    }
-}
 
 /// A subagent transcript on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -417,7 +287,7 @@ fn wait_for(a: &Announced, sid: &str) {
     }
     let Some(msg) = a.last_message.as_deref() else { return };
     let deadline = Instant::now() + LAST_LINE_WAIT;
-    while !crate::hook::tail_contains(&a.path, msg) {
+    while !tail_contains(&a.path, msg) {
         if Instant::now() >= deadline {
             log(
                 "INFO",
@@ -433,46 +303,12 @@ fn wait_for(a: &Announced, sid: &str) {
     }
 }
 
-/// The subagent sessions of `parent` in the store, from one listing of
-/// `<project>/sessions/claude-code/<parent>.agent-`, ordered as the parent's meta.json lists
-/// them (then by id).
-pub fn children_in_store(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -> Result<Vec<SessionObjects>> {
-    let prefix = sessions_prefix(cat.project);
-    let listing = cat.store.list(&format!("{prefix}{parent}{MARK}"))?;
-    let mut found: Vec<SessionObjects> =
-        group(&prefix, listing).into_iter().filter(|s| split_id(&s.id).is_some_and(|(p, _)| p == parent)).collect();
-    let order: Vec<String> = meta.map(entries).unwrap_or_default().into_iter().map(|e| e.session_id).collect();
-    found.sort_by_key(|s| (order.iter().position(|o| *o == s.id).unwrap_or(usize::MAX), s.id.clone()));
-    Ok(found)
-}
-
-/// Split a project's sessions into top-level ones and subagents by parent id. A subagent
-/// whose parent has no object of its own stays top-level (so it is never hidden).
-pub fn split_children(all: Vec<SessionObjects>) -> (Vec<SessionObjects>, BTreeMap<String, Vec<SessionObjects>>) {
-    let parents: std::collections::HashSet<String> =
-        all.iter().filter(|s| !is_child(&s.id)).map(|s| s.id.clone()).collect();
-    let mut top = Vec::new();
-    let mut kids: BTreeMap<String, Vec<SessionObjects>> = BTreeMap::new();
-    for s in all {
-        match split_id(&s.id).map(|(p, _)| p.to_string()) {
-            Some(p) if parents.contains(&p) => kids.entry(p).or_default().push(s),
-            _ => top.push(s),
-        }
-    }
-    (top, kids)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn ids() {
-        let id = child_id("60d02b3f-e256", "a615c8674836d14bb");
-        assert_eq!(id, "60d02b3f-e256.agent-a615c8674836d14bb");
-        validate_id(&id).unwrap();
-        assert_eq!(split_id(&id), Some(("60d02b3f-e256", "a615c8674836d14bb")));
-        assert!(!is_child("60d02b3f-e256"));
+    fn agent_file_names() {
         assert_eq!(agent_id_of("agent-a1b2.jsonl"), Some("a1b2"));
         assert_eq!(agent_id_of("agent-a1b2.meta.json"), None);
         assert_eq!(agent_id_of("agent-.jsonl"), None);
@@ -495,30 +331,5 @@ mod tests {
         assert_eq!(found, ["new1", "old1"]);
         assert_eq!(read_sidecar(&sub.join("agent-new1.jsonl")).unwrap()["agentType"], "Explore");
         assert_eq!(read_sidecar(&d.path().join("agent-old1.jsonl")), None);
-    }
-
-    #[test]
-    fn annotate_lists_children_and_rolls_up_tokens() {
-        let d = tempfile::tempdir().unwrap();
-        let mut child = Meta::new("p.agent-a1");
-        let mut s = Stats::default();
-        s.tokens.insert("m".into(), Tokens { input: 3, output: 4, cache_creation: 0, cache_read: 1 });
-        s.store(&mut child);
-        state::save_meta(&StatePaths::new(d.path(), "p.agent-a1").meta, &child).unwrap();
-        let mut parent = Meta::new("p");
-        let opts = FlushOpts {
-            subagents: vec![ChildRef { agent_id: "a1".into(), agent_type: Some("Explore".into()), description: None }],
-            ..FlushOpts::default()
-        };
-        assert!(annotate(&mut parent, &opts, d.path(), "proj"));
-        assert!(!annotate(&mut parent, &opts, d.path(), "proj"), "idempotent");
-        let e = entries(&parent);
-        assert_eq!(e.len(), 1);
-        assert_eq!(e[0].key_prefix, "proj/sessions/claude-code/p.agent-a1/");
-        assert_eq!(Stats::from_meta(&parent).unwrap().subagent_tokens["m"].output, 4);
-        // A later ref without a type keeps the known one.
-        let opts = FlushOpts { subagents: vec![ChildRef { agent_id: "a1".into(), ..Default::default() }], ..opts };
-        assert!(!annotate(&mut parent, &opts, d.path(), "proj"));
-        assert_eq!(entries(&parent)[0].agent_type.as_deref(), Some("Explore"));
     }
 }

@@ -1,0 +1,23 @@
+//! The session model: ids and the bucket layout, meta.json, the local cursor state, reading
+//! a transcript, insight counting, finding sessions on disk and in the store (catalog), and
+//! the journal of an interrupted compaction.
+
+pub(crate) mod catalog;
+pub(crate) mod discover;
+pub mod insight;
+pub(crate) mod journal;
+pub mod layout;
+pub mod meta;
+pub mod state;
+pub mod transcript;
+
+use std::path::PathBuf;
+
+/// Which session, and where its transcript is.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub transcript: PathBuf,
+    /// The project directory it ran in (recorded in meta.json).
+    pub cwd: Option<PathBuf>,
+}
