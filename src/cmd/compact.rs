@@ -350,8 +350,8 @@ fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: S
             Some((first, last))
         })
         .collect();
-    let earliest = times.iter().filter_map(|(f, _)| Some((crate::util::parse_rfc3339(f)?, *f))).min();
-    let latest = times.iter().filter_map(|(_, l)| Some((crate::util::parse_rfc3339(l)?, *l))).max();
+    let earliest = times.iter().filter_map(|(f, _)| Some((crate::base::util::parse_rfc3339(f)?, *f))).min();
+    let latest = times.iter().filter_map(|(_, l)| Some((crate::base::util::parse_rfc3339(l)?, *l))).max();
     if let Some((_, f)) = earliest {
         extra.insert("first_uploaded_at".into(), json!(f));
     }

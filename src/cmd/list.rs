@@ -246,7 +246,7 @@ fn short_time(t: Option<&str>) -> String {
 /// When a session's bytes were first and last uploaded: from meta.json's part records (a
 /// compaction keeps the original times there: `first_uploaded_at`, `uploaded_at`), else from
 /// the objects' LastModified (which a compaction resets).
-fn upload_times(s: &SessionObjects, meta: Option<&crate::meta::Meta>) -> (Option<String>, Option<String>) {
+fn upload_times(s: &SessionObjects, meta: Option<&crate::session::meta::Meta>) -> (Option<String>, Option<String>) {
     type At = Option<(time::OffsetDateTime, String)>;
     let (mut first, mut last): (At, At) = (None, None);
     for e in meta.map(|m| m.parts.as_slice()).unwrap_or_default() {

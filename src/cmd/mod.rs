@@ -54,7 +54,7 @@ pub fn project_dir(cwd: Option<&Path>) -> Result<PathBuf> {
 /// Where the session ran: the `cwd` its transcript records (what `show` and meta.json report),
 /// else the project directory the command was given or run in.
 fn session_cwd(transcript: &Path, project_dir: &Path) -> PathBuf {
-    crate::discover::recorded_cwd(transcript).unwrap_or_else(|| project_dir.to_path_buf())
+    crate::session::discover::recorded_cwd(transcript).unwrap_or_else(|| project_dir.to_path_buf())
 }
 
 /// Find a session from `--transcript PATH` or `--session-id ID` (+ project dir).

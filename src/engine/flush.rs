@@ -80,6 +80,10 @@ impl Outcome {
     pub fn source_bytes(&self) -> u64 {
         self.parts.iter().filter_map(|p| p.source_bytes).sum()
     }
+    /// Bytes stored (after redaction).
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.uploaded_bytes).sum()
+    }
     /// Redactions made.
     pub fn redactions(&self) -> u64 {
         self.parts.iter().flat_map(|p| p.redactions.iter().flatten()).map(|(_, v)| v).sum()

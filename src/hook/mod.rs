@@ -95,9 +95,9 @@ fn handle(worker: bool) -> Result<()> {
 fn record_outcome(id: &str, result: &Result<()>) {
     let Err(e) = result else { return };
     let Ok(dir) = paths::state_dir() else { return };
-    let line = format!("{} {}\n", crate::util::now_rfc3339(), e.to_string().replace('\n', " "));
-    if crate::fsutil::ensure_private_dir(&dir).is_ok() {
-        let _ = crate::fsutil::atomic_write(&StatePaths::new(&dir, id).failed, line.as_bytes(), 0o600);
+    let line = format!("{} {}\n", crate::base::util::now_rfc3339(), e.to_string().replace('\n', " "));
+    if crate::base::fsutil::ensure_private_dir(&dir).is_ok() {
+        let _ = crate::base::fsutil::atomic_write(&StatePaths::new(&dir, id).failed, line.as_bytes(), 0o600);
     }
 }
 
