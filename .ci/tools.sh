@@ -73,6 +73,20 @@ install_test_tools() {
   else
     npm install --prefix "$CACHE/npm" --no-audit --no-fund @anthropic-ai/claude-code
   fi
+
+  # -- html/share browser tests (tests/html_browser.rs): headless Chromium + playwright-core --
+  section "Install: headless Chromium (apt) and playwright-core (npm; browser tests of html and share)"
+  if command -v chromium >/dev/null; then
+    echo "already installed: $(chromium --version 2>/dev/null)"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  fi
+  if [ -f "$CACHE/npm/node_modules/playwright-core/package.json" ]; then
+    echo "playwright-core already installed"
+  else
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund playwright-core
+  fi
 }
 
 # Point the tests at what was installed (a variable the user set already wins).

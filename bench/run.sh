@@ -8,7 +8,7 @@
 #   bash bench/run.sh --quick   smoke run: every benchmark once, tiny sizes, debug build,
 #                               no timing assertions; writes nothing into the repository
 #   --keep                      keep the work directory (printed) for inspection
-#   --only LIST                 only these sections (comma-separated: bin,hook,big,huge,list,inproc);
+#   --only LIST                 only these sections (comma-separated: bin,hook,big,html,huge,list,inproc);
 #                               the report then goes to the work directory, not bench/results
 #
 # Environment: TRACECRAFT_BIN (use this binary instead of building), CARGO_TARGET_DIR.
@@ -414,6 +414,10 @@ huge_rows() { # GROUP PROJECT STOREDIR
   else
     na "$g.show" "$g" tracecraft-hook "show --tail 5 of the $HUGE session" "n/a (command not available)"
   fi
+  if has_cmd html; then # streams: peak RSS must not grow with the session
+    measure "$g.html.huge" "$g" tracecraft-hook "html of the $HUGE session (one run)" 0 0 "" \
+      "cd $p && $BIN html huge -o -"
+  fi
   # The floor of compact: read every part and write the same bytes once, with curl / cat.
   local parts_dir="$dir/bench/sessions/claude-code/huge"
   if [ "$g" = s3 ]; then
@@ -461,6 +465,27 @@ section_huge() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 4b. html: render the $BIG session as a page, on one core (taskset), from both stores
+# ---------------------------------------------------------------------------------------
+section_html() {
+  local g p t
+  for g in local s3; do
+    p="$P_LBIG"
+    [ "$g" = s3 ] && p="$P_BIG"
+    if ! has_cmd html; then
+      na "$g.html" "$g" tracecraft-hook "html of a $BIG session, one core" "n/a (command not available)"
+      continue
+    fi
+    t="$(transcript_of "$p" page)"
+    mkdir -p "$(dirname "$t")"
+    cp "$W/data/big" "$t"
+    "$BIN" flush --session-id page --cwd "$p" >/dev/null
+    measure "$g.html" "$g" tracecraft-hook "html of a $BIG session, one core" "$BIG_RUNS" 1 "" \
+      "cd $p && taskset -c 0 $BIN html page -o -"
+  done
+}
+
+# ---------------------------------------------------------------------------------------
 # 5. list on a bucket of many sessions
 # ---------------------------------------------------------------------------------------
 section_list() {
@@ -497,7 +522,7 @@ section_inproc() {
   cat "$BENCH_JSON" >>"$RESULTS"
 }
 
-for s in bin hook big huge list inproc; do
+for s in bin hook big html huge list inproc; do
   if section "$s"; then "section_$s"; fi
 done
 

@@ -62,6 +62,8 @@ pub enum Cmd {
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
     Restore(cmd::restore::RestoreArgs),
+    Html(cmd::html::HtmlArgs),
+    Share(cmd::share::ShareArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -114,6 +116,8 @@ pub fn main() -> i32 {
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
+        Some(Cmd::Html(a)) => cmd::html::run(a),
+        Some(Cmd::Share(a)) => cmd::share::run(a),
     };
     match result {
         Ok(()) => 0,

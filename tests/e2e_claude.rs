@@ -147,6 +147,42 @@ impl Env {
         }
     }
 
+    /// `tracecraft-hook html SID -o -` from the mirror: every message and tool call of
+    /// `transcripts` (the session's, then its subagents') is on the page, each message with
+    /// its `#msg-<uuid>` anchor, and the page carries its Content-Security-Policy.
+    fn assert_page(&self, sid: &str, transcripts: &[Vec<u8>], subagents: bool) -> String {
+        let mut c = Command::new(HOOK_BIN);
+        c.args(["html", sid, "-o", "-"])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &self.home);
+        if subagents {
+            c.arg("--subagents");
+        }
+        let out = c.current_dir(&self.work).output().expect("run tracecraft-hook html");
+        assert!(out.status.success(), "html failed: {}", String::from_utf8_lossy(&out.stderr));
+        let page = String::from_utf8(out.stdout).expect("the page is UTF-8");
+        let (mut msgs, mut tools) = (0, 0);
+        for line in transcripts.iter().flat_map(|t| t.split(|&b| b == b'\n')) {
+            let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
+            let ty = v["type"].as_str().unwrap_or("");
+            if !matches!(ty, "user" | "assistant" | "system" | "summary") {
+                continue;
+            }
+            msgs += 1;
+            if let Some(u) = v["uuid"].as_str() {
+                assert!(page.contains(&format!("id=\"msg-{u}\"")), "no anchor for message {u}");
+            }
+            if let Some(blocks) = v["message"]["content"].as_array().filter(|_| ty == "assistant") {
+                tools += blocks.iter().filter(|b| b["type"] == json!("tool_use")).count();
+            }
+        }
+        assert_eq!(page.matches("<article class=\"msg ").count(), msgs, "messages on the page");
+        assert_eq!(page.matches("<div class=\"tool-call\"").count(), tools, "tool calls on the page");
+        assert!(page.contains("Content-Security-Policy\" content=\"default-src &#39;none&#39;"), "no CSP");
+        page
+    }
+
     /// Run the hook binary's `install` (user scope) with this HOME.
     fn install_settings(&self) {
         self.m.install_hooks();
@@ -489,6 +525,8 @@ fn tool_use_turn() {
     let text = String::from_utf8_lossy(&env.transcript(&sid)).into_owned();
     assert!(text.contains("\"tool_use\"") && text.contains("hi-from-bash"), "no Bash tool use in the transcript");
     assert!(text.contains("\"tool_result\""), "no tool result in the transcript");
+    let page = env.assert_page(&sid, &[env.transcript(&sid)], false);
+    assert!(page.contains("<span class=\"tsum\">echo hi-from-bash</span>"), "the call's one-line summary");
 }
 
 /// (4) A turn that runs a subagent (Agent tool): SubagentStop fires; the parent session is
@@ -537,6 +575,11 @@ fn subagent_turn() {
     assert_eq!(pm["stats"]["subagent_tokens"], cm["stats"]["tokens"]);
     assert_eq!(pm["stats"]["tool_calls"]["Agent"], json!(1));
     assert_eq!(pm["stats"]["turns"], json!(1));
+    // The page shows the subagent inside the Agent call that started it.
+    let page = env.assert_page(&sid, &[env.transcript(&sid), fs::read(&agent_path).unwrap()], true);
+    let call = page.find("<span class=\"tname\">Agent</span>").expect("the Agent call on the page");
+    let sub = page.find(&format!("id=\"agent-{agent_id}\"")).expect("the subagent on the page");
+    assert!(call < sub && sub < call + page[call..].find("</article>").unwrap(), "subagent outside its call");
 }
 
 /// (5) `/compact` (headless: `-p /compact --resume <id>`, after two turns; after one turn
@@ -581,6 +624,9 @@ fn compact() {
     let log = fs::read_to_string(env.m.home.join(".tracecraft/hook.log")).unwrap_or_default();
     assert!(!log.contains(" ERROR ") && !log.contains(" WARN "), "{log}");
     assert!(log.lines().filter(|l| l.contains("does not exist; nothing to mirror")).count() <= 1, "{log}");
+    let page = env.assert_page(&sid, &[env.transcript(&sid)], false);
+    assert!(page.contains("<article class=\"msg compact\""), "the compaction is marked on the page");
+    assert!(page.contains("<code class=\"cmd\">/compact</code>"), "the slash command is shown as such");
 }
 
 /// (6) The plugin (`--plugin-dir <repo>`: hooks/hooks.json -> hooks/run.sh -> the binary via

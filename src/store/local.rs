@@ -162,6 +162,10 @@ impl Store for LocalStore {
         ensure_private_dir(&self.root)
     }
 
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path(key).ok()
+    }
+
     fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
         let dest = self.path(key)?;
         let dir = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone());

@@ -91,6 +91,23 @@ pub trait Store: Send + Sync {
     fn upload<'s>(&'s self, key: &str) -> Result<Box<dyn Upload + 's>> {
         Ok(Box::new(BufferedUpload { store: self, key: key.to_string(), buf: Vec::new() }))
     }
+    /// Like `upload`, with the object's `Content-Type` (a shared page); stores that keep no
+    /// metadata ignore it.
+    fn upload_typed<'s>(&'s self, key: &str, content_type: &str) -> Result<Box<dyn Upload + 's>> {
+        let _ = content_type;
+        self.upload(key)
+    }
+    /// A URL that lets anyone GET `key` until `ttl` has passed (S3: a presigned URL);
+    /// `None` for stores without one.
+    fn presign_get(&self, key: &str, ttl: Duration) -> Option<String> {
+        let _ = (key, ttl);
+        None
+    }
+    /// The local file holding `key`, for stores that are a directory.
+    fn local_path(&self, key: &str) -> Option<std::path::PathBuf> {
+        let _ = key;
+        None
+    }
 }
 
 /// An object being written piece by piece (see `Store::upload`). Dropping it without

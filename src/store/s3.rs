@@ -158,6 +158,41 @@ impl S3Store {
         }
     }
 
+    /// PUT with an optional signed `Content-Type`.
+    fn put_with(&self, key: &str, body: &[u8], cond: &Cond, content_type: Option<&str>) -> Result<Option<String>> {
+        self.retry(|| {
+            let mut action = self.bucket.put_object(Some(&self.creds), key);
+            let (hname, hval) = match cond {
+                Cond::None => ("", String::new()),
+                Cond::IfMatch(etag) => ("if-match", etag.clone()),
+            };
+            if !hname.is_empty() {
+                action.headers_mut().insert(hname, hval.clone());
+            }
+            if let Some(ct) = content_type {
+                action.headers_mut().insert("content-type", ct.to_string());
+            }
+            let url = self.sign(&action);
+            let mut req = self.agent.put(&url);
+            if !hname.is_empty() {
+                req = req.header(hname, &hval);
+            }
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            let mut resp = req.send(body).map_err(|e| self.net_err("PUT", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                200..=299 => Ok(header(&resp, "etag")),
+                412 | 409 => Err(Error::Precondition { key: key.to_string() }),
+                _ => {
+                    let b = read_body(&mut resp).unwrap_or_default();
+                    Err(self.http_err("PUT", key, status, &b))
+                }
+            }
+        })
+    }
+
     fn sign<'x>(&self, action: &impl S3Action<'x>) -> String {
         action.sign(SIGN_TTL).to_string()
     }
@@ -216,31 +251,7 @@ impl Store for S3Store {
     }
 
     fn put(&self, key: &str, body: &[u8], cond: &Cond) -> Result<Option<String>> {
-        self.retry(|| {
-            let mut action = self.bucket.put_object(Some(&self.creds), key);
-            let (hname, hval) = match cond {
-                Cond::None => ("", String::new()),
-                Cond::IfMatch(etag) => ("if-match", etag.clone()),
-            };
-            if !hname.is_empty() {
-                action.headers_mut().insert(hname, hval.clone());
-            }
-            let url = self.sign(&action);
-            let mut req = self.agent.put(&url);
-            if !hname.is_empty() {
-                req = req.header(hname, &hval);
-            }
-            let mut resp = req.send(body).map_err(|e| self.net_err("PUT", key, e))?;
-            let status = resp.status().as_u16();
-            match status {
-                200..=299 => Ok(header(&resp, "etag")),
-                412 | 409 => Err(Error::Precondition { key: key.to_string() }),
-                _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
-                    Err(self.http_err("PUT", key, status, &b))
-                }
-            }
-        })
+        self.put_with(key, body, cond, None)
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -409,7 +420,23 @@ impl Store for S3Store {
             buf: Vec::new(),
             upload_id: None,
             etags: Vec::new(),
+            content_type: None,
         }))
+    }
+
+    fn upload_typed<'s>(&'s self, key: &str, content_type: &str) -> Result<Box<dyn Upload + 's>> {
+        Ok(Box::new(S3Upload {
+            store: self,
+            key: key.to_string(),
+            buf: Vec::new(),
+            upload_id: None,
+            etags: Vec::new(),
+            content_type: Some(content_type.to_string()),
+        }))
+    }
+
+    fn presign_get(&self, key: &str, ttl: Duration) -> Option<String> {
+        Some(self.bucket.get_object(Some(&self.creds), key).sign(ttl).to_string())
     }
 
     fn create_bucket(&self) -> Result<()> {
@@ -445,6 +472,7 @@ struct S3Upload<'s> {
     buf: Vec<u8>,
     upload_id: Option<String>,
     etags: Vec<String>,
+    content_type: Option<String>,
 }
 
 impl S3Upload<'_> {
@@ -454,9 +482,16 @@ impl S3Upload<'_> {
         }
         let (st, key) = (self.store, self.key.as_str());
         let id = st.retry(|| {
-            let action = st.bucket.create_multipart_upload(Some(&st.creds), key);
+            let mut action = st.bucket.create_multipart_upload(Some(&st.creds), key);
+            if let Some(ct) = &self.content_type {
+                action.headers_mut().insert("content-type", ct.clone());
+            }
             let url = st.sign(&action);
-            let mut resp = st.agent.post(&url).send_empty().map_err(|e| st.net_err("CREATE multipart", key, e))?;
+            let mut req = st.agent.post(&url);
+            if let Some(ct) = &self.content_type {
+                req = req.header("content-type", ct);
+            }
+            let mut resp = req.send_empty().map_err(|e| st.net_err("CREATE multipart", key, e))?;
             let status = resp.status().as_u16();
             let body = read_body(&mut resp).map_err(|e| st.net_err("CREATE multipart", key, e))?;
             if status != 200 {
@@ -552,7 +587,7 @@ impl Upload for S3Upload<'_> {
     fn finish(mut self: Box<Self>) -> Result<Option<String>> {
         let Some(id) = self.upload_id.clone() else {
             let body = std::mem::take(&mut self.buf);
-            return self.store.put(&self.key, &body, &Cond::None);
+            return self.store.put_with(&self.key, &body, &Cond::None, self.content_type.as_deref());
         };
         if !self.buf.is_empty() {
             self.send_part()?;

@@ -31,6 +31,7 @@
 pub mod claude;
 pub mod home;
 pub mod http;
+pub mod pages;
 pub mod proxy;
 pub mod servers;
 pub mod sign;

@@ -92,7 +92,9 @@ impl Tool {
             Tool::Moto => "python3 -m pip install \"moto[s3]==5.2.5\" flask flask-cors",
             Tool::TracecraftPy => "python3 -m pip install tracecraft-ai",
             Tool::Claude => "npm install --prefix .ci/cache/npm --no-audit --no-fund @anthropic-ai/claude-code",
-            Tool::Chromium => "apt-get install -y chromium",
+            Tool::Chromium => {
+                "apt-get install -y chromium && npm install --prefix .ci/cache/npm --no-audit --no-fund playwright-core"
+            }
             Tool::Openssl => "apt-get install -y openssl curl",
         }
     }
