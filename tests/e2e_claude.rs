@@ -151,17 +151,11 @@ impl Env {
     /// `transcripts` (the session's, then its subagents') is on the page, each message with
     /// its `#msg-<uuid>` anchor, and the page carries its Content-Security-Policy.
     fn assert_page(&self, sid: &str, transcripts: &[Vec<u8>], subagents: bool) -> String {
-        let mut c = Command::new(HOOK_BIN);
-        c.args(["html", sid, "-o", "-"])
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home);
+        let mut args = vec!["html", sid, "-o", "-"];
         if subagents {
-            c.arg("--subagents");
+            args.push("--subagents");
         }
-        let out = c.current_dir(&self.work).output().expect("run tracecraft-hook html");
-        assert!(out.status.success(), "html failed: {}", String::from_utf8_lossy(&out.stderr));
-        let page = String::from_utf8(out.stdout).expect("the page is UTF-8");
+        let page = self.m.hook_ok(&args);
         let (mut msgs, mut tools) = (0, 0);
         for line in transcripts.iter().flat_map(|t| t.split(|&b| b == b'\n')) {
             let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };

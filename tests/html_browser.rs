@@ -60,7 +60,7 @@ fn check(url: &str, shot: &str) -> Value {
 
 /// [`check`] with more driver options (`loadAll`, `hash`).
 fn check_with(url: &str, shot: &str, extra: Value) -> Value {
-    let Some((chromium, pw)) = prerequisites() else { return };
+    let (chromium, pw) = prerequisites().expect("each test checks the prerequisites first");
     let mut arg = json!({
         "url": url,
         "screenshot": shots().join(shot),
@@ -125,6 +125,10 @@ fn file_url(p: &Path) -> String {
 
 #[test]
 fn real_session_and_hostile_transcript_from_file() {
+    // Missing: fails with the install command; opted out (chromium): skipped and recorded.
+    if prerequisites().is_none() {
+        return;
+    }
     let env = Env::new(Backend::Local, "browser-file");
     pages::mirror_real_session(&env);
     let page = shots().join("real-session.html");
@@ -195,6 +199,10 @@ fn real_session_and_hostile_transcript_from_file() {
 
 #[test]
 fn shared_page_from_its_presigned_url_on_s3s_fs() {
+    // Missing: fails with the install command; opted out (chromium): skipped and recorded.
+    if prerequisites().is_none() {
+        return;
+    }
     let env = Env::new(Backend::S3s, "browser-share");
     pages::mirror_real_session(&env);
     let out = env.run(&["share", REAL_SID, "--subagents", "--expires", "1h"]);
