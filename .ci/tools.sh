@@ -67,6 +67,23 @@ install_test_tools() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck
   fi
 
+  section "Install: GNU time (apt; peak RSS of flush in tests/hostile_server.rs)"
+  if [ -x /usr/bin/time ]; then
+    echo "already installed"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y time
+  fi
+
+  # Client-side encryption (issue #12): tests/encrypt.rs proves interop with the real age CLI.
+  section "Install: age (apt; the age CLI, for encryption interop tests)"
+  if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+    echo "already installed: $(age --version)"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y age
+  fi
+
   section "Install: Claude Code CLI (npm, into .ci/cache/npm; for the end-to-end tests)"
   if [ -x "$CLAUDE_NATIVE" ]; then
     echo "already installed"

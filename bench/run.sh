@@ -341,6 +341,20 @@ big_rows() { # GROUP PROJECT
   measure "$g.big" "$g" tracecraft-hook "flush, $BIG delta" "$BIG_RUNS" 0 "cat '$W/data/big' >> '$t'" \
     "$BIN flush --session-id $id --cwd $p"
 }
+# The same big delta to a project with client-side encryption (age; target <= 1.2x s3.big).
+big_age_rows() {
+  local id=s3-big-age p="$W/p/s3-age" r t
+  r="$("$BIN" keygen -o "$W/age.key" | sed -n 's/^recipient: //p')"
+  mkdir -p "$p"
+  printf '{"backend":"s3","endpoint":"%s","bucket":"bench","project":"bench-age","agent_id":"bench","access_key":"%s","secret_key":"%s","encrypt":{"recipients":["%s"],"identity":"%s"}}\n' \
+    "$ENDPOINT" "$AK" "$SK" "$r" "$W/age.key" >"$p/.tracecraft.json"
+  chmod 600 "$p/.tracecraft.json"
+  t="$(transcript_of "$p" "$id")"
+  gen "$t" 64K --seed 5
+  "$BIN" flush --session-id "$id" --cwd "$p" >/dev/null
+  measure s3.big.age s3 tracecraft-hook "flush, $BIG delta, encrypted (age)" "$BIG_RUNS" 0 "cat '$W/data/big' >> '$t'" \
+    "$BIN flush --session-id $id --cwd $p"
+}
 section_big() {
   local t curl_put
   big_rows s3 "$P_S3"
@@ -361,6 +375,7 @@ section_big() {
   else
     na s3.big.py s3 tracecraft-ai "tracecraft session mirror, $BIG delta" "n/a (tracecraft-ai not installed)"
   fi
+  big_age_rows
   big_rows local "$P_LOC"
   measure local.big.cp local cp "cp of the same $BIG (physical floor)" "$BIG_RUNS" 1 "" "cp $W/data/big $W/cp/big"
 }

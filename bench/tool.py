@@ -188,6 +188,7 @@ TARGETS = {
     "s3.delta.1M.inline": {"reqs": 2, "no_list": True},
     "s3.big": {"ratio_to": "s3.big.raw", "ratio": 1.3, "rss_mb": 32},
     "local.big": {"rss_mb": 32},
+    "s3.big.age": {"ratio_to": "s3.big", "ratio": 1.2, "rss_mb": 32},
     "s3.show": {"ms": 200, "rss_mb": 32},
     "local.show": {"ms": 200, "rss_mb": 32},
     "s3.compact": {"ms": 8000, "rss_mb": 64},
@@ -200,6 +201,7 @@ TARGETS = {
 SHORT = {
     "bin.true": "/bin/true",
     "s3.big.raw": "raw PUT",
+    "s3.big": "plain flush",
     "local.big.cp": "cp",
     "s3.compact.floor": "raw GETs + PUT",
     "local.compact.floor": "cat",
@@ -211,6 +213,7 @@ REFS = {
     "s3.delta.1M.inline": ["py.delta.1M"],
     "s3.big": ["s3.big.raw", "s3.big.py"],
     "s3.big.raw8": ["s3.big.raw"],
+    "s3.big.age": ["s3.big"],
     "local.big": ["local.big.cp"],
     "s3.show": ["py.show"],
     "s3.compact": ["s3.compact.floor", "py.compact"],

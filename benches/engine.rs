@@ -4,7 +4,7 @@
 //! building (`layout::part_hex` + `part_name`), the session insight counts the flush keeps
 //! from every uploaded line (`insight::Stats::update_at`), sha256 of a part, the hook's
 //! no-op check (`state::nothing_new`) and one atomic state write (`state::save`: temp file,
-//! fsync, rename).
+//! fsync, rename), and client-side encryption of one part (`age::encrypt`, `age::decrypt`).
 //!
 //! Run with `cargo bench --bench engine`. A plain harness: each case runs for a time budget
 //! and reports the median and best time per operation (or MB/s). `cargo test --benches`
@@ -224,4 +224,28 @@ fn main() {
     report("nothing_new (read state, stat transcript)", med * 1e6, best * 1e6, "us", None);
     let (med, best) = time_it(budget, || state::save(&state_path, black_box(&st)).expect("save"));
     report("state::save (temp file, fsync, rename)", med * 1e6, best * 1e6, "us", None);
+
+    encryption(quick, budget);
+}
+
+/// Client-side encryption: what sealing a part costs (one ChaCha20-Poly1305 pass). The
+/// whole flush, plain vs encrypted, is bench/run.sh's `s3.big.age` row (target <= 1.2x).
+fn encryption(quick: bool, budget: Duration) {
+    use tracecraft_hook::base::age;
+
+    let id = age::Identity::generate().expect("identity");
+    let recipients = [id.recipient()];
+    let part = claude_lines(if quick { 256 << 10 } else { 8 << 20 });
+    println!("encryption (age v1, one recipient, {:.1} MB part):", part.len() as f64 / 1e6);
+    let mbps = |secs: f64| part.len() as f64 / secs / 1e6;
+    let (med, best) = time_it(budget, || {
+        black_box(age::encrypt(&recipients, black_box(&part)).expect("encrypt"));
+    });
+    report("age::encrypt (ChaCha20-Poly1305 STREAM)", mbps(med), mbps(best), "MB/s", None);
+    let sealed = age::encrypt(&recipients, &part).expect("encrypt");
+    let ids = [id];
+    let (med, best) = time_it(budget, || {
+        black_box(age::decrypt(&ids, black_box(&sealed)).expect("decrypt"));
+    });
+    report("age::decrypt", mbps(med), mbps(best), "MB/s", None);
 }

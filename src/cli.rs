@@ -1,6 +1,6 @@
 //! Command-line interface: no subcommand (or `hook`) is hook mode; everything else is a
 //! command for people. Exit codes: 0 ok, 1 operational error, 2 usage error; hook mode
-//! always 0. A closed stdout pipe is success.
+//! always 0; `scan` exits 1 when it found secrets (like a secret scanner in CI). A closed stdout pipe is success.
 
 use clap::{Parser, Subcommand};
 
@@ -15,6 +15,11 @@ use crate::cmd;
 /// Configuration: `.tracecraft.json` in the project directory, else ~/.tracecraft/config.json
 /// (same file as the Python `tracecraft` CLI). With none, sessions go to the embedded store
 /// ~/.tracecraft/store/<project>/sessions/claude-code/<session-id>/.
+///
+/// A project's `.tracecraft.json` is honoured only once you approved its exact content with
+/// `tracecraft-hook trust [DIR]` (`init` approves what it writes): a cloned repository could
+/// ship one that sends your sessions elsewhere. Until then the hook ignores it and uses
+/// ~/.tracecraft/config.json (or the embedded store).
 #[derive(Debug, Parser)]
 #[command(name = "tracecraft-hook", version, about, long_about, after_help = ENV_HELP)]
 pub struct Cli {
@@ -25,6 +30,7 @@ pub struct Cli {
 const ENV_HELP: &str = "\
 Environment:
   TRACECRAFT_CONFIG        config file to use instead of .tracecraft.json / ~/.tracecraft/config.json
+                           (yours, set in your environment: honoured without `trust`)
   TRACECRAFT_ENDPOINT      S3 endpoint URL (overrides the config file)
   TRACECRAFT_BUCKET        bucket (overrides the config file)
   TRACECRAFT_PROJECT       project prefix in the bucket (default for the local store: default)
@@ -32,6 +38,7 @@ Environment:
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
   TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
+  TRACECRAFT_AGE_IDENTITY  age identity file to read encrypted sessions with (default ~/.tracecraft/age.key)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
   CLAUDE_CONFIG_DIR        Claude Code's directory (default ~/.claude)
   HOME                     where ~/.tracecraft and ~/.claude are";
@@ -54,6 +61,8 @@ pub enum Cmd {
     /// Remove exactly what `install` added from a Claude Code settings file.
     Uninstall(cmd::install::InstallArgs),
     Init(cmd::init::InitArgs),
+    Trust(cmd::trust::TrustArgs),
+    Untrust(cmd::trust::UntrustArgs),
     Doctor(cmd::doctor::DoctorArgs),
     Backfill(cmd::backfill::BackfillArgs),
     Show(cmd::show::ShowArgs),
@@ -62,8 +71,10 @@ pub enum Cmd {
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
     Restore(cmd::restore::RestoreArgs),
+    Scan(cmd::scan::ScanArgs),
     Html(cmd::html::HtmlArgs),
     Share(cmd::share::ShareArgs),
+    Keygen(cmd::keygen::KeygenArgs),
 }
 
 /// Parse arguments, run, and return the process exit code.
@@ -108,6 +119,8 @@ pub fn main() -> i32 {
         Some(Cmd::Install(a)) => cmd::install::install(a),
         Some(Cmd::Uninstall(a)) => cmd::install::uninstall(a),
         Some(Cmd::Init(a)) => cmd::init::run(a),
+        Some(Cmd::Trust(a)) => cmd::trust::trust(a),
+        Some(Cmd::Untrust(a)) => cmd::trust::untrust(a),
         Some(Cmd::Doctor(a)) => cmd::doctor::run(a),
         Some(Cmd::Backfill(a)) => cmd::backfill::run(a),
         Some(Cmd::Show(a)) => cmd::show::run(a),
@@ -116,8 +129,13 @@ pub fn main() -> i32 {
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
+        Some(Cmd::Scan(a)) => match cmd::scan::run(a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Some(Cmd::Html(a)) => cmd::html::run(a),
         Some(Cmd::Share(a)) => cmd::share::run(a),
+        Some(Cmd::Keygen(a)) => cmd::keygen::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -2,6 +2,14 @@
 //! in the project directory, else `~/.tracecraft/config.json`), environment overrides, and
 //! the embedded local store when nothing is configured. Precedence: flag, environment,
 //! file, default. Credentials are wrapped in [`Secret`] so they never print.
+//!
+//! Trust: `~/.tracecraft/config.json` and a `TRACECRAFT_CONFIG` file are the user's own
+//! (their path comes from the user's home or environment). Any other file, i.e. a
+//! project's `.tracecraft.json`, is honoured only when its exact content was approved
+//! (`trust`); until then it is ignored as a whole, every key included (endpoint, bucket,
+//! credentials, redact, path, redact_patterns, ca_file, addressing, and keys added
+//! later), and the session goes where the user's own configuration says. Credentials from
+//! the environment are therefore only ever sent to an endpoint from a trusted source.
 
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
@@ -34,6 +42,22 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
     }
+}
+
+/// An access key id as people may see it: the first 4 and last 4 characters of a long
+/// one (`AKIA…XYZW`, as AWS keys are 20), the first 4 of a shorter one, at most a quarter
+/// of a short one. Never the whole id.
+pub fn mask_key_id(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let head = |n: usize| chars.iter().take(n).collect::<String>();
+    let s: String = if chars.len() >= 16 {
+        format!("{}…{}", head(4), chars[chars.len() - 4..].iter().collect::<String>())
+    } else if chars.len() >= 8 {
+        format!("{}…", head(4))
+    } else {
+        format!("{}…", head(chars.len() / 4))
+    };
+    crate::base::printable::escape(&s).into_owned()
 }
 
 /// An S3-compatible destination.
@@ -73,20 +97,166 @@ pub struct Config {
     pub extra_patterns: Vec<ExtraPattern>,
     /// Problems worth a log line that do not stop mirroring (e.g. world-readable file).
     pub warnings: Vec<String>,
+    /// A project config file that was ignored because it is not approved.
+    pub untrusted: Option<Untrusted>,
+    /// Client-side encryption (`"encrypt"`; see `session::seal`).
+    pub encrypt: Encrypt,
+}
+
+/// A config file that needs approval and does not have it (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untrusted {
+    pub path: PathBuf,
+    /// It was approved once, and changed since.
+    pub changed: bool,
+}
+
+impl Untrusted {
+    /// The one line that says so and how to approve it.
+    pub fn message(&self) -> String {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        format!(
+            "ignoring {}: {} (it decides where sessions go and whether they are redacted); \
+             review it, then approve it with: tracecraft-hook trust {}",
+            self.path.display(),
+            if self.changed { "it changed since you approved it" } else { "not approved" },
+            shell_quote(&dir.to_string_lossy())
+        )
+    }
+}
+
+/// Quote a path for a command line a person may paste.
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%=".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// `"encrypt": {"recipients": ["age1..."], "identity": "~/.tracecraft/age.key"}`: seal what
+/// is uploaded for these recipients (none: plain), open sealed objects with this identity
+/// file (`TRACECRAFT_AGE_IDENTITY` first; default `~/.tracecraft/age.key`).
+#[derive(Debug, Clone, Default)]
+pub struct Encrypt {
+    pub recipients: Vec<crate::base::age::Recipient>,
+    pub identity: PathBuf,
+}
+
+/// The identity file when the config names none: `TRACECRAFT_AGE_IDENTITY`, else
+/// `~/.tracecraft/age.key`.
+pub fn default_identity_file(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match env("TRACECRAFT_AGE_IDENTITY").filter(|v| !v.is_empty()) {
+        Some(p) => expand_home(&p, env),
+        None => expand_home("~/.tracecraft/age.key", env),
+    }
+}
+
+fn expand_home(p: &str, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    match (p.strip_prefix("~/"), env("HOME").filter(|h| !h.is_empty())) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// `"encrypt"`: recipients are checked here (a typo fails at load, naming the file).
+fn parse_encrypt(path: Option<&Path>, v: Option<&Value>, env: &dyn Fn(&str) -> Option<String>) -> Result<Encrypt> {
+    let mut out = Encrypt { recipients: Vec::new(), identity: default_identity_file(env) };
+    let shape = || Error::config(path, "\"encrypt\" must be {\"recipients\": [\"age1...\"], \"identity\": \"PATH\"}");
+    let obj = match v {
+        None | Some(Value::Null) => return Ok(out),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(shape()),
+    };
+    let list: Vec<&Value> = match obj.get("recipients") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::String(_)) => vec![s],
+        Some(_) => return Err(shape()),
+    };
+    for r in list {
+        let s = r.as_str().ok_or_else(shape)?;
+        out.recipients.push(
+            crate::base::age::Recipient::parse(s)
+                .map_err(|e| Error::config(path, format!("\"encrypt\".\"recipients\": {e}")))?,
+        );
+    }
+    if out.recipients.is_empty() {
+        return Err(Error::config(
+            path,
+            "\"encrypt\" needs at least one recipient (age1...; `tracecraft-hook keygen` makes one)",
+        ));
+    }
+    match obj.get("identity") {
+        Some(Value::String(p)) if !p.is_empty() && env("TRACECRAFT_AGE_IDENTITY").is_none_or(|v| v.is_empty()) => {
+            out.identity = expand_home(p, env)
+        }
+        None | Some(Value::Null | Value::String(_)) => {}
+        Some(_) => return Err(shape()),
+    }
+    Ok(out)
 }
 
 /// Project name used by the embedded store when none is configured.
 pub const DEFAULT_PROJECT: &str = "default";
 
 impl Config {
-    /// Resolve the configuration for a project directory.
+    /// Resolve the configuration for a project directory. A project file that is not
+    /// approved is skipped (the user's global config or the embedded store applies) and
+    /// reported in `untrusted`; the hook logs it, [`Config::load_manual`] refuses it.
     pub fn load(project_dir: &Path) -> Result<Config> {
-        let file = config_file(project_dir)?;
-        let obj = match &file {
-            Some(p) => Some(read_object(p)?),
-            None => None,
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut file = config_file(project_dir)?;
+        let mut untrusted = None;
+        let mut bytes = None;
+        if let Some(p) = &file {
+            let read = std::fs::read(p);
+            if needs_approval(p)? {
+                // An unreadable project file is not approved either (and cannot stop mirroring).
+                let st =
+                    read.as_ref().map_or(crate::base::trust::Status::Unapproved, |b| crate::base::trust::status(p, b));
+                match (st, read) {
+                    (crate::base::trust::Status::Approved, Ok(b)) => bytes = Some(b),
+                    (st, _) => {
+                        untrusted =
+                            Some(Untrusted { path: p.clone(), changed: st == crate::base::trust::Status::Changed });
+                        file = global_file()?;
+                    }
+                }
+            } else {
+                bytes = Some(read.map_err(|e| Error::io("read", p, e))?);
+            }
+        }
+        if let (Some(p), None) = (&file, &bytes) {
+            bytes = Some(std::fs::read(p).map_err(|e| Error::io("read", p, e))?);
+        }
+        let obj = match (&file, &bytes) {
+            (Some(p), Some(b)) => Some(parse_object(p, b)?),
+            _ => None,
         };
-        from_parts(file, obj.as_ref(), &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        let mut cfg = from_parts(file, obj.as_ref(), &env)?;
+        cfg.untrusted = untrusted;
+        Ok(cfg)
+    }
+
+    /// [`Config::load`] for commands a person runs: an unapproved project file is said in
+    /// one line on stderr when the user's own config applies instead, and is an error
+    /// (naming the file and the command to approve it) when it is the only config. A file
+    /// that would not even parse says that instead.
+    pub fn load_manual(project_dir: &Path) -> Result<Config> {
+        let cfg = Config::load(project_dir)?;
+        let Some(u) = &cfg.untrusted else { return Ok(cfg) };
+        if cfg.source.is_some() || env_configures_destination() {
+            eprintln!("warning: {}", crate::base::printable::escape(&u.message()));
+            return Ok(cfg);
+        }
+        // The only config: it is what the person meant. Broken? Say what is wrong with it
+        // (parsing and checking it sends nothing anywhere).
+        if let Ok(b) = std::fs::read(&u.path) {
+            let obj = parse_object(&u.path, &b)?;
+            from_parts(Some(u.path.clone()), Some(&obj), &|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
+        }
+        Err(Error::config(None, u.message()))
     }
 
     /// A short, stable id of the destination (backend + endpoint + bucket + project):
@@ -123,16 +293,34 @@ pub fn config_file(project_dir: &Path) -> Result<Option<PathBuf>> {
     if local.is_file() {
         return Ok(Some(local));
     }
-    let global = paths::tracecraft_dir()?.join("config.json");
-    if global.is_file() {
-        return Ok(Some(global));
-    }
-    Ok(None)
+    global_file()
 }
 
-fn read_object(path: &Path) -> Result<Map<String, Value>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    match serde_json::from_slice::<Value>(&bytes) {
+/// `~/.tracecraft/config.json` when it exists.
+pub fn global_file() -> Result<Option<PathBuf>> {
+    let global = paths::tracecraft_dir()?.join("config.json");
+    Ok(global.is_file().then_some(global))
+}
+
+/// Whether `file` (as [`config_file`] found it) needs the user's approval: everything but
+/// `~/.tracecraft/config.json` and the `TRACECRAFT_CONFIG` file (named by the user's own
+/// environment, so it is theirs, wherever it lives).
+pub fn needs_approval(file: &Path) -> Result<bool> {
+    if std::env::var_os("TRACECRAFT_CONFIG").is_some_and(|v| !v.is_empty() && Path::new(&v) == file) {
+        return Ok(false);
+    }
+    Ok(file != paths::tracecraft_dir()?.join("config.json"))
+}
+
+/// Whether the environment alone names an S3 destination (then an ignored project file
+/// is not the only config).
+fn env_configures_destination() -> bool {
+    std::env::var_os("TRACECRAFT_ENDPOINT").is_some_and(|v| !v.is_empty())
+}
+
+/// Parse a config file's bytes: a JSON object, or an error naming the file.
+pub fn parse_object(path: &Path, bytes: &[u8]) -> Result<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(Error::config(Some(path), "expected a JSON object")),
         Err(e) => Err(Error::config(Some(path), format!("not valid JSON: {e}"))),
@@ -257,8 +445,9 @@ pub fn from_parts(
         None => get_bool("redact")?.unwrap_or(true),
     };
     let extra_patterns = parse_patterns(path, obj.get("redact_patterns"))?;
+    let encrypt = parse_encrypt(path, obj.get("encrypt"), env)?;
 
-    Ok(Config { source: file, backend, project, agent_id, redact, extra_patterns, warnings })
+    Ok(Config { source: file, backend, project, agent_id, redact, extra_patterns, warnings, untrusted: None, encrypt })
 }
 
 /// `"redact_patterns"`: either `{"name": "regex", ...}` or `["regex", ...]` (named `custom`).
@@ -347,6 +536,15 @@ mod tests {
     }
 
     #[test]
+    fn key_ids_are_masked() {
+        assert_eq!(mask_key_id("AKIAIOSFODNN7EXAMPLE"), "AKIA…MPLE");
+        assert_eq!(mask_key_id("tc-access1"), "tc-a…");
+        assert_eq!(mask_key_id("AKID"), "A…");
+        assert_eq!(mask_key_id(""), "…");
+        assert_eq!(mask_key_id("AK\u{1b}IDxxxxxxxxxxxxxxx"), "AK\\eI…xxxx");
+    }
+
+    #[test]
     fn env_overrides_file() {
         let o = obj(json!({"endpoint":"http://a","bucket":"b","project":"p","access_key":"AK","secret_key":"SK"}));
         let env = |k: &str| match k {
@@ -386,6 +584,31 @@ mod tests {
         assert_eq!(mk("b", "p"), mk("b", "p"));
         assert_ne!(mk("b", "p"), mk("b2", "p"));
         assert_ne!(mk("b", "p"), mk("b", "p2"));
+    }
+
+    #[test]
+    fn encrypt_recipients_identity_and_env() {
+        let id = crate::base::age::Identity::generate().unwrap();
+        let r = id.recipient().to_string();
+        let env = |k: &str| (k == "HOME").then(|| "/home/u".to_string());
+        let o = obj(json!({"backend":"local","encrypt":{"recipients":[r.clone()],"identity":"~/keys/me.txt"}}));
+        let c = from_parts(None, Some(&o), &env).unwrap();
+        assert_eq!((c.encrypt.recipients.len(), c.encrypt.identity.clone()), (1, PathBuf::from("/home/u/keys/me.txt")));
+        let env2 = |k: &str| match k {
+            "HOME" => Some("/home/u".to_string()),
+            "TRACECRAFT_AGE_IDENTITY" => Some("/k/id".to_string()),
+            _ => None,
+        };
+        assert_eq!(from_parts(None, Some(&o), &env2).unwrap().encrypt.identity, PathBuf::from("/k/id"));
+        let plain = from_parts(None, None, &env).unwrap();
+        assert!(plain.encrypt.recipients.is_empty());
+        assert_eq!(plain.encrypt.identity, PathBuf::from("/home/u/.tracecraft/age.key"));
+        let p = PathBuf::from("/x/.tracecraft.json");
+        let bad = obj(json!({"backend":"local","encrypt":{"recipients":["age1nope"]}}));
+        let e = from_parts(Some(p.clone()), Some(&bad), &env).unwrap_err().to_string();
+        assert!(e.contains("/x/.tracecraft.json") && e.contains("recipients"), "{e}");
+        let none = obj(json!({"backend":"local","encrypt":{"recipients":[]}}));
+        assert!(from_parts(Some(p), Some(&none), &env).unwrap_err().to_string().contains("at least one recipient"));
     }
 
     #[test]

@@ -184,8 +184,11 @@ fn bad_config_files() {
             "must start with http",
         ),
     ];
-    for (name, body, expect) in cases {
+    for (i, (name, body, expect)) in cases.into_iter().enumerate() {
         fs::write(&cfg, body).unwrap();
+        // An unapproved project file is ignored (issue #12): each event mirrors by the
+        // embedded store and logs one line, so give each one something new to mirror.
+        env.write_transcript(sid, 1, 2 + i as u64);
         let before = problems(&env);
         check_output(name, &env.run_hook(&env.payload("Stop", sid)));
         assert_eq!(problems(&env) - before, 1, "{name}");

@@ -293,7 +293,9 @@ fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
     let out = sb.run(&proj, &["doctor"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(!out.stdout.contains("FAIL") && !out.stdout.contains("WARN"), "{out:?}");
-    assert!(out.stdout.contains(&format!("access key {ACCESS}")), "{out:?}");
+    // The access key id is shown masked, never whole (issue #12).
+    assert!(!out.stdout.contains(ACCESS), "{out:?}");
+    assert!(out.stdout.contains(&format!("access key {}…", &ACCESS[..4])), "{out:?}");
     assert!(out.stdout.contains("clock"), "{out:?}");
     assert!(out.stdout.contains("registered in"), "{out:?}");
 
@@ -310,12 +312,18 @@ fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
     let mut v: Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
     v["bucket"] = json!("tc-gone");
     fs::write(&file, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    // An edited project file needs approval again (issue #12): doctor says so.
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("changed since you approved it"), "{out:?}");
+    assert_eq!(sb.run(&proj, &["trust"]).code, 0);
     let out = sb.run(&proj, &["doctor"]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stdout.contains(&format!("bucket tc-gone does not exist at {endpoint}")), "{out:?}");
     assert!(out.stdout.contains("--create-bucket"), "{out:?}");
     v["bucket"] = json!(BUCKET);
     fs::write(&file, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    assert_eq!(sb.run(&proj, &["trust"]).code, 0);
 
     // Wrong secret.
     let mut c = sb.cmd_in(&proj, &["doctor"]);
@@ -407,6 +415,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     let alpha = sb.scratch_dir("work/alpha"); // has its own config -> s3s-fs, project alpha
     let beta = sb.scratch_dir("work/beta"); // no config -> embedded store, project default
     write_config(&alpha, &s3, "alpha");
+    assert_eq!(sb.run(&alpha, &["trust"]).code, 0, "a project config needs approval (issue #12)");
     let projects = sb.path().join(".claude/projects");
 
     let a1 = transcript(&alpha, "a1", 3, false);

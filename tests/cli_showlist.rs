@@ -271,7 +271,7 @@ fn stop_then_flush_does_not_upload_twice() {
         assert!(out.contains("marked ended") && out.contains("local state cleared"), "{out}");
         let state = t.e.home().join(".tracecraft/state");
         assert!(!state.join(format!("{id}.json")).exists());
-        assert!(!state.join(format!("{id}.meta.json")).exists());
+        assert!(!state.join(format!("{id}@meta.json")).exists());
         let meta = t.meta(id);
         assert!(meta["ended_at"].is_string());
         assert_eq!(meta["end_reason"], "stop");

@@ -2,6 +2,11 @@
 //! transcript lines carrying fake secrets in the ways they show up (prompts, Bash commands, Read
 //! output with its gutter, env dumps, diffs, JSON files escaped twice), and lines carrying
 //! look-alikes. Every secret must be gone, every look-alike untouched, every line valid JSON.
+//! The figures are printed per rule (the family a secret belongs to).
+//!
+//! A second, held-out set (`heldout*.jsonl`, written by its own `heldout.py` before the rules
+//! of issue 11 were written, and never tuned against) checks that the rules generalise; its
+//! known misses are listed in [`KNOWN_HELDOUT_MISSES`] with why.
 //!
 //! Run with `cargo test --test redaction_corpus -- --nocapture` to see the figures.
 
@@ -48,6 +53,7 @@ fn corpus_secrets_are_gone_and_lookalikes_untouched() {
     assert_eq!(secret_lines.len(), rows.len(), "secrets.jsonl and its manifest disagree");
     let (mut secrets, mut leaks, mut misnamed) = (0, 0, 0);
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_rule: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (n, (line, row)) in secret_lines.iter().zip(&rows).enumerate() {
         assert!(is_json(line), "secrets.jsonl:{} is not JSON to begin with", n + 1);
         let mut counts = BTreeMap::new();
@@ -68,7 +74,10 @@ fn corpus_secrets_are_gone_and_lookalikes_untouched() {
                     n + 1
                 );
             }
+            let entry = per_rule.entry(rule.to_string()).or_insert((0u64, 0u64));
+            entry.0 += 1;
             if let Some(needle) = needles.iter().filter_map(Value::as_str).find(|s| contains(&out, s.as_bytes())) {
+                entry.1 += 1;
                 leaks += 1;
                 failures.push(format!("secrets.jsonl:{}: {rule} leaked {needle:?} ({})", n + 1, row["style"]));
             }
@@ -106,6 +115,9 @@ fn corpus_secrets_are_gone_and_lookalikes_untouched() {
     }
 
     let lookalikes = lookalike_lines.len();
+    for (rule, (n, leaked)) in &per_rule {
+        println!("  {rule:<22} {n:>3} secrets, {leaked} leaked");
+    }
     let figure = format!(
         "secrets corpus: secrets {secrets}, leaks {leaks}, lookalikes {lookalikes}, false positives {false_positives}"
     );
@@ -118,7 +130,7 @@ fn corpus_secrets_are_gone_and_lookalikes_untouched() {
     }
     println!("redactions by rule: {totals:?}");
     assert!(failures.is_empty(), "{} failures (misnamed: {misnamed}):\n{}", failures.len(), failures.join("\n"));
-    assert!(secrets >= 100 && lookalikes >= 100, "corpus too small: {secrets} secrets, {lookalikes} look-alikes");
+    assert!(secrets >= 300 && lookalikes >= 150, "corpus too small: {secrets} secrets, {lookalikes} look-alikes");
     // Every built-in rule is exercised.
     for name in tracecraft_hook::base::redact::rule_names() {
         assert!(totals.contains_key(*name), "no secret in the corpus for {name}");
@@ -155,4 +167,77 @@ fn corpus_redaction_is_idempotent() {
     let twice = r.redact(&once, &mut counts);
     assert!(counts.is_empty(), "second pass redacted again: {counts:?}");
     assert!(*twice == *once);
+}
+
+/// Held-out lines that are known to leak, with why (README, privacy section, lists them):
+/// line 40 is a bare Twilio account SID and auth token in code (`Client('AC...', '<hex>')`),
+/// with no name and no distinctive prefix for the token.
+const KNOWN_HELDOUT_MISSES: &[usize] = &[40];
+
+/// The held-out set (`heldout.py`): written before the rules of issue 11 were tuned, never
+/// tuned against. Every secret must be gone and every look-alike untouched, like the main
+/// set; the figures are printed per family.
+#[test]
+fn heldout_secrets_are_gone_and_lookalikes_untouched() {
+    let r = redactor();
+    let mut failures = Vec::new();
+    let buf = read("heldout.jsonl");
+    let secret_lines = lines(&buf);
+    let rows = manifest("heldout.manifest.jsonl");
+    assert_eq!(secret_lines.len(), rows.len(), "heldout.jsonl and its manifest disagree");
+    let mut families: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let (mut secrets, mut leaks) = (0, 0);
+    for (n, (line, row)) in secret_lines.iter().zip(&rows).enumerate() {
+        assert!(is_json(line), "heldout.jsonl:{} is not JSON to begin with", n + 1);
+        let out = r.redact(line, &mut BTreeMap::new());
+        if !is_json(&out) {
+            failures.push(format!("heldout.jsonl:{}: no longer JSON", n + 1));
+        }
+        let family = row["family"].as_str().expect("family").to_string();
+        let entry = families.entry(family.clone()).or_default();
+        for needle in row["needles"].as_array().expect("needles").iter().filter_map(Value::as_str) {
+            assert!(contains(line, needle.as_bytes()), "heldout.jsonl:{}: needle {needle:?} not in the input", n + 1);
+            secrets += 1;
+            entry.0 += 1;
+            if contains(&out, needle.as_bytes()) {
+                leaks += 1;
+                entry.1 += 1;
+                if !KNOWN_HELDOUT_MISSES.contains(&(n + 1)) {
+                    failures.push(format!("heldout.jsonl:{}: {family} leaked {needle:?}", n + 1));
+                }
+            }
+        }
+    }
+    let buf = read("heldout_lookalikes.jsonl");
+    let look_lines = lines(&buf);
+    let rows = manifest("heldout_lookalikes.manifest.jsonl");
+    assert_eq!(look_lines.len(), rows.len(), "heldout_lookalikes.jsonl and its manifest disagree");
+    let mut false_positives = 0;
+    for (n, (line, row)) in look_lines.iter().zip(&rows).enumerate() {
+        let mut counts = BTreeMap::new();
+        let out = r.redact(line, &mut counts);
+        if *out != **line {
+            false_positives += 1;
+            failures.push(format!(
+                "heldout_lookalikes.jsonl:{}: {} {:?} was redacted: {counts:?}",
+                n + 1,
+                row["kind"],
+                row["text"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let figure = format!(
+        "held-out corpus: secrets {secrets}, leaks {leaks}, lookalikes {}, false positives {false_positives}",
+        look_lines.len()
+    );
+    println!("{figure}");
+    let fig_path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("figures.txt");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(fig_path) {
+        use std::io::Write;
+        let _ = writeln!(f, "{figure}");
+    }
+    for (family, (n, leaked)) in &families {
+        println!("  held-out {family:<14} {n:>3} secrets, {leaked} leaked");
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }

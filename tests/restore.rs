@@ -162,7 +162,7 @@ fn restore_writes_the_redacted_replay_and_seeds_the_state() {
         assert_eq!(st["next_seq"], json!(2));
         assert_eq!(st["seen_len"], json!(replay.len()));
         assert_eq!(st["transcript"], json!(path.to_str().unwrap()));
-        let meta = fs::read(w.home_b.path().join(format!(".tracecraft/state/{sid}.meta.json"))).unwrap();
+        let meta = fs::read(w.home_b.path().join(format!(".tracecraft/state/{sid}@meta.json"))).unwrap();
         assert_eq!(serde_json::from_slice::<Value>(&meta).unwrap(), w.a.meta(sid).unwrap(), "meta cache");
         if w.a.backend.is_s3() {
             assert!(st["meta_etag"].is_string(), "the ETag of meta.json: {st}");

@@ -18,6 +18,9 @@ pub enum Error {
     Config { path: Option<PathBuf>, msg: String },
     /// A request to the store could not be sent or got no answer.
     Network { endpoint: String, key: String, op: &'static str, msg: String },
+    /// The store answered, but with something we refuse to take (a body over its cap, an
+    /// endless listing, a redirect): not retried, since asking again gets the same.
+    Protocol { endpoint: String, key: String, op: &'static str, msg: String },
     /// The store answered with an HTTP error status.
     Http { endpoint: String, key: String, op: &'static str, status: u16, code: String, msg: String },
     /// The bucket itself does not exist (S3 `NoSuchBucket`): the destination is missing, not
@@ -31,6 +34,8 @@ pub enum Error {
     NotFound(String),
     /// A flush could not take the session lock in time.
     Busy(String),
+    /// Client-side encryption: a missing or wrong identity, an object that does not decrypt.
+    Crypt(String),
     /// A test-only abort point was reached (`TRACECRAFT_TEST_ABORT_AT`).
     Aborted(&'static str),
 }
@@ -67,12 +72,22 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// Every message is passed through [`crate::base::printable::escape`]: paths, keys, session
+    /// ids and server text are input, and must not drive the terminal they are shown on.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write_raw(&mut s)?;
+        f.write_str(&crate::base::printable::escape(&s))
+    }
+}
+
+impl Error {
+    fn write_raw(&self, f: &mut impl fmt::Write) -> fmt::Result {
         match self {
             Error::Io { path, op, source } => write!(f, "could not {op} {}: {source}", path.display()),
             Error::Config { path: Some(p), msg } => write!(f, "config {}: {msg}", p.display()),
             Error::Config { path: None, msg } => write!(f, "config: {msg}"),
-            Error::Network { endpoint, key, op, msg } => {
+            Error::Network { endpoint, key, op, msg } | Error::Protocol { endpoint, key, op, msg } => {
                 write!(f, "{op} {key} at {endpoint}: {msg}")
             }
             Error::Http { endpoint, key, op, status, code, msg } => {
@@ -93,7 +108,7 @@ impl fmt::Display for Error {
             Error::Precondition { key } => {
                 write!(f, "{key} was changed by another writer (precondition failed)")
             }
-            Error::Invalid(msg) | Error::NotFound(msg) | Error::Busy(msg) => f.write_str(msg),
+            Error::Invalid(msg) | Error::NotFound(msg) | Error::Busy(msg) | Error::Crypt(msg) => f.write_str(msg),
             Error::Aborted(point) => write!(f, "aborted at test point {point}"),
         }
     }

@@ -25,7 +25,8 @@ pub fn log(level: &str, msg: &str) {
     if std::fs::metadata(&path).map(|m| m.len() > MAX_LOG).unwrap_or(false) {
         let _ = std::fs::rename(&path, path.with_extension("log.1"));
     }
-    let line = format!("{} {level} {}\n", now_rfc3339(), msg.replace('\n', " "));
+    // Escaped: ids, paths and server text in `msg` are input (a newline would forge a line).
+    let line = format!("{} {level} {}\n", now_rfc3339(), crate::base::printable::escape(msg));
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).mode(0o600).open(&path) {
         let _ = f.write_all(line.as_bytes());
     }
@@ -35,8 +36,11 @@ pub fn log(level: &str, msg: &str) {
 pub fn recent_problems(n: usize) -> Vec<String> {
     let Ok(path) = paths::log_path() else { return Vec::new() };
     let Ok(text) = std::fs::read_to_string(&path) else { return Vec::new() };
-    let mut v: Vec<String> =
-        text.lines().filter(|l| l.contains(" ERROR ") || l.contains(" WARN ")).map(str::to_string).collect();
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .map(|l| crate::base::printable::escape(l).into_owned())
+        .collect();
     let skip = v.len().saturating_sub(n);
     v.drain(..skip);
     v

@@ -42,6 +42,36 @@ pub fn claude_projects_dir() -> Result<PathBuf> {
     Ok(claude_dir()?.join("projects"))
 }
 
+/// Whether `p` is inside Claude Code's projects directory ([`claude_projects_dir`]) once
+/// symlinks and `..` are resolved (for a file that does not exist yet: its directory, or
+/// failing that the path itself with no `..` in it). Transcript paths from hook payloads are
+/// used only when this holds: a payload naming `/etc/passwd` must not get it mirrored.
+pub fn in_claude_projects(p: &Path) -> bool {
+    claude_projects_dir().is_ok_and(|root| is_inside(p, &root))
+}
+
+/// Whether `p` resolves to a path strictly inside `root` (see [`in_claude_projects`]).
+pub fn is_inside(p: &Path, root: &Path) -> bool {
+    use std::path::Component;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if !p.is_absolute() {
+        return false;
+    }
+    let resolved = match std::fs::canonicalize(p) {
+        Ok(r) => r,
+        Err(_) => match (p.parent().map(std::fs::canonicalize), p.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => {
+                if p.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
+                    return false;
+                }
+                p.to_path_buf()
+            }
+        },
+    };
+    resolved != root && resolved.starts_with(&root)
+}
+
 /// Claude Code's project directory name for `cwd`: every character that is not an ASCII
 /// letter or digit becomes `-` (one per UTF-16 unit, as the JavaScript regex does; no
 /// collapsing). Slugs over 200 characters get a hash suffix from Claude Code that we do
@@ -73,6 +103,26 @@ pub fn absolutize(p: &Path, base: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_paths_inside_the_projects_dir_count() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("claude");
+        std::fs::create_dir_all(cfg.join("projects/-p")).unwrap();
+        std::fs::write(cfg.join("projects/-p/s.jsonl"), b"x").unwrap();
+        std::fs::write(d.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("secret"), cfg.join("projects/-p/link.jsonl")).unwrap();
+        let root = cfg.join("projects");
+        let ok = |p: PathBuf| is_inside(&p, &root);
+        assert!(ok(cfg.join("projects/-p/s.jsonl")));
+        assert!(ok(cfg.join("projects/-p/not-yet.jsonl")), "a transcript not created yet");
+        assert!(ok(cfg.join("projects/-p/s/subagents/agent-a.jsonl")), "a subagent dir not created yet");
+        assert!(!ok(cfg.join("projects/-p/../../../secret")), "..");
+        assert!(!ok(cfg.join("projects/-p/link.jsonl")), "a symlink out of the tree");
+        assert!(!ok(PathBuf::from("/etc/passwd")));
+        assert!(!ok(cfg.join("projects")), "the directory itself");
+        assert!(!ok(cfg.join("projects/x/../../../../etc/passwd")), ".. through a missing dir");
+    }
 
     #[test]
     fn slug_replaces_every_non_alphanumeric() {

@@ -57,7 +57,8 @@ pub struct BackfillArgs {
     /// Backfill every project under <claude>/projects/.
     #[arg(long)]
     pub all_projects: bool,
-    /// List the sessions and bytes that would be sent, without sending anything.
+    /// List the sessions and bytes that would be sent, and what redaction would replace in them
+    /// (per rule, as `scan` counts it), without sending anything.
     #[arg(long)]
     pub dry_run: bool,
     /// Do not finalise sessions idle for 24 hours (no ended_at; a partial last line waits).
@@ -118,6 +119,7 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
     let mut unrouted = 0u64;
     let progress = std::io::stderr().is_terminal();
     let total = candidates.len();
+    let mut would_redact: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
 
     for (i, (c, slot)) in candidates.iter().zip(&assigned).enumerate() {
         if progress {
@@ -147,7 +149,8 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
         }
         let final_ = !a.no_finalize && SystemTime::now().duration_since(c.mtime).is_ok_and(|d| d >= FINALIZE_IDLE);
         let outcome = if a.dry_run {
-            pending(mirror, c, final_, &state_dir).and_then(|n| {
+            pending(mirror, c, final_, &state_dir).and_then(|(from, to)| {
+                let n = to - from;
                 if n > 0 {
                     if progress {
                         eprint!("\r\x1b[K");
@@ -160,6 +163,18 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
                         c.transcript.display(),
                         mirror.cfg.describe()
                     ))?;
+                    match &mirror.redactor {
+                        Some(r) => {
+                            let found = redaction_counts(r, &c.transcript, from, to)?;
+                            if !found.is_empty() {
+                                emit(&format!("  would redact: {}", super::scan::describe_counts(&found)))?;
+                            }
+                            for (k, v) in found {
+                                *would_redact.entry(k).or_default() += v;
+                            }
+                        }
+                        None => emit("  redaction is off for this destination")?,
+                    }
                 }
                 Ok(n)
             })
@@ -194,7 +209,49 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
     if progress {
         eprint!("\r\x1b[K");
     }
-    summarize(&dests, &tallies, unrouted, a.dry_run)
+    summarize(&dests, &tallies, unrouted, a.dry_run)?;
+    if a.dry_run {
+        let total: u64 = would_redact.values().sum();
+        emit(&format!("would redact {total} secret{} in all", if total == 1 { "" } else { "s" }))?;
+        let width = would_redact.keys().map(String::len).max().unwrap_or(0);
+        for (rule, n) in &would_redact {
+            emit(&format!("  {rule:<width$}  {n}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Per-rule counts of what redaction would replace in `[from, to)` of a transcript, read in
+/// pieces of whole lines.
+fn redaction_counts(
+    r: &crate::base::redact::Redactor,
+    path: &Path,
+    from: u64,
+    to: u64,
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    let mut f = File::open(path).map_err(|e| Error::io("open transcript", path, e))?;
+    f.seek(SeekFrom::Start(from)).map_err(|e| Error::io("seek", path, e))?;
+    let mut f = f.take(to - from);
+    let mut counts = std::collections::BTreeMap::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut piece = vec![0u8; 8 * 1024 * 1024];
+    loop {
+        let n = f.read(&mut piece).map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&piece[..n]);
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            for (k, v) in super::scan::counts(r, &buf[..=i]) {
+                *counts.entry(k).or_default() += v;
+            }
+            buf.drain(..=i);
+        }
+    }
+    for (k, v) in super::scan::counts(r, &buf) {
+        *counts.entry(k).or_default() += v;
+    }
+    Ok(counts)
 }
 
 /// Print one summary line per destination (sessions of the same destination merged).
@@ -238,18 +295,19 @@ fn report_error(progress: bool, id: &str, transcript: &Path, msg: &str) {
     if progress {
         eprint!("\r\x1b[K");
     }
-    eprintln!("tracecraft-hook: backfill {id} ({}): {msg}", transcript.display());
+    let line = format!("tracecraft-hook: backfill {id} ({}): {msg}", transcript.display());
+    eprintln!("{}", crate::base::printable::escape(&line));
 }
 
 /// The destination for sessions recorded in `dir`: an index into `dests` (added if new).
 fn resolve(dir: &Path, dests: &mut Vec<Dest>) -> std::result::Result<usize, String> {
-    let cfg = Config::load(dir).map_err(|e| e.to_string())?;
+    let cfg = Config::load_manual(dir).map_err(|e| e.to_string())?;
     let key = (cfg.source.clone(), cfg.dest_id());
     if let Some(i) = dests.iter().position(|d| (d.cfg.source.clone(), d.cfg.dest_id()) == key) {
         return Ok(i);
     }
     for w in &cfg.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::base::printable::escape(w));
     }
     let store = store::backend::open(&cfg, Limits::MANUAL).map_err(|e| e.to_string())?;
     dests.push(Dest { cfg, store });
@@ -323,9 +381,9 @@ fn recorded_cwd(path: &Path) -> Option<PathBuf> {
     None
 }
 
-/// Dry run: how many bytes a flush would send (without sending or writing anything). The
+/// Dry run: the byte range `[from, to)` a flush would send (without sending or writing anything). The
 /// mirrored length comes from the local state for this destination, else from meta.json.
-fn pending(mirror: &Mirror<'_>, c: &Candidate, final_: bool, state_dir: &Path) -> Result<u64> {
+fn pending(mirror: &Mirror<'_>, c: &Candidate, final_: bool, state_dir: &Path) -> Result<(u64, u64)> {
     let st = state::load(&StatePaths::new(state_dir, &c.id).state)
         .filter(|st| st.dest == mirror.cfg.dest_id() && st.session_id == c.id);
     let cursor = match st {
@@ -343,7 +401,7 @@ fn pending(mirror: &Mirror<'_>, c: &Candidate, final_: bool, state_dir: &Path) -
         }
     };
     let end = if final_ { c.len } else { complete_lines_end(&c.transcript, cursor, c.len)? };
-    Ok(end.saturating_sub(cursor))
+    Ok((cursor.min(end), end))
 }
 
 /// The offset just after the last newline in `[from, len)`, or `from` when there is none.

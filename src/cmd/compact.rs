@@ -32,12 +32,14 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{emit, open, project_dir, thousands};
+use crate::base::age::Encryptor;
 use crate::base::error::{test_point, Error, Result};
 use crate::base::paths;
 use crate::base::util::{hex, now_rfc3339};
 use crate::session::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
 use crate::session::layout::{meta_key, part_name, session_prefix};
 use crate::session::meta::{PartEntry, WRITER};
+use crate::session::seal::{Keys, PartView};
 use crate::session::state::{self, OpenPart, StatePaths};
 use crate::store::{Cond, Store, Upload};
 
@@ -70,7 +72,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let dest = ctx.cfg.describe();
     let store = ctx.store.as_ref();
     let project = ctx.cfg.project.as_str();
-    let cat = Catalog::new(store, project, dest.clone());
+    let cat = Catalog::new(store, project, dest.clone()).with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let id = cat.resolve(&a.id)?.id;
 
     let sp = StatePaths::new(&paths::state_dir()?, &id);
@@ -89,7 +91,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     // A fresh listing, under the lock.
     let objects = cat.session(&id)?.unwrap_or_default();
     let plan = replay_plan(&objects.parts, Some(&meta));
-    let k = mergeable(store, &plan, a.keep_tail, local.as_ref().and_then(|st| st.open_part))?;
+    let k = mergeable(store, &cat.keys, &plan, a.keep_tail, local.as_ref().and_then(|st| st.open_part))?;
 
     if k < 2 {
         let cleaned = delete_all(store, plan.superseded.iter().map(|o| o.key.as_str()))?;
@@ -110,7 +112,16 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let last = merged_last_seq(&plan, k);
     let avoid: HashSet<&str> = plan.parts.iter().filter(|p| p.obj.seq == first).map(|p| p.obj.hex8.as_str()).collect();
     let hex8 = compact_hex(&id, first, last, &avoid);
-    let merged_key = format!("{}{}", session_prefix(project, &id), part_name(first, &hex8));
+    // Sealed when the config seals; sealed parts are never merged into a plain one.
+    let sealed = cat.keys.sealing();
+    if !sealed && targets.iter().any(|t| crate::session::seal::is_sealed(&t.obj.key)) {
+        return Err(Error::Crypt(format!(
+            "session {id} has encrypted parts but the config ({dest}) has no \"encrypt\" recipients to re-encrypt \
+             the merged part with; nothing was compacted"
+        )));
+    }
+    let suffix = if sealed { crate::session::seal::SUFFIX } else { "" };
+    let merged_key = format!("{}{}{suffix}", session_prefix(project, &id), part_name(first, &hex8));
 
     // (a) Upload the merged part, having noted what we do, so that if we die before (c) the
     // next flush or compact settles it (see `session::journal`).
@@ -121,11 +132,11 @@ pub fn run(a: &CompactArgs) -> Result<()> {
         originals: originals.filter(|k| *k != merged_key).collect(),
     };
     crate::session::journal::begin(&state_dir, &id, &pending)?;
-    let (total, sha) = upload_merged(store, &merged_key, targets)?;
+    let (total, sha, stored) = upload_merged(store, &cat.keys, &merged_key, targets)?;
     if let Some(info) = store.head(&merged_key)? {
-        if info.size != total {
+        if info.size != stored {
             return Err(Error::Invalid(format!(
-                "{merged_key} in {dest} has {} bytes after upload, expected {total}; originals kept",
+                "{merged_key} in {dest} has {} bytes after upload, expected {stored}; originals kept",
                 info.size
             )));
         }
@@ -135,12 +146,16 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     // (b) Rewrite meta.json, then our local copy of it.
     let target_ids: HashSet<(u32, &str)> = targets.iter().map(|t| (t.obj.seq, t.obj.hex8.as_str())).collect();
     meta.parts.retain(|e| !target_ids.contains(&(e.seq, e.uuid.as_str())) && !(first..=last).contains(&e.seq));
-    meta.parts.push(merged_entry(&plan, k, &hex8, last, total, sha));
+    let mut entry = merged_entry(&plan, k, &hex8, last, total, sha);
+    if sealed {
+        entry.extra.insert(crate::session::seal::PART_MARK.into(), "age".into());
+    }
+    meta.parts.push(entry);
     meta.parts.sort_by(|x, y| (x.seq, &x.uuid).cmp(&(y.seq, &y.uuid)));
     meta.last_compacted_at = Some(now_rfc3339());
     meta.writer = Some(WRITER.to_string());
     let cond = etag.map_or(Cond::None, Cond::IfMatch);
-    let new_etag = match store.put(&mkey, &meta.to_bytes(), &cond) {
+    let new_etag = match store.put(&mkey, &crate::session::seal::meta_to_bytes(&meta, &cat.keys)?, &cond) {
         Err(Error::Precondition { .. }) => {
             return Err(Error::Busy(format!(
                 "{mkey} in {dest} was rewritten by another writer during the compaction; nothing was deleted \
@@ -166,7 +181,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     crate::session::journal::done(&state_dir, &id)?;
     let kept = plan.parts.len() - k;
     emit(&format!(
-        "compacted {id}: {k} parts ({} bytes) merged into {}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
+        "compacted {id}: {k} parts ({} bytes) merged into {}{suffix}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
         thousands(total),
         part_name(first, &hex8),
         plural(kept),
@@ -183,7 +198,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// How many leading parts of the plan may be merged (see the module documentation).
-fn mergeable(store: &dyn Store, plan: &Plan, keep_tail: usize, open: Option<OpenPart>) -> Result<usize> {
+fn mergeable(store: &dyn Store, keys: &Keys, plan: &Plan, keep_tail: usize, open: Option<OpenPart>) -> Result<usize> {
     let parts = &plan.parts;
     let mut k = parts.len().saturating_sub(keep_tail);
     // Unlisted parts after the last listed one may be a flush in flight; unlisted parts
@@ -201,8 +216,9 @@ fn mergeable(store: &dyn Store, plan: &Plan, keep_tail: usize, open: Option<Open
     }
     if k >= 2 && k == parts.len() {
         let p = &parts[k - 1].obj;
-        if p.size > 0 {
-            let end = store.get_range(&p.key, p.size - 1, p.size)?;
+        let view = PartView::open(store, keys, &p.key, p.size)?;
+        if !view.is_empty() {
+            let end = view.read(view.len() - 1, view.len())?;
             if end.as_deref() != Some(b"\n".as_slice()) {
                 k -= 1; // may be re-sent by a final flush under its key
             }
@@ -253,19 +269,39 @@ pub fn compact_hex(id: &str, first: u32, last: u32, avoid: &HashSet<&str>) -> St
     }
 }
 
-/// Stream the targets, in order, into one new object at `key`. Returns (bytes, sha256).
-fn upload_merged(store: &dyn Store, key: &str, targets: &[PlanPart]) -> Result<(u64, String)> {
+/// Stream the targets' replay bytes, in order, into one new object at `key` (sealed when
+/// `key` is a sealed part's: decrypted parts are re-encrypted as one age file on the way).
+/// Returns (replay bytes, their sha256, bytes stored).
+fn upload_merged(store: &dyn Store, keys: &Keys, key: &str, targets: &[PlanPart]) -> Result<(u64, String, u64)> {
     let mut up = store.upload(key)?;
-    let mut w = UploadWriter { up: &mut up, hasher: Sha256::new(), n: 0, err: None };
+    let mut sink = UploadSink { up: &mut up, n: 0, err: None };
+    let copied = if crate::session::seal::is_sealed(key) {
+        let sealing = |e: io::Error| Error::Crypt(format!("sealing {key}: {e}"));
+        match Encryptor::new(&keys.recipients, &mut sink) {
+            Ok(mut enc) => {
+                copy_targets(store, keys, targets, &mut enc).and_then(|v| enc.finish().map(|_| v).map_err(sealing))
+            }
+            Err(e) => Err(sealing(e)),
+        }
+    } else {
+        copy_targets(store, keys, targets, &mut sink)
+    };
+    let (n, sha) = copied.map_err(|e| sink.err.take().unwrap_or(e))?;
+    let stored = sink.n;
+    up.finish()?;
+    Ok((n, sha, stored))
+}
+
+/// Copy the targets' replay bytes into `out`, checking each against the listing. Returns
+/// (bytes, sha256).
+fn copy_targets(store: &dyn Store, keys: &Keys, targets: &[PlanPart], out: &mut dyn Write) -> Result<(u64, String)> {
+    let mut w = HashWriter { out, hasher: Sha256::new(), n: 0 };
     let mut progress = crate::base::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
+    let mut read = 0;
     for t in targets {
-        progress.update(w.n);
-        let got = match store.get_to(&t.obj.key, &mut w) {
-            Ok(n) => n,
-            Err(e) => return Err(w.err.take().unwrap_or(e)),
-        };
-        match got {
-            Some(n) if n == t.obj.size => {}
+        progress.update(read);
+        match crate::session::seal::get_part_to(store, keys, &t.obj.key, &mut w)?.map(|c| c.stored) {
+            Some(n) if n == t.obj.size => read += n,
             Some(n) => {
                 return Err(Error::Invalid(format!(
                     "{} in {} has {n} bytes, the listing said {}; it changed meanwhile, nothing was compacted",
@@ -283,25 +319,40 @@ fn upload_merged(store: &dyn Store, key: &str, targets: &[PlanPart]) -> Result<(
             }
         }
     }
-    let (n, sha) = (w.n, hex(&w.hasher.finalize()));
-    up.finish()?;
-    Ok((n, sha))
+    Ok((w.n, hex(&w.hasher.finalize())))
 }
 
-/// Adapts an `Upload` to `io::Write` for `Store::get_to`, hashing and counting on the way;
-/// keeps the upload's own error (an io::Error cannot carry it).
-struct UploadWriter<'u, 's> {
-    up: &'u mut Box<dyn Upload + 's>,
+/// Hashes and counts the replay bytes on their way to the upload.
+struct HashWriter<'o> {
+    out: &'o mut dyn Write,
     hasher: Sha256,
+    n: u64,
+}
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write_all(buf)?;
+        self.hasher.update(buf);
+        self.n += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Adapts an `Upload` to `io::Write`, counting what is stored; keeps the upload's own error
+/// (an io::Error cannot carry it).
+struct UploadSink<'u, 's> {
+    up: &'u mut Box<dyn Upload + 's>,
     n: u64,
     err: Option<Error>,
 }
 
-impl Write for UploadWriter<'_, '_> {
+impl Write for UploadSink<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self.up.write(buf) {
             Ok(()) => {
-                self.hasher.update(buf);
                 self.n += buf.len() as u64;
                 Ok(buf.len())
             }

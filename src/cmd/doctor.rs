@@ -5,8 +5,9 @@
 //! nothing failed (warnings allowed), 1 otherwise. Read-only except for one probe object
 //! that is written and deleted again under `<project>/`.
 //!
-//! It never prints a secret: the secret key is only handed to the signer; the access key
-//! id is shown so a person can tell which key is in use. It does not fix anything itself.
+//! It never prints a credential: the secret key is only handed to the signer; the access
+//! key id is shown masked (`AKIA…XYZW`), enough to tell which key is in use. It does not
+//! fix anything itself. Every line is escaped (`printable`): paths and server text are input.
 
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
@@ -29,7 +30,8 @@ use crate::store::s3::S3Store;
 /// Check the configuration, the bucket, the clock, the hook registration and pending data.
 ///
 /// Checks: which config file applies (and that a file holding credentials is mode 600),
-/// the credentials (the access key id is shown, never the secret), that the endpoint
+/// which project config files are approved for the hook and which are not (`trust`),
+/// the credentials (the access key id is shown masked, never the secret), that the endpoint
 /// answers, the clock against the server's (SigV4 fails past 15 minutes of skew), that the
 /// bucket exists and is writable (a probe object under `<project>/` is written, read and
 /// deleted), that the hook is registered in Claude Code's settings (user, project and local
@@ -73,7 +75,8 @@ impl Report {
             }
         };
         let fix = fix.map(|f| format!("; fix: {f}")).unwrap_or_default();
-        emit(&format!("{tag}  {topic:<12} {msg}{fix}"))
+        // Paths, endpoints, server messages and log lines are input: escaped.
+        emit(&crate::base::printable::escape(&format!("{tag}  {topic:<12} {msg}{fix}")))
     }
     fn ok(&mut self, topic: &str, msg: impl fmt::Display) -> Result<()> {
         self.line(Level::Ok, topic, msg, None)
@@ -184,18 +187,77 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
             format!("{} set here (hooks see them only if Claude Code is started with them)", set.join(", ")),
         )?;
     }
+    for (path, st) in super::trust::overview(dir) {
+        let shown = path.display();
+        let dir_of = path.parent().unwrap_or(Path::new("/")).display().to_string();
+        match st {
+            Some(crate::base::trust::Status::Approved) => {
+                r.ok("approved", format!("{shown} (honoured by the hook)"))?
+            }
+            Some(crate::base::trust::Status::Changed) => r.warn(
+                "approval",
+                format!("{shown} changed since you approved it: the hook ignores it"),
+                format!("review it, then `tracecraft-hook trust {dir_of}`"),
+            )?,
+            Some(crate::base::trust::Status::Unapproved) => r.warn(
+                "approval",
+                format!("{shown} is not approved: the hook ignores it"),
+                format!("review it, then `tracecraft-hook trust {dir_of}`"),
+            )?,
+            None => r.warn(
+                "approval",
+                format!("{shown} is approved but gone"),
+                format!("`tracecraft-hook untrust {}`", shown),
+            )?,
+        }
+    }
     match Config::load(dir) {
+        Ok(cfg) if cfg.untrusted.is_some() && cfg.source.is_none() => {
+            let u = cfg.untrusted.as_ref().map(|u| u.message()).unwrap_or_default();
+            r.fail("destination", format!("the only config file is not approved: {u}"), None)?;
+            Ok(None)
+        }
         Ok(cfg) => {
             if let Some(msg) = file_ok {
                 r.ok("config", msg)?;
             }
             r.ok("destination", cfg.describe())?;
+            check_encryption(r, &cfg)?;
             Ok(Some(cfg))
         }
         Err(e) => {
             r.fail("config", e, "correct the file, or rewrite it with `tracecraft-hook init --force ...`".to_string())?;
             Ok(None)
         }
+    }
+}
+
+/// Client-side encryption: on or off, and whether the identity file can read what is sealed.
+fn check_encryption(r: &mut Report, cfg: &Config) -> Result<()> {
+    let keys = crate::session::seal::Keys::for_config(cfg);
+    if !keys.sealing() {
+        return Ok(());
+    }
+    let n = keys.recipients.len();
+    let on = format!("age, {n} recipient{}", if n == 1 { "" } else { "s" });
+    match keys.identities("this destination") {
+        Ok(ids) if ids.iter().any(|id| keys.recipients.contains(&id.recipient())) => {
+            r.ok("encryption", format!("{on}; identity file {} reads it", keys.identity_file.display()))
+        }
+        Ok(_) => r.warn(
+            "encryption",
+            format!("{on}; the identity file {} holds none of their keys", keys.identity_file.display()),
+            "sessions are still mirrored; to read them here, point TRACECRAFT_AGE_IDENTITY at a matching key"
+                .to_string(),
+        ),
+        Err(_) => r.warn(
+            "encryption",
+            format!(
+                "{on}; no usable identity file at {} (this machine can write, not read)",
+                keys.identity_file.display()
+            ),
+            "copy the identity here, or set \"encrypt\": {\"identity\": PATH} or TRACECRAFT_AGE_IDENTITY".to_string(),
+        ),
     }
 }
 
@@ -231,7 +293,10 @@ fn check_store(r: &mut Report, cfg: &Config) -> Result<()> {
         }
         Backend::S3(s3) => {
             let from = if env_set("AWS_ACCESS_KEY_ID") { "AWS_ACCESS_KEY_ID".to_string() } else { where_.clone() };
-            r.ok("credentials", format!("access key {} (from {from}), secret key set", s3.access_key))?;
+            r.ok(
+                "credentials",
+                format!("access key {} (from {from}), secret key set", crate::config::mask_key_id(&s3.access_key)),
+            )?;
             let store = match S3Store::new(s3, CHECK_LIMITS) {
                 Ok(s) => s,
                 Err(e) => return r.fail("endpoint", e, format!("correct \"endpoint\" in {where_}")),
@@ -489,12 +554,21 @@ fn check_sessions(r: &mut Report) -> Result<()> {
     let mut failed: Vec<(String, String)> = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(id) = name.strip_suffix(".failed").filter(|id| !id.starts_with('.')) {
+        if let Some(stem) = name.strip_suffix("@failed").filter(|s| !s.starts_with('.')) {
+            // The stem writes each capital `C` as `^c` (state::file_stem): undo that.
+            let mut id = String::new();
+            let mut chars = stem.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '^' => id.extend(chars.next().map(|c| c.to_ascii_uppercase())),
+                    c => id.push(c),
+                }
+            }
             let why = std::fs::read_to_string(e.path()).unwrap_or_default();
-            failed.push((id.to_string(), why.trim().to_string()));
+            failed.push((id, why.trim().to_string()));
             continue;
         }
-        if !name.ends_with(".json") || name.ends_with(".meta.json") || name.starts_with('.') {
+        if !name.ends_with(".json") || name.contains('@') || name.starts_with('.') {
             continue;
         }
         let Some(st) = state::load(&e.path()) else { continue };

@@ -108,16 +108,18 @@ pub fn parse_interval(s: &str) -> std::result::Result<Duration, String> {
 
 /// Run `follow`.
 pub fn run(a: &FollowArgs) -> Result<()> {
+    // First: a Ctrl-C / SIGTERM while the config loads and the redactor compiles (slow on a
+    // loaded machine) still means "stop after a final flush", not death by signal.
+    stop::install();
     let dir = project_dir(a.cwd.as_deref())?;
     let single = if a.all { None } else { Some(pick_session(a, &dir)?) };
-    let cfg = Config::load(&dir)?;
+    let cfg = Config::load_manual(&dir)?;
     for w in &cfg.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::base::printable::escape(w));
     }
     let store = store::backend::open(&cfg, LIMITS)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     let mut f = Follower::new(mirror, a.interval);
-    stop::install();
     match single {
         Some(session) => f.follow_one(session),
         None => f.follow_all(&dir),

@@ -48,7 +48,8 @@ pub struct HtmlArgs {
 pub fn run(a: &HtmlArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let session = cat.resolve(&a.id)?;
     let opts = Options { subagents: a.subagents, lazy_from: a.lazy_from, section_bytes: a.section_bytes };
     if a.output.as_deref() == Some(Path::new("-")) {

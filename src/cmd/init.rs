@@ -38,6 +38,7 @@ use crate::store::{Cond, Limits, Store};
 /// `<project>/.tracecraft-probe-<random>` can be written, read back and deleted. On any
 /// failure nothing is written. Inside a git repository `.tracecraft.json` is added to the
 /// repository's `.gitignore` unless it is already ignored. The secret key is never printed.
+/// The file written is approved for the hook at once (see `tracecraft-hook trust --help`).
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// S3 endpoint URL, e.g. http://127.0.0.1:9000 or https://s3.eu-west-1.amazonaws.com.
@@ -311,6 +312,8 @@ pub fn run(a: &InitArgs) -> Result<()> {
     ))?;
     emit(&format!("wrote {} (mode 600): project {project}, agent {agent}", path.display()))?;
     if !a.global {
+        // You wrote it, so you approve it: the hook honours it without a `trust` step.
+        crate::base::trust::approve(&path, &bytes)?;
         match ensure_gitignored(&here) {
             Ok(Some(gi)) => emit(&format!("added .tracecraft.json to {} (it holds credentials)", gi.display()))?,
             Ok(None) => {}

@@ -99,7 +99,8 @@ pub struct SubRow {
 pub fn run(a: &ListArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let (mut sessions, mut children) = crate::session::catalog::split_children(cat.sessions()?);
     if a.remote_only {
         let here = super::restore::local_session_ids()?;

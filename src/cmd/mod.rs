@@ -21,13 +21,16 @@ pub(crate) mod follow;
 pub(crate) mod html;
 pub(crate) mod init;
 pub(crate) mod install;
+pub(crate) mod keygen;
 pub(crate) mod list;
 pub(crate) mod page;
 pub(crate) mod restore;
+pub(crate) mod scan;
 pub(crate) mod share;
 pub(crate) mod show;
 pub(crate) mod stats;
 pub(crate) mod stop;
+pub(crate) mod trust;
 
 /// A configured destination.
 pub struct Ctx {
@@ -37,9 +40,9 @@ pub struct Ctx {
 
 /// Load the config for `project_dir` and open its store with people-command limits.
 pub fn open(project_dir: &Path) -> Result<Ctx> {
-    let cfg = Config::load(project_dir)?;
+    let cfg = Config::load_manual(project_dir)?;
     for w in &cfg.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", crate::base::printable::escape(w));
     }
     let store = store::backend::open(&cfg, Limits::MANUAL)?;
     Ok(Ctx { cfg, store })
@@ -106,9 +109,10 @@ pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, proj
 }
 
 /// Print a line on stdout. A closed pipe surfaces as an `Io` error that `main` treats as success.
+/// Control characters (from meta.json, paths, ids: input) are escaped; newlines stay.
 pub fn emit(line: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").map_err(|e| Error::io("write", "<stdout>", e))
+    writeln!(out, "{}", crate::base::printable::escape_text(line)).map_err(|e| Error::io("write", "<stdout>", e))
 }
 
 /// `1234567` -> `1,234,567`.

@@ -92,7 +92,8 @@ pub fn run(a: &RestoreArgs) -> Result<()> {
     let dir = fs::canonicalize(&dir).unwrap_or(dir);
     let ctx = open(&dir)?;
     let dest = ctx.cfg.describe();
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone());
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let session = resolve(&cat, &a.id)?;
     let id = session.id.clone();
 
@@ -305,14 +306,14 @@ fn restore_one(
     let mut out = BufWriter::with_capacity(256 * 1024, tmp.file()?);
     let mut replay_len = 0u64;
     for p in &plan.parts {
-        let got = ctx.store.get_to(&p.obj.key, &mut out)?;
-        if got != Some(p.obj.size) {
+        let got = crate::session::seal::get_part_to(ctx.store.as_ref(), &cat.keys, &p.obj.key, &mut out)?;
+        let Some(copied) = got.filter(|c| c.stored == p.obj.size) else {
             return Err(Error::Invalid(format!(
                 "{} in {} changed while it was read (compacted or rewritten meanwhile); run restore again",
                 p.obj.key, cat.dest
             )));
-        }
-        replay_len += p.obj.size;
+        };
+        replay_len += copied.plain;
     }
     out.flush().map_err(|e| Error::io("write", &tmp.path, e))?;
     drop(out);

@@ -202,7 +202,8 @@ pub fn run(a: &ShareArgs) -> Result<()> {
         Some(e) => parse_expires(e)?,
         None => MAX_EXPIRES,
     };
-    let cat = Catalog::new(store, project, ctx.cfg.describe());
+    let cat =
+        Catalog::new(store, project, ctx.cfg.describe()).with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let session = cat.resolve(a.id.as_deref().unwrap_or_default())?;
     let name = format!("{}-{}", session.id, random_suffix());
     let key = format!("{}{name}.html", shared_prefix(project));
@@ -216,6 +217,10 @@ pub fn run(a: &ShareArgs) -> Result<()> {
     let summary =
         format!("{} messages, {} tool calls, {}", done.messages, done.tool_calls, page::head::bytes(done.bytes));
     let mut err = io::stderr().lock();
+    if cat.keys.sealing() || session.parts.iter().any(|p| crate::session::seal::is_sealed(&p.key)) {
+        // Client-side encryption keeps the bucket's operator out; a shared page cannot.
+        let _ = writeln!(err, "note: the shared page is NOT encrypted: the bucket's operator can read it too");
+    }
     if let Some(url) = store.presign_get(&key, ttl) {
         let until = time::OffsetDateTime::now_utc() + ttl;
         let _ = writeln!(err, "Shared session {} as {key} ({summary}).", session.id);

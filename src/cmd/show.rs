@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::{open, project_dir};
 use crate::base::error::{Error, Result};
 use crate::session::catalog::{Catalog, PartObject};
+use crate::session::seal::{Keys, PartView};
 use crate::store::Store;
 
 /// Print a session mirrored in the store: the whole transcript, or its last lines.
@@ -56,7 +57,8 @@ pub struct ShowArgs {
 pub fn run(a: &ShowArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let session = cat.resolve(&a.id)?;
     let (plan, meta) = cat.plan(&session)?;
     let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
@@ -67,7 +69,7 @@ pub fn run(a: &ShowArgs) -> Result<()> {
     let mut sink = Sink { inner: io::BufWriter::with_capacity(64 * 1024, stdout.lock()), err: None };
     let result = match a.tail {
         Some(n) => {
-            let bytes = sink.check(tail_bytes(ctx.store.as_ref(), &parts, n))?;
+            let bytes = sink.check(tail_bytes(ctx.store.as_ref(), &cat.keys, &parts, n))?;
             if render {
                 let mut r = Renderer::new(&mut sink, color);
                 r.write_all(&bytes).and_then(|()| r.finish())
@@ -78,10 +80,10 @@ pub fn run(a: &ShowArgs) -> Result<()> {
         }
         None if render => header(&mut sink, meta.as_ref(), color).and_then(|()| {
             let mut r = Renderer::new(&mut sink, color);
-            let streamed = stream(ctx.store.as_ref(), &parts, &mut r);
+            let streamed = stream(ctx.store.as_ref(), &cat.keys, &parts, &mut r);
             streamed.and_then(|()| r.finish().map_err(|e| Error::io("write", "<stdout>", e)))
         }),
-        None => stream(ctx.store.as_ref(), &parts, &mut sink),
+        None => stream(ctx.store.as_ref(), &cat.keys, &parts, &mut sink),
     };
     let result = sink.check(result);
     result?;
@@ -123,7 +125,7 @@ fn subagents(
         let (plan, cmeta) = cat.plan(&child)?;
         let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
         if !render {
-            stream(cat.store, &parts, out)?;
+            stream(cat.store, &cat.keys, &parts, out)?;
             continue;
         }
         let agent = crate::session::layout::split_id(&child.id).map_or(child.id.as_str(), |(_, a)| a);
@@ -140,20 +142,20 @@ fn subagents(
         out.write_all(bar.as_bytes()).map_err(|e| Error::io("write", "<stdout>", e))?;
         header(out, cmeta.as_ref(), color)?;
         let mut r = Renderer::new(out, color);
-        stream(cat.store, &parts, &mut r)?;
+        stream(cat.store, &cat.keys, &parts, &mut r)?;
         r.finish().map_err(|e| Error::io("write", "<stdout>", e))?;
     }
     Ok(())
 }
 
-/// Copy every part, in order, into `out`.
-fn stream(store: &dyn Store, parts: &[PartObject], out: &mut dyn Write) -> Result<()> {
+/// Copy every part, in order, into `out` (sealed parts decrypted).
+fn stream(store: &dyn Store, keys: &Keys, parts: &[PartObject], out: &mut dyn Write) -> Result<()> {
     let total = parts.iter().map(|p| p.size).sum();
     let mut progress = crate::base::progress::Progress::new("reading", total);
     let mut done = 0;
     for p in parts {
         progress.update(done);
-        if store.get_to(&p.key, out)?.is_none() {
+        if crate::session::seal::get_part_to(store, keys, &p.key, out)?.is_none() {
             return Err(vanished(store, &p.key));
         }
         done += p.size;
@@ -169,9 +171,10 @@ fn vanished(store: &dyn Store, key: &str) -> Error {
 }
 
 /// The last `n` lines of the concatenation of `parts`, reading backwards from the end with
-/// ranged GETs (64 KiB first, the window doubling up to 8 MiB). A final newline ends the
-/// last line; a partial last line counts as a line.
-pub fn tail_bytes(store: &dyn Store, parts: &[PartObject], n: u64) -> Result<Vec<u8>> {
+/// ranged GETs (64 KiB first, the window doubling up to 8 MiB; a sealed part is decrypted
+/// chunk by chunk, see `seal::PartView`). A final newline ends the last line; a partial last
+/// line counts as a line.
+pub fn tail_bytes(store: &dyn Store, keys: &Keys, parts: &[PartObject], n: u64) -> Result<Vec<u8>> {
     const FIRST: u64 = 64 * 1024;
     const MAX: u64 = 8 * 1024 * 1024;
     let mut chunks: Vec<Vec<u8>> = Vec::new(); // newest first
@@ -182,10 +185,11 @@ pub fn tail_bytes(store: &dyn Store, parts: &[PartObject], n: u64) -> Result<Vec
     let mut seen_last_byte = false;
     let mut newlines = 0u64;
     'parts: for p in parts.iter().rev() {
-        let mut end = p.size;
+        let view = PartView::open(store, keys, &p.key, p.size)?;
+        let mut end = view.len();
         while end > 0 {
             let start = end.saturating_sub(window);
-            let bytes = store.get_range(&p.key, start, end)?.ok_or_else(|| vanished(store, &p.key))?;
+            let bytes = view.read(start, end)?.ok_or_else(|| vanished(store, &p.key))?;
             if bytes.len() as u64 != end - start {
                 return Err(Error::Invalid(format!(
                     "{} in {} changed size while reading; run the command again",
@@ -485,12 +489,7 @@ fn preview(s: &str, max: usize) -> String {
 /// Make text safe for a terminal: control characters (escape sequences...) are shown as
 /// `\u{..}` instead of being interpreted. Newlines and tabs stay.
 fn clean(s: &str) -> String {
-    if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
-        .collect()
+    crate::base::printable::escape_text(s).into_owned()
 }
 
 #[cfg(test)]
@@ -533,7 +532,7 @@ mod tests {
         assert!(once.contains("assistant: hi"), "{once}");
         assert!(once.contains("→ Bash command: ls -la"), "{once}");
         assert!(once.contains("⎿ a (3 lines, 5 bytes)"), "{once}");
-        assert!(once.contains("? not json at all \\u{1b}[31m"), "{once}");
+        assert!(once.contains("? not json at all \\e[31m"), "{once}");
         assert!(once.contains("· weird"), "{once}");
         assert!(once.contains("summary: did things"), "{once}");
     }
@@ -561,12 +560,12 @@ mod tests {
                 let lines: Vec<&[u8]> = all.split_inclusive(|b| *b == b'\n').collect();
                 lines[lines.len().saturating_sub(n as usize)..].concat()
             };
-            assert_eq!(tail_bytes(&store, &parts, n).unwrap(), want, "n={n}");
+            assert_eq!(tail_bytes(&store, &Keys::from_env(), &parts, n).unwrap(), want, "n={n}");
         }
         // Without a final newline the partial line is the last line.
         let last = parts.len() - 1;
         store.put(&parts[last].key, b"\nl5", &Cond::None).unwrap();
         parts[last].size = 3;
-        assert_eq!(tail_bytes(&store, &parts, 2).unwrap(), b"l4\nl5");
+        assert_eq!(tail_bytes(&store, &Keys::from_env(), &parts, 2).unwrap(), b"l4\nl5");
     }
 }

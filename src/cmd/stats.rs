@@ -112,7 +112,8 @@ pub struct Report {
 pub fn run(a: &StatsArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe());
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let (sessions, children) = crate::session::catalog::split_children(cat.sessions()?);
     let metas = fetch_metas(&cat, &sessions)?;
     let mut report = Report { since: a.since.map(rfc3339), ..Report::default() };

@@ -42,7 +42,8 @@ pub fn run(a: &StopArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let dest = ctx.cfg.describe();
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone());
+    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
+        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
     let id = cat.resolve(&a.id)?.id;
     let sp = StatePaths::new(&paths::state_dir()?, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
@@ -76,7 +77,11 @@ pub fn run(a: &StopArgs) -> Result<()> {
             break;
         }
         m.writer = Some(WRITER.to_string());
-        match ctx.store.put(&mkey, &m.to_bytes(), &etag.map_or(Cond::None, Cond::IfMatch)) {
+        match ctx.store.put(
+            &mkey,
+            &crate::session::seal::meta_to_bytes(&m, &cat.keys)?,
+            &etag.map_or(Cond::None, Cond::IfMatch),
+        ) {
             Err(Error::Precondition { .. }) if attempt < 3 => attempt += 1,
             Err(e) => return Err(e),
             Ok(_) => {

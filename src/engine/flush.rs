@@ -98,13 +98,22 @@ pub struct Mirror<'a> {
     pub state_dir: PathBuf,
     /// Show a progress line for big deltas (people's commands; never the hook).
     pub progress: bool,
+    /// Client-side encryption: parts and meta.json are sealed when it has recipients.
+    pub keys: crate::session::seal::Keys,
 }
 
 impl<'a> Mirror<'a> {
     /// Build a mirror; `redact` overrides the config's setting when given.
     pub fn new(cfg: &'a Config, store: &'a dyn Store, state_dir: PathBuf, redact: Option<bool>) -> Result<Self> {
         let redactor = if redact.unwrap_or(cfg.redact) { Some(Redactor::new(&cfg.extra_patterns)?) } else { None };
-        Ok(Mirror { cfg, store, redactor, state_dir, progress: false })
+        Ok(Mirror {
+            cfg,
+            store,
+            redactor,
+            state_dir,
+            progress: false,
+            keys: crate::session::seal::Keys::for_config(cfg),
+        })
     }
 
     fn prefix(&self, id: &str) -> String {
@@ -116,6 +125,7 @@ impl<'a> Mirror<'a> {
         validate_id(&s.id)?;
         let paths = StatePaths::new(&self.state_dir, &s.id);
         let _lock = state::lock(&paths.lock, opts.lock_wait)?;
+        state::migrate_legacy(&self.state_dir, &s.id);
         let dest = self.cfg.dest_id();
         crate::session::journal::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
 
@@ -224,6 +234,11 @@ impl<'a> Mirror<'a> {
                 meta.agent_id = self.cfg.agent_id.clone();
             }
             meta.writer = Some(WRITER.to_string());
+            // Paths, branch, model, subagent descriptions, sidecars...: copied from local
+            // files and payloads, so redacted like the transcript before they leave.
+            if let Some(r) = &self.redactor {
+                redact_meta(r, &mut meta);
+            }
             st.meta_dirty = true;
             state::save_meta(&paths.meta, &meta)?;
             self.save_state(&paths, &mut st)?;
@@ -251,7 +266,7 @@ impl<'a> Mirror<'a> {
         let key = meta_key(&self.cfg.project, id);
         let mut cond = st.meta_etag.clone().map_or(Cond::None, Cond::IfMatch);
         for attempt in 0..4 {
-            match self.store.put(&key, &meta.to_bytes(), &cond) {
+            match self.store.put(&key, &crate::session::seal::meta_to_bytes(meta, &self.keys)?, &cond) {
                 Ok(etag) => {
                     st.meta_etag = etag;
                     return Ok(());
@@ -281,9 +296,10 @@ impl<'a> Mirror<'a> {
         let key = meta_key(&self.cfg.project, id);
         match self.store.get(&key)? {
             None => Ok(None),
-            Some(bytes) => Meta::parse(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Invalid(format!("{key} in {} is not valid meta.json: {e}", self.store.describe()))),
+            Some(bytes) => {
+                let what = format!("{key} in {}", self.store.describe());
+                crate::session::seal::meta_from_bytes_lenient(&bytes, &self.keys, &what).map(Some)
+            }
         }
     }
 
@@ -292,7 +308,7 @@ impl<'a> Mirror<'a> {
     /// source hash no longer matches the transcript are repaired.
     fn recover(&self, s: &Session, dest: &str, t: Option<&mut Transcript>) -> Result<(State, Meta, bool)> {
         let meta = self.fetch_meta(&s.id)?;
-        let listing = self.store.list(&self.prefix(&s.id))?;
+        let listing = self.store.list_bounded(&self.prefix(&s.id), crate::store::ListBound::SESSION)?;
         let mut meta = meta.unwrap_or_else(|| Meta::new(&s.id));
         let known: std::collections::HashSet<String> = meta.parts.iter().map(PartEntry::name).collect();
         let meta_max = meta.max_seq();
@@ -395,7 +411,7 @@ impl<'a> Mirror<'a> {
         }
         let cut = first_bad.unwrap_or(st.next_seq.max(meta.max_seq().map_or(0, |m| m + 1)));
         // Everything at or after the first bad part goes, including strays meta never knew.
-        for obj in self.store.list(&self.prefix(&s.id))? {
+        for obj in self.store.list_bounded(&self.prefix(&s.id), crate::store::ListBound::SESSION)? {
             if let Some((seq, _)) = parse_part_name(&obj.key) {
                 let listed_good = parts.iter().any(|p| p.seq == seq && p.seq < cut && obj.key.ends_with(&p.name()));
                 if !listed_good {
@@ -449,8 +465,14 @@ impl<'a> Mirror<'a> {
                     s.id, s.id
                 )));
             }
-            let hex8 = part_hex(&s.id, seq, from);
-            let key = format!("{prefix}{}", part_name(seq, &hex8));
+            let sealed = self.keys.sealing();
+            let hex8 = if sealed {
+                crate::session::layout::sealed_part_hex(&s.id, seq, from)
+            } else {
+                part_hex(&s.id, seq, from)
+            };
+            let name = format!("{}{}", part_name(seq, &hex8), if sealed { crate::session::seal::SUFFIX } else { "" });
+            let key = format!("{prefix}{name}");
             let mut counts = BTreeMap::new();
             let body: std::borrow::Cow<'_, [u8]> = match &self.redactor {
                 Some(r) => r.redact(&chunk.bytes, &mut counts),
@@ -467,10 +489,23 @@ impl<'a> Mirror<'a> {
                         (part_hashes(&body, &chunk.bytes), counted)
                     })
                     .ok();
-                let put = self.store.put(&key, &body, &Cond::None);
+                let put = if sealed {
+                    crate::base::age::encrypt(&self.keys.recipients, &body)
+                        .map_err(|e| Error::Crypt(format!("sealing {key}: {e}")))
+                        .and_then(|sealed| self.store.put(&key, &sealed, &Cond::None))
+                } else {
+                    self.store.put(&key, &body, &Cond::None)
+                };
                 (put, side.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))))
             });
             put?;
+            // The open part re-sent in the other format (encryption switched on or off since):
+            // its old object would replay the same bytes twice in key order.
+            if let Some(old) =
+                meta.parts.iter().find(|p| p.seq == seq && p.compacted_from.is_none() && p.name() != name)
+            {
+                self.store.delete(&format!("{prefix}{}", old.name()))?;
+            }
             let (sha256, source_sha256) = match side {
                 Some((hashes, counted)) => counted.map(|()| hashes)?,
                 None => {
@@ -479,7 +514,7 @@ impl<'a> Mirror<'a> {
                 }
             };
             test_point("after_part_put")?;
-            let entry = PartEntry {
+            let mut entry = PartEntry {
                 seq,
                 uuid: hex8,
                 cursor_range: Some([from, chunk.to]),
@@ -491,6 +526,9 @@ impl<'a> Mirror<'a> {
                 source_sha256: Some(source_sha256),
                 ..Default::default()
             };
+            if sealed {
+                entry.extra.insert(crate::session::seal::PART_MARK.into(), "age".into());
+            }
             meta.upsert_part(entry.clone());
             out.parts.retain(|p| p.seq != seq);
             out.parts.push(entry);
@@ -509,6 +547,69 @@ impl<'a> Mirror<'a> {
         }
         Ok(())
     }
+}
+
+/// Top-level meta.json fields that are ours alone (ids, hashes, counts, our timestamps):
+/// never rewritten by redaction (a user's own `redact_patterns` could match a hash).
+const META_OWN_FIELDS: &[&str] = &[
+    "schema_version",
+    "harness",
+    "session_id",
+    "parts",
+    "writer",
+    "started_at",
+    "last_uploaded_at",
+    "ended_at",
+    "last_compacted_at",
+    "total_source_bytes",
+    "total_uploaded_bytes",
+    "redaction_counts",
+];
+
+/// Run every other string of meta.json (values and object keys, at any depth) through the
+/// same redaction as the transcript: whatever a future field copies from a local file or a
+/// payload is covered without a list to keep up to date.
+pub fn redact_meta(r: &Redactor, meta: &mut Meta) {
+    fn walk(r: &Redactor, v: &mut serde_json::Value) {
+        use serde_json::Value;
+        let clean = |s: &str| -> Option<String> {
+            let mut counts = BTreeMap::new();
+            match r.redact(s.as_bytes(), &mut counts) {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            }
+        };
+        match v {
+            Value::String(s) => {
+                if let Some(c) = clean(s) {
+                    *s = c;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(r, x)),
+            Value::Object(m) => {
+                let old = std::mem::take(m);
+                for (k, mut x) in old {
+                    walk(r, &mut x);
+                    m.insert(clean(&k).unwrap_or(k), x);
+                }
+            }
+            _ => {}
+        }
+    }
+    let parts = std::mem::take(&mut meta.parts);
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::to_value(&*meta) else {
+        meta.parts = parts;
+        return;
+    };
+    for (k, v) in obj.iter_mut() {
+        if !META_OWN_FIELDS.contains(&k.as_str()) {
+            walk(r, v);
+        }
+    }
+    if let Ok(m) = serde_json::from_value::<Meta>(serde_json::Value::Object(obj)) {
+        *meta = m;
+    }
+    meta.parts = parts;
 }
 
 /// sha256 (hex) of a part's uploaded bytes and of its source bytes, hashed once when

@@ -149,13 +149,13 @@ fn orphans(
     for entry in rd.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(id) = name.strip_suffix(".json") else { continue };
-        if id.ends_with(".meta") || validate_id(id).is_err() {
+        let Some(stem) = name.strip_suffix(".json") else { continue };
+        if stem.contains('@') || stem.starts_with('.') {
             continue;
         }
         let path = entry.path();
         let Some(st) = state::load(&path) else { continue };
-        if st.session_id != id {
+        if validate_id(&st.session_id).is_err() || state::file_stem(&st.session_id) != stem {
             continue;
         }
         let changed = last_change(&st, &path);

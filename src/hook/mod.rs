@@ -5,6 +5,13 @@
 //! failure goes to the hook log.
 //!
 //! `TRACECRAFT_HOOK_INLINE=1` does the work in the hook process itself (tests, debugging).
+//!
+//! Bounded: a worker exits after [`WORKER_DEADLINE`] whatever the endpoint does (every
+//! flush is crash-safe, so stopping anywhere loses nothing). An event whose worker finds the
+//! session lock still taken after its wait leaves its payload in `state/pending/`; whoever
+//! holds the lock runs those events after its own (the note is written before the last
+//! attempt at the lock, and read after the lock is let go, so none is missed). Transcript
+//! paths from payloads are used only inside Claude Code's projects directory.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,9 +43,22 @@ const END_SETTLE: Duration = Duration::from_millis(1000);
 const END_POLL: Duration = Duration::from_millis(25);
 /// How a hook tells its worker when the event reached us (nanoseconds since the epoch).
 const FIRED_ENV: &str = "TRACECRAFT_HOOK_FIRED_NS";
+/// A detached worker never lives longer than this (a hung endpoint, a huge delta on a dead
+/// link): it logs one line and exits; the next event carries on from the saved cursor.
+pub const WORKER_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Entry point of hook mode (`worker`: we are the detached worker). Never fails, never prints.
 pub fn run(worker: bool) {
+    if worker {
+        std::thread::spawn(|| {
+            std::thread::sleep(WORKER_DEADLINE);
+            log(
+                "WARN",
+                &format!("worker: still busy after {}s; exiting (the next event resumes)", WORKER_DEADLINE.as_secs()),
+            );
+            std::process::exit(0);
+        });
+    }
     let result = std::panic::catch_unwind(|| handle(worker));
     match result {
         Ok(Ok(())) => {}
@@ -55,6 +75,15 @@ fn handle(worker: bool) -> Result<()> {
     };
     validate_id(&common.session_id)?;
     let transcript = resolve_transcript(common.transcript_path.as_deref(), common.cwd.as_deref(), &common.session_id)?;
+    if let Event::SubagentStop { agent_transcript_path: Some(p), .. } = &event {
+        if !paths::in_claude_projects(p) {
+            return Err(Error::Invalid(format!(
+                "agent_transcript_path {} is outside Claude Code's projects directory {}; ignoring the event",
+                p.display(),
+                paths::claude_projects_dir()?.display()
+            )));
+        }
+    }
     let fired = match std::env::var(FIRED_ENV).ok().and_then(|v| v.parse().ok()) {
         Some(ns) if worker => ns,
         _ => now_ns(),
@@ -84,14 +113,14 @@ fn handle(worker: bool) -> Result<()> {
             }
         }
     }
-    let result = work(&event, &transcript, worker, fired);
+    let result = run_event(&event, &transcript, worker, fired, &raw);
     record_outcome(&common.session_id, &result);
     result
 }
 
-/// A failed hook leaves its time and error in `<state>/<id>.failed` (`StatePaths::failed`):
-/// the session's new bytes stay pending and `doctor` reports it; the next successful flush
-/// removes it. Best effort.
+/// A failed hook leaves its time and error in the session's `@failed` file
+/// (`StatePaths::failed`): its new bytes stay pending and `doctor` reports it; the next
+/// successful flush removes it. Best effort.
 fn record_outcome(id: &str, result: &Result<()>) {
     let Err(e) = result else { return };
     let Ok(dir) = paths::state_dir() else { return };
@@ -101,10 +130,119 @@ fn record_outcome(id: &str, result: &Result<()>) {
     }
 }
 
+/// Do the event's work; when the session lock stays taken, leave the event for the holder.
+/// Then run what other events left for us.
+fn run_event(event: &Event, transcript: &Path, worker: bool, fired: u128, raw: &[u8]) -> Result<()> {
+    let id = &event.common().expect("acted-on event").session_id;
+    let pending = paths::state_dir()?.join("pending");
+    // Written before our (last) try at the lock: a holder that lets go after that try
+    // failed finds it when it looks (see `drain_pending`).
+    let note = note_pending(&pending, id, fired, raw);
+    let result = work(event, transcript, worker, fired);
+    match (&result, &note) {
+        (Err(Error::Busy(_)), Some(_)) => {
+            log(
+                "INFO",
+                &format!(
+                    "{} {id}: another flush holds the session; it will run this event after its own",
+                    event.name()
+                ),
+            );
+            return Ok(());
+        }
+        (_, Some(n)) => {
+            let _ = std::fs::remove_file(n);
+        }
+        _ => {}
+    }
+    drain_pending(&pending, id);
+    result
+}
+
+/// Leave `raw` (fired at `fired`) in `dir` for the holder of the session lock.
+fn note_pending(dir: &Path, id: &str, fired: u128, raw: &[u8]) -> Option<PathBuf> {
+    crate::base::fsutil::ensure_private_dir(dir).ok()?;
+    let path = dir.join(format!("{}@{fired}.{}", crate::session::state::file_stem(id), std::process::id()));
+    let mut bytes = format!("{fired}\n").into_bytes();
+    bytes.extend_from_slice(raw);
+    // Temp + rename without fsync: cheap, never read half-written; a note lost in a power
+    // cut only loses a re-run that the next event does anyway.
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = dir.join(format!(".{}.{}.tmp", crate::session::state::file_stem(id), std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(&bytes))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return None;
+    }
+    Some(path)
+}
+
+/// Run the events other hooks of session `id` left while we held its lock, oldest first,
+/// within the worker's deadline. One still blocked by a lock stays for that lock's holder.
+fn drain_pending(dir: &Path, id: &str) {
+    let started = Instant::now();
+    let prefix = format!("{}@", crate::session::state::file_stem(id));
+    for _ in 0..64 {
+        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let mut notes: Vec<(u128, PathBuf)> = rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let rest = name.strip_prefix(&prefix)?;
+                let fired = rest.split('.').next()?.parse().ok()?;
+                Some((fired, e.path()))
+            })
+            .collect();
+        if notes.is_empty() || started.elapsed() > WORKER_DEADLINE / 2 {
+            return;
+        }
+        notes.sort();
+        let (_, path) = notes.swap_remove(0);
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let fired = std::str::from_utf8(&bytes[..nl]).ok().and_then(|s| s.parse().ok()).unwrap_or_else(now_ns);
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes[nl + 1..]) else {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        };
+        let event = parse_event(&value);
+        let transcript = event
+            .common()
+            .filter(|c| c.session_id == id)
+            .map(|c| resolve_transcript(c.transcript_path.as_deref(), c.cwd.as_deref(), id));
+        let result = match transcript {
+            Some(Ok(t)) => work(&event, &t, true, fired),
+            _ => Ok(()),
+        };
+        match result {
+            Err(Error::Busy(_)) => return, // its holder runs it
+            Err(e) => log("ERROR", &format!("hook (left by an earlier event): {e}")),
+            Ok(()) => {}
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
 /// The transcript path: the payload's, else Claude Code's usual place for this session.
 fn resolve_transcript(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Result<PathBuf> {
     match given {
-        Some(p) if p.is_absolute() => Ok(p.to_path_buf()),
+        Some(p) if p.is_absolute() && paths::in_claude_projects(p) => Ok(p.to_path_buf()),
+        Some(p) if p.is_absolute() => Err(Error::Invalid(format!(
+            "transcript_path {} is outside Claude Code's projects directory {}; ignoring the event \
+             (`tracecraft-hook flush --transcript` mirrors any file)",
+            p.display(),
+            paths::claude_projects_dir()?.display()
+        ))),
         Some(p) => Err(Error::Invalid(format!("transcript_path {} is not absolute; ignoring the event", p.display()))),
         None => {
             let cwd = cwd
@@ -144,6 +282,10 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     let cwd = common.cwd.clone().filter(|c| c.is_absolute());
     let project_dir = cwd.clone().unwrap_or_else(|| PathBuf::from("/"));
     let cfg = Config::load(&project_dir)?;
+    if let Some(u) = &cfg.untrusted {
+        // Mirrored by the user's own config (or the embedded store); the file is ignored.
+        log("WARN", &u.message());
+    }
     for w in &cfg.warnings {
         log("WARN", w);
     }
@@ -291,7 +433,7 @@ fn now_ns() -> u128 {
 }
 
 fn end_marker_path(state_dir: &Path, id: &str) -> PathBuf {
-    state_dir.join(format!("{id}.end"))
+    crate::session::state::side_file(state_dir, id, "end")
 }
 
 /// `<state>/<id>.end` = "<ns> <reason>": when the session's last SessionEnd fired. Best effort
@@ -302,7 +444,7 @@ fn write_end_marker(state_dir: &Path, id: &str, fired: u128, reason: &str) {
         return;
     }
     let path = end_marker_path(state_dir, id);
-    let tmp = state_dir.join(format!(".{id}.end.{}", std::process::id()));
+    let tmp = state_dir.join(format!(".{}.end.{}", crate::session::state::file_stem(id), std::process::id()));
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

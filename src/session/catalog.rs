@@ -212,12 +212,20 @@ pub struct Catalog<'a> {
     pub project: &'a str,
     /// "local store /x project p": for messages.
     pub dest: String,
+    /// To open sealed meta.json and parts (`seal`); from the environment unless `with_keys`.
+    pub keys: crate::session::seal::Keys,
 }
 
 impl<'a> Catalog<'a> {
     /// A catalog over `store`; `dest` describes store and project for messages.
     pub fn new(store: &'a dyn Store, project: &'a str, dest: String) -> Self {
-        Catalog { store, project, dest }
+        Catalog { store, project, dest, keys: crate::session::seal::Keys::from_env() }
+    }
+
+    /// The same catalog opening sealed objects with `keys` (a config's).
+    pub fn with_keys(mut self, keys: crate::session::seal::Keys) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Every session of the project, from one (paginated) listing, in id order.
@@ -230,7 +238,7 @@ impl<'a> Catalog<'a> {
     pub fn session(&self, id: &str) -> Result<Option<SessionObjects>> {
         validate_id(id)?;
         let prefix = sessions_prefix(self.project);
-        let listing = self.store.list(&session_prefix(self.project, id))?;
+        let listing = self.store.list_bounded(&session_prefix(self.project, id), crate::store::ListBound::SESSION)?;
         Ok(group(&prefix, listing).into_iter().find(|s| s.id == id))
     }
 
@@ -270,9 +278,9 @@ impl<'a> Catalog<'a> {
         let key = meta_key(self.project, id);
         match self.store.get(&key)? {
             None => Ok(None),
-            Some(bytes) => Meta::parse(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Invalid(format!("{key} in {} is not valid meta.json: {e}", self.dest))),
+            Some(bytes) => {
+                crate::session::seal::meta_from_bytes(&bytes, &self.keys, &format!("{key} in {}", self.dest)).map(Some)
+            }
         }
     }
 

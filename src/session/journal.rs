@@ -26,9 +26,9 @@ pub struct Pending {
     pub originals: Vec<String>,
 }
 
-/// `<state dir>/<id>.compact.json`
+/// `<state dir>/<stem>@compact.json` (see `state::file_stem`)
 pub fn path(state_dir: &Path, id: &str) -> PathBuf {
-    state_dir.join(format!("{id}.compact.json"))
+    crate::session::state::side_file(state_dir, id, "compact.json")
 }
 
 /// Record a compaction about to start.

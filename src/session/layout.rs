@@ -79,15 +79,30 @@ pub fn part_hex(id: &str, seq: u32, from: u64) -> String {
     hex(&h.finalize()[..4])
 }
 
+/// Suffix of a sealed (encrypted, `session::seal`) part's key, after `.jsonl`: tracecraft's
+/// regex, anchored at `.jsonl$`, skips it.
+pub const SEALED_SUFFIX: &str = ".age";
+/// A sealed part's meta.json entry carries `"encryption": "age"`.
+pub const SEALED_MARK: &str = "encryption";
+
+/// The `<hex8>` of a sealed part (`seal`): first 8 hex digits of
+/// sha256("age\n<session-id>\n<seq>\n<start offset>"), so a part re-sent after encryption
+/// was switched on or off never shares its (seq, hex8) with the other version.
+pub fn sealed_part_hex(id: &str, seq: u32, from: u64) -> String {
+    part_hex(&format!("age\n{id}"), seq, from)
+}
+
 /// `part-NNNNN-<hex8>.jsonl`
 pub fn part_name(seq: u32, hex8: &str) -> String {
     format!("part-{seq:05}-{hex8}.jsonl")
 }
 
 /// Parse a key or file name ending in `part-NNNNN-<hex8>.jsonl` (tracecraft's regex
-/// `part-(\d{5})-[a-f0-9]{8}\.jsonl$`). Returns (seq, hex8).
+/// `part-(\d{5})-[a-f0-9]{8}\.jsonl$`) or, sealed, `part-NNNNN-<hex8>.jsonl.age` (which that
+/// regex skips). Returns (seq, hex8).
 pub fn parse_part_name(key: &str) -> Option<(u32, &str)> {
     let name = key.rsplit('/').next()?;
+    let name = name.strip_suffix(SEALED_SUFFIX).unwrap_or(name);
     let rest = name.strip_prefix("part-")?.strip_suffix(".jsonl")?;
     let (seq, hex8) = rest.split_once('-')?;
     if seq.len() != 5 || !seq.bytes().all(|b| b.is_ascii_digit()) {
@@ -124,6 +139,18 @@ mod tests {
         assert_eq!(parse_part_name("part-100000-abcdef01.jsonl"), None);
         assert_eq!(parse_part_name("part-00001-ABCDEF01.jsonl"), None);
         assert_eq!(parse_part_name("meta.json"), None);
+    }
+
+    #[test]
+    fn sealed_parts_parse_here_but_not_with_tracecraft_regex() {
+        let python = regex::Regex::new(r"part-(\d{5})-[a-f0-9]{8}\.jsonl$").unwrap();
+        let h = sealed_part_hex("s", 3, 100);
+        assert_ne!(h, part_hex("s", 3, 100));
+        let name = format!("{}{}", part_name(3, &h), SEALED_SUFFIX);
+        assert_eq!(parse_part_name(&format!("p/sessions/claude-code/s/{name}")), Some((3, h.as_str())));
+        assert!(!python.is_match(&name), "{name}");
+        assert!(python.is_match(&part_name(3, &h)));
+        assert_eq!(parse_part_name("part-00001-abcdef01.jsonl.age.age"), None);
     }
 
     #[test]

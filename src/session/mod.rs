@@ -1,6 +1,6 @@
 //! The session model: ids and the bucket layout, meta.json, the local cursor state, reading
 //! a transcript, insight counting, finding sessions on disk and in the store (catalog), and
-//! the journal of an interrupted compaction.
+//! the journal of an interrupted compaction, and what of a session is sealed (encrypted).
 
 pub(crate) mod catalog;
 pub(crate) mod discover;
@@ -8,6 +8,7 @@ pub mod insight;
 pub(crate) mod journal;
 pub mod layout;
 pub mod meta;
+pub(crate) mod seal;
 pub mod state;
 pub mod transcript;
 

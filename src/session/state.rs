@@ -2,9 +2,16 @@
 //! the next part number, a fingerprint of what was uploaded, and the session lock.
 //!
 //! Files, all under `~/.tracecraft/state/` (0700 dir, 0600 files):
-//! - `<id>.json`: small, read on every hook event for the no-op check;
-//! - `<id>.meta.json`: our copy of meta.json, read only when something is uploaded;
-//! - `<id>.lock`: the fs2 lock that serialises every flush of the session on this machine.
+//! - `<stem>.json`: small, read on every hook event for the no-op check;
+//! - `<stem>@meta.json`: our copy of meta.json, read only when something is uploaded;
+//! - `<stem>@lock`: the fs2 lock that serialises every flush of the session on this machine;
+//! - `<stem>@end`, `<stem>@compact.json`: the hook's end marker, an unfinished compaction.
+//!
+//! `<stem>` is [`file_stem`] of the id: ids are `[A-Za-z0-9._-]`, so `@` (never in an id)
+//! separates the suffixes and no id's file can be another id's (`x` and `x.meta` used to
+//! share `x.meta.json`), and capitals are written `^c`, so two ids differing only in case
+//! stay apart on a case-insensitive file system. Files of the earlier naming are moved on
+//! first use ([`migrate_legacy`]).
 //!
 //! The state is bound to a destination id: a state for another bucket/project is ignored.
 
@@ -136,11 +143,67 @@ pub struct StatePaths {
 impl StatePaths {
     /// For a validated id in `dir`.
     pub fn new(dir: &Path, id: &str) -> StatePaths {
+        let stem = file_stem(id);
         StatePaths {
-            state: dir.join(format!("{id}.json")),
-            meta: dir.join(format!("{id}.meta.json")),
-            lock: dir.join(format!("{id}.lock")),
-            failed: dir.join(format!("{id}.failed")),
+            state: dir.join(format!("{stem}.json")),
+            meta: dir.join(format!("{stem}@meta.json")),
+            lock: dir.join(format!("{stem}@lock")),
+            failed: dir.join(format!("{stem}@failed")),
+        }
+    }
+}
+
+/// The file-name stem of a session id: the id with each capital `C` written `^c` (see the
+/// module documentation). Injective, lower case only, never contains `@`.
+pub fn file_stem(id: &str) -> String {
+    let mut s = String::with_capacity(id.len() + 4);
+    for c in id.chars() {
+        if c.is_ascii_uppercase() {
+            s.push('^');
+            s.push(c.to_ascii_lowercase());
+        } else {
+            s.push(c);
+        }
+    }
+    s
+}
+
+/// `<dir>/<stem>@<what>`: another per-session file (end marker, compaction record...).
+pub fn side_file(dir: &Path, id: &str, what: &str) -> PathBuf {
+    dir.join(format!("{}@{what}", file_stem(id)))
+}
+
+/// Move a session's files of the earlier naming (`<id>.meta.json`, `<id>.compact.json`,
+/// `<id>.end`) to the current names, when they really are that session's: a file of
+/// another session with a dotted id (`<id>.meta`'s state) is left alone. Call under the
+/// session lock. Best effort.
+pub fn migrate_legacy(dir: &Path, id: &str) {
+    let moves = [
+        (format!("{id}.meta.json"), "meta.json"),
+        (format!("{id}.compact.json"), "compact.json"),
+        (format!("{id}.end"), "end"),
+    ];
+    for (old, what) in moves {
+        let old = dir.join(old);
+        let new = side_file(dir, id, what);
+        if new.exists() || !old.is_file() {
+            continue;
+        }
+        let ours = match what {
+            "meta.json" => read_optional(&old)
+                .ok()
+                .flatten()
+                .and_then(|b| Meta::parse(&b).ok())
+                .is_some_and(|m| m.session_id == id),
+            "compact.json" => read_optional(&old)
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v.get("originals").is_some()),
+            _ => true,
+        };
+        if ours {
+            let _ = std::fs::rename(&old, &new);
         }
     }
 }
@@ -243,6 +306,24 @@ pub fn nothing_new(state_path: &Path, transcript: &Path, final_: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_two_ids_share_a_file() {
+        let d = Path::new("/s");
+        let ids = ["x", "x.meta", "X", "x.lock", "x.compact", "x.end", "a-b", "A-b", "x.json", "x.meta.json"];
+        let mut seen = std::collections::HashMap::new();
+        for id in ids {
+            let p = StatePaths::new(d, id);
+            let files = [p.state, p.meta, p.lock, side_file(d, id, "end"), side_file(d, id, "compact.json")];
+            for f in files {
+                // Compared case-folded, as a case-insensitive file system would.
+                let k = f.to_string_lossy().to_lowercase();
+                if let Some(other) = seen.insert(k.clone(), id) {
+                    assert_eq!(other, id, "{k} is shared by ids {other:?} and {id:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn lock_excludes_and_times_out() {

@@ -140,7 +140,7 @@ impl Store for LocalStore {
         }
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+    fn list_bounded(&self, prefix: &str, _bound: super::ListBound) -> Result<Vec<ObjectInfo>> {
         // Walk only the directory that contains the prefix.
         let dir_rel = match prefix.rfind('/') {
             Some(i) => &prefix[..i],

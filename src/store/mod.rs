@@ -63,6 +63,23 @@ impl Limits {
     };
 }
 
+/// How much of a listing we accept before calling the server broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListBound {
+    /// Objects.
+    pub keys: usize,
+    /// Bytes of key, ETag and date text held in memory.
+    pub bytes: usize,
+}
+
+impl ListBound {
+    /// One session's prefix: at most 100,000 parts (five-digit sequence numbers), plus
+    /// room for meta.json and strays.
+    pub const SESSION: ListBound = ListBound { keys: 110_000, bytes: 24 << 20 };
+    /// Anything else (a whole project).
+    pub const ANY: ListBound = ListBound { keys: 2_000_000, bytes: 256 << 20 };
+}
+
 /// What a store can do. Keys are full keys (`<project>/sessions/...`).
 pub trait Store: Send + Sync {
     /// "s3 http://host bucket b" or "local store /path": for messages.
@@ -79,8 +96,14 @@ pub trait Store: Send + Sync {
     fn head(&self, key: &str) -> Result<Option<ObjectInfo>>;
     /// Delete (absent is fine).
     fn delete(&self, key: &str) -> Result<()>;
-    /// Every object under `prefix`, in key order (paginated as needed).
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
+    /// Every object under `prefix`, in key order (paginated as needed). A remote store
+    /// bounds what it accepts (pages, keys, memory): see [`ListBound`].
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        self.list_bounded(prefix, ListBound::ANY)
+    }
+    /// [`Store::list`] with an explicit bound: more objects than it allows is an error
+    /// naming the endpoint (a server that lists forever must not exhaust memory or time).
+    fn list_bounded(&self, prefix: &str, bound: ListBound) -> Result<Vec<ObjectInfo>>;
     /// Check that the bucket exists and answers (for `init`/`doctor`).
     fn check_bucket(&self) -> Result<()>;
     /// Create the bucket (for `init --create-bucket`).

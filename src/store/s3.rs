@@ -3,6 +3,14 @@
 //! automatic status errors. Transient failures are retried with jittered backoff inside a
 //! bounded time budget. Credentials stay inside the signer; errors name the endpoint, the key
 //! and the server's error code, never a secret.
+//!
+//! The endpoint is not trusted to behave: every request has a deadline covering connect,
+//! headers and the whole body (`timeout_global`; uploads get extra time for their size,
+//! streamed downloads a minimum rate), bodies read into memory are capped
+//! ([`MAX_SMALL_BODY`] for meta.json and listing pages, [`MAX_ERROR_BODY`] for error
+//! answers), listings are bounded ([`ListBound`]: keys, memory, pages; a page must advance,
+//! keys must lie under the prefix asked for), and redirects are never followed (a 3xx is an
+//! error: our signature is for this host only).
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -11,12 +19,21 @@ use std::time::{Duration, Instant};
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
-use super::{Cond, Limits, ObjectInfo, Store, Upload};
+use super::{Cond, Limits, ListBound, ObjectInfo, Store, Upload};
 use crate::base::error::{Error, Result};
 use crate::config::{display_endpoint, S3Config};
 
 /// How long a presigned URL stays valid. Only needs to cover one request.
 const SIGN_TTL: Duration = Duration::from_secs(15 * 60);
+/// Largest body read into memory whole: meta.json, a listing page, a multipart answer.
+pub const MAX_SMALL_BODY: u64 = 16 << 20;
+/// Largest error answer read (enough for `<Code>` and `<Message>`).
+pub const MAX_ERROR_BODY: u64 = 8 << 10;
+/// Listing pages accepted for one listing (1,000 keys each on S3).
+const MAX_LIST_PAGES: usize = 20_000;
+/// The slowest transfer we wait for: an upload's deadline grows by its size at this rate,
+/// and a streamed download must keep up with it.
+const MIN_RATE: u64 = 128 << 10;
 
 /// A bucket on an S3-compatible server.
 pub struct S3Store {
@@ -32,7 +49,7 @@ impl std::fmt::Debug for S3Store {
         f.debug_struct("S3Store")
             .field("endpoint", &self.endpoint)
             .field("bucket", &self.bucket.name())
-            .field("access_key", &self.creds.key())
+            .field("access_key", &crate::config::mask_key_id(self.creds.key()))
             .finish_non_exhaustive()
     }
 }
@@ -56,6 +73,11 @@ impl S3Store {
             .http_status_as_error(false)
             .timeout_connect(Some(limits.connect))
             .timeout_recv_response(Some(limits.response))
+            // One deadline for the whole exchange, body included (a server dripping a byte
+            // every few seconds never trips a per-read timeout); uploads extend it.
+            .timeout_global(Some(limits.connect + limits.response))
+            .timeout_per_read(Some(limits.response))
+            .max_response_header_size(64 * 1024)
             .max_redirects(0)
             .user_agent(concat!("tracecraft-hook/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &cfg.ca_file {
@@ -76,6 +98,17 @@ impl S3Store {
     }
 
     fn net_err(&self, op: &'static str, key: &str, e: ureq::Error) -> Error {
+        let protocol = |msg: String| Error::Protocol { endpoint: self.endpoint.clone(), key: key.to_string(), op, msg };
+        match &e {
+            ureq::Error::BodyExceedsLimit(n) => {
+                return protocol(format!("the answer is larger than {n} bytes; refusing it (is this an S3 server?)"))
+            }
+            ureq::Error::TooManyRedirects | ureq::Error::RedirectFailed => {
+                return protocol("the server redirected; redirects are not followed".into())
+            }
+            ureq::Error::LargeResponseHeader(..) => return protocol("the answer's headers are too large".into()),
+            _ => {}
+        }
         let msg = match &e {
             ureq::Error::Timeout(t) => format!("timed out ({t})"),
             ureq::Error::ConnectionFailed => "connection failed (is the server running?)".into(),
@@ -102,6 +135,14 @@ impl S3Store {
         if msg.len() > 200 {
             msg.truncate(200);
         }
+        if (300..400).contains(&status) {
+            return Error::Protocol {
+                endpoint: self.endpoint.clone(),
+                key: key.to_string(),
+                op,
+                msg: format!("HTTP {status}: the server redirected; redirects are not followed (check \"endpoint\")"),
+            };
+        }
         let hint = match (status, code.as_str()) {
             (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
                 " (check access_key/secret_key and the bucket policy)"
@@ -126,7 +167,7 @@ impl S3Store {
         status: u16,
         resp: &mut ureq::http::Response<ureq::Body>,
     ) -> Result<Option<T>> {
-        let body = read_body(resp).unwrap_or_default();
+        let body = read_capped(resp, MAX_ERROR_BODY).unwrap_or_default();
         match self.http_err(op, key, status, &body) {
             Error::Http { status: 404, .. } => Ok(None),
             e => Err(e),
@@ -158,6 +199,12 @@ impl S3Store {
         }
     }
 
+    /// The deadline of one upload attempt: the usual one plus the time `len` bytes take at
+    /// [`MIN_RATE`].
+    fn upload_deadline(&self, len: usize) -> Duration {
+        self.limits.connect + self.limits.response + Duration::from_secs_f64(len as f64 / MIN_RATE as f64)
+    }
+
     /// PUT with an optional signed `Content-Type`.
     fn put_with(&self, key: &str, body: &[u8], cond: &Cond, content_type: Option<&str>) -> Result<Option<String>> {
         self.retry(|| {
@@ -173,7 +220,7 @@ impl S3Store {
                 action.headers_mut().insert("content-type", ct.to_string());
             }
             let url = self.sign(&action);
-            let mut req = self.agent.put(&url);
+            let mut req = self.agent.put(&url).config().timeout_global(Some(self.upload_deadline(body.len()))).build();
             if !hname.is_empty() {
                 req = req.header(hname, &hval);
             }
@@ -186,7 +233,7 @@ impl S3Store {
                 200..=299 => Ok(header(&resp, "etag")),
                 412 | 409 => Err(Error::Precondition { key: key.to_string() }),
                 _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
+                    let b = read_capped(&mut resp, MAX_ERROR_BODY).unwrap_or_default();
                     Err(self.http_err("PUT", key, status, &b))
                 }
             }
@@ -198,7 +245,6 @@ impl S3Store {
     }
 }
 
-/// A delay between 50% and 100% of `d`, so concurrent retries spread out.
 /// What the retry loop does after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -215,6 +261,7 @@ fn transient(e: &Error) -> Next {
     }
 }
 
+/// A delay between 50% and 100% of `d`, so concurrent retries spread out.
 fn jitter(d: Duration) -> Duration {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
@@ -241,8 +288,30 @@ fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String>
     resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
+/// At most `max` bytes of a body (an error body: what does not fit is dropped).
+fn read_capped(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::result::Result<Vec<u8>, ureq::Error> {
+    let mut out = Vec::new();
+    resp.body_mut().with_config().limit(u64::MAX).reader().take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// A whole body we need (meta.json, a listing page...), refused past `max` bytes.
 fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> std::result::Result<Vec<u8>, ureq::Error> {
-    resp.body_mut().with_config().limit(u64::MAX).read_to_vec()
+    // An announced length over the cap is refused before a byte is read.
+    if header(resp, "content-length").and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_SMALL_BODY) {
+        return Err(ureq::Error::BodyExceedsLimit(MAX_SMALL_BODY));
+    }
+    read_limited(resp, MAX_SMALL_BODY)
+}
+
+/// The whole body, or `BodyExceedsLimit` as soon as it goes past `max` bytes.
+fn read_limited(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::result::Result<Vec<u8>, ureq::Error> {
+    let mut out = Vec::new();
+    resp.body_mut().with_config().limit(u64::MAX).reader().take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(ureq::Error::BodyExceedsLimit(max));
+    }
+    Ok(out)
 }
 
 impl Store for S3Store {
@@ -254,9 +323,18 @@ impl Store for S3Store {
         self.put_with(key, body, cond, None)
     }
 
+    /// Small objects only (meta.json, probes): over [`MAX_SMALL_BODY`] is an error.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let mut out = Vec::new();
-        Ok(self.get_to(key, &mut out)?.map(|_| out))
+        self.retry(|| {
+            let action = self.bucket.get_object(Some(&self.creds), key);
+            let url = self.sign(&action);
+            let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("GET", key, e))?;
+            let status = resp.status().as_u16();
+            match status {
+                200 => read_body(&mut resp).map(Some).map_err(|e| self.net_err("GET", key, e)),
+                _ => self.absent_or_error("GET", key, status, &mut resp),
+            }
+        })
     }
 
     fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Vec<u8>>> {
@@ -271,10 +349,10 @@ impl Store for S3Store {
                 self.agent.get(&url).header("range", &range).call().map_err(|e| self.net_err("GET", key, e))?;
             let status = resp.status().as_u16();
             match status {
-                206 => read_body(&mut resp).map(Some).map_err(|e| self.net_err("GET", key, e)),
+                206 => read_limited(&mut resp, end - start).map(Some).map_err(|e| self.net_err("GET", key, e)),
                 200 => {
-                    // Server ignored Range: cut locally.
-                    let all = read_body(&mut resp).map_err(|e| self.net_err("GET", key, e))?;
+                    // Server ignored Range: read up to `end` only, cut locally.
+                    let all = read_capped(&mut resp, end).map_err(|e| self.net_err("GET", key, e))?;
                     let s = (start as usize).min(all.len());
                     let e = (end as usize).min(all.len());
                     Ok(Some(all[s..e].to_vec()))
@@ -292,10 +370,25 @@ impl Store for S3Store {
         self.retry_if(decide, || {
             let action = self.bucket.get_object(Some(&self.creds), key);
             let url = self.sign(&action);
-            let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("GET", key, e))?;
+            // Streamed (parts of any size): no fixed deadline, but every read must come within
+            // `response`, and the whole must keep up with MIN_RATE.
+            let started = Instant::now();
+            let mut resp = self
+                .agent
+                .get(&url)
+                .config()
+                .timeout_global(None)
+                .timeout_recv_body(None)
+                .build()
+                .call()
+                .map_err(|e| self.net_err("GET", key, e))?;
             let status = resp.status().as_u16();
             match status {
                 200 => {
+                    let len: u64 = header(&resp, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let budget = self.limits.connect
+                        + self.limits.response
+                        + Duration::from_secs_f64(len as f64 / MIN_RATE as f64);
                     let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut n = 0u64;
@@ -309,6 +402,20 @@ impl Store for S3Store {
                         })?;
                         if r == 0 {
                             break;
+                        }
+                        if started.elapsed() > budget + Duration::from_secs_f64(n as f64 / MIN_RATE as f64) {
+                            // A byte now and then never trips the per-read timeout: too slow is
+                            // an error too (not retried: the same server does the same).
+                            return Err(Error::Protocol {
+                                endpoint: self.endpoint.clone(),
+                                key: key.to_string(),
+                                op: "GET",
+                                msg: format!(
+                                    "too slow: {n} bytes in {:.0}s (less than {} KiB/s); giving up",
+                                    started.elapsed().as_secs_f64(),
+                                    MIN_RATE >> 10
+                                ),
+                            });
                         }
                         out.write_all(&buf[..r]).map_err(|e| Error::io("write", "<output>", e))?;
                         n += r as u64;
@@ -349,17 +456,26 @@ impl Store for S3Store {
             match status {
                 200..=299 | 404 => Ok(()),
                 _ => {
-                    let b = read_body(&mut resp).unwrap_or_default();
+                    let b = read_capped(&mut resp, MAX_ERROR_BODY).unwrap_or_default();
                     Err(self.http_err("DELETE", key, status, &b))
                 }
             }
         })
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+    fn list_bounded(&self, prefix: &str, bound: ListBound) -> Result<Vec<ObjectInfo>> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
+        let mut held = 0usize;
+        let mut pages = 0usize;
+        let mut last_key: Option<String> = None;
+        let broken =
+            |msg: String| Error::Protocol { endpoint: self.endpoint.clone(), key: prefix.to_string(), op: "LIST", msg };
         loop {
+            pages += 1;
+            if pages > MAX_LIST_PAGES {
+                return Err(broken(format!("more than {MAX_LIST_PAGES} listing pages; giving up")));
+            }
             let page = self.retry(|| {
                 let mut action = self.bucket.list_objects_v2(Some(&self.creds));
                 action.with_prefix(prefix);
@@ -381,14 +497,42 @@ impl Store for S3Store {
                     msg: format!("unreadable listing: {e}"),
                 })
             })?;
-            out.extend(page.contents.into_iter().map(|c| ObjectInfo {
-                key: c.key,
-                size: c.size.unwrap_or(0),
-                last_modified: c.last_modified,
-                etag: c.etag,
-            }));
+            let page_max = page.contents.iter().map(|c| c.key.as_str()).max().map(str::to_string);
+            for c in page.contents {
+                if !c.key.starts_with(prefix) {
+                    continue; // not what we asked for: never act on it
+                }
+                held += c.key.len()
+                    + c.etag.as_ref().map_or(0, String::len)
+                    + c.last_modified.as_ref().map_or(0, String::len)
+                    + 64;
+                if out.len() >= bound.keys || held > bound.bytes {
+                    return Err(broken(format!(
+                        "the listing goes on past {} objects / {} MiB; refusing more (is the server looping?)",
+                        out.len(),
+                        held >> 20
+                    )));
+                }
+                out.push(ObjectInfo {
+                    key: c.key,
+                    size: c.size.unwrap_or(0),
+                    last_modified: c.last_modified,
+                    etag: c.etag,
+                });
+            }
             match page.next_continuation_token {
-                Some(t) if !t.is_empty() => token = Some(t),
+                Some(t) if !t.is_empty() => {
+                    // Another page must bring keys beyond the last page's: a server that
+                    // repeats a page (or sends empty ones forever) is looping.
+                    if token.as_deref() == Some(t.as_str())
+                        || page_max.is_none()
+                        || (last_key.is_some() && page_max <= last_key)
+                    {
+                        return Err(broken("the listing does not advance (same page again); giving up".into()));
+                    }
+                    last_key = page_max;
+                    token = Some(t);
+                }
                 _ => break,
             }
         }
@@ -447,7 +591,7 @@ impl Store for S3Store {
         match resp.status().as_u16() {
             200..=299 => Ok(()),
             s => {
-                let b = read_body(&mut resp).unwrap_or_default();
+                let b = read_capped(&mut resp, MAX_ERROR_BODY).unwrap_or_default();
                 let e = self.http_err("CREATE bucket", self.bucket.name(), s, &b);
                 match &e {
                     Error::Http { code, .. } if code == "BucketAlreadyOwnedByYou" => Ok(()),
@@ -523,10 +667,17 @@ impl S3Upload<'_> {
         let etag = st.retry(|| {
             let action = st.bucket.upload_part(Some(&st.creds), key, number, &id);
             let url = st.sign(&action);
-            let mut resp = st.agent.put(&url).send(&body[..]).map_err(|e| st.net_err("PUT part", key, e))?;
+            let mut resp = st
+                .agent
+                .put(&url)
+                .config()
+                .timeout_global(Some(st.upload_deadline(body.len())))
+                .build()
+                .send(&body[..])
+                .map_err(|e| st.net_err("PUT part", key, e))?;
             let status = resp.status().as_u16();
             if !(200..300).contains(&status) {
-                let b = read_body(&mut resp).unwrap_or_default();
+                let b = read_capped(&mut resp, MAX_ERROR_BODY).unwrap_or_default();
                 return Err(st.http_err("PUT part", key, status, &b));
             }
             header(&resp, "etag").ok_or_else(|| Error::Network {
@@ -684,6 +835,41 @@ mod tests {
     }
 
     /// A server that answers every GET with a 100-byte body but sends 10 bytes and hangs up.
+    #[test]
+    fn a_streamed_download_that_drips_is_cut_off() {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut r = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let mut w = stream;
+                let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+                // One byte every 200 ms: no single read waits long, the whole never ends.
+                for _ in 0..1000 {
+                    if w.write_all(b"x").is_err() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        });
+        let limits = Limits {
+            connect: Duration::from_millis(500),
+            response: Duration::from_millis(1000),
+            retry_budget: Duration::from_millis(100),
+        };
+        let s = S3Store::new(&cfg(&format!("http://{addr}"), true), limits).unwrap();
+        let started = Instant::now();
+        let e = s.get_to("p/k", &mut Vec::new()).unwrap_err();
+        assert!(matches!(e, Error::Protocol { .. }) && e.to_string().contains("too slow"), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    }
+
     #[test]
     fn get_to_does_not_retry_once_bytes_went_out() {
         use std::io::BufRead;

@@ -359,10 +359,10 @@ impl Lines<'_, '_, '_> {
 impl<'c, 'w> Renderer<'c, 'w> {
     /// Stream `parts` through the line renderer.
     fn stream(&mut self, parts: &[PartObject]) -> Result<()> {
-        let store = self.cat.store;
+        let (store, cat) = (self.cat.store, self.cat);
         let mut lines = Lines { r: self, line: Vec::new(), dropped: 0 };
         for p in parts {
-            match store.get_to(&p.key, &mut lines) {
+            match crate::session::seal::get_part_to(store, &cat.keys, &p.key, &mut lines) {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return Err(Error::NotFound(format!(

@@ -46,9 +46,19 @@ pub struct PartEntry {
 }
 
 impl PartEntry {
-    /// The part's object name.
+    /// The part's object name (`.jsonl.age` when sealed).
     pub fn name(&self) -> String {
-        crate::session::layout::part_name(self.seq, &self.uuid)
+        let name = crate::session::layout::part_name(self.seq, &self.uuid);
+        if self.sealed() {
+            format!("{name}{}", crate::session::layout::SEALED_SUFFIX)
+        } else {
+            name
+        }
+    }
+
+    /// Whether the part is stored sealed (`"encryption": "age"`, see `session::seal`).
+    pub fn sealed(&self) -> bool {
+        self.extra.get(crate::session::layout::SEALED_MARK).and_then(Value::as_str) == Some("age")
     }
 }
 

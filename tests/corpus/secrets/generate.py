@@ -40,10 +40,12 @@ def rand(alphabet, n):
 
 
 def keyish(alphabet, n):
-    """Random, with at least lower case, upper case and a digit (as real keys have)."""
+    """Random, with every class of lower case, upper case and digits the alphabet has (as real
+    keys have)."""
+    need = [cls for cls in (LO, UP, DIG) if any(c in cls for c in alphabet)]
     while True:
         s = rand(alphabet, n)
-        if any(c in LO for c in s) and any(c in UP for c in s) and any(c in DIG for c in s):
+        if all(any(c in cls for c in s) for cls in need):
             return s
 
 
@@ -225,6 +227,343 @@ def all_secrets():
     out += [private_key(i) for i in range(11)]
     out += [truncated_private_key() for _ in range(2)]
     out += [url_password(i) for i in range(14)]
+    out += more_secrets()
+    return out
+
+
+# --------------------------------------------------------------------------- issue 11 families
+# Written from the vendors' documented formats (prefix, length, alphabet), in the shapes their
+# own tools print or read. Each returns (rule, snippet, needles).
+
+BECH32 = "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L"
+
+
+def b64(nbytes):
+    return base64.b64encode(bytes(R.randrange(256) for _ in range(nbytes))).decode()
+
+
+def b64u(nbytes):
+    return base64.urlsafe_b64encode(bytes(R.randrange(256) for _ in range(nbytes))).decode().rstrip("=")
+
+
+def jwt(claims):
+    head = base64.urlsafe_b64encode(json.dumps({"alg": R.choice(["HS256", "RS256", "ES256"]), "typ": "JWT"}).encode()).decode().rstrip("=")
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{head}.{body}.{b64u(R.choice([32, 64, 256]))}"
+
+
+def aws_more(i):
+    kid, sec = "AKIA" + rand(B32, 16), keyish(B64, 40)
+    forms = [
+        (f"$ aws configure\nAWS Access Key ID [None]: {kid}\nAWS Secret Access Key [None]: {sec}\nDefault region name [None]: us-east-1\nDefault output format [None]: json", "aws_secret_key"),
+        (f"AWS Secret Access Key [****************{sec[-4:]}]: {sec}", "aws_secret_key"),
+        (f"User name,Password,Access key ID,Secret access key,Console login link\nci,,{kid},{sec},https://123456789012.signin.aws.amazon.com/console", "aws_secret_key"),
+        (f"Access key ID,Secret access key\n{kid},{sec}", "aws_secret_key"),
+        (f"<Credentials>\n  <AccessKeyId>{kid}</AccessKeyId>\n  <SecretAccessKey>{sec}</SecretAccessKey>\n</Credentials>", "aws_secret_key"),
+        ('            "id": "' + kid + '",\n            "secret": "' + sec + '",\n            "ses_smtp_password_v4": null,', "aws_secret_key"),
+        (f"| Name | Value |\n|------|-------|\n| aws_access_key_id | {kid} |\n| aws_secret_access_key | {sec} |", "aws_secret_key"),
+        ("[default]\naws_access_key_id = " + kid + "\naws_secret_access_key = " + sec.replace("/", "\\/"), "aws_secret_key"),
+    ]
+    text, rule = forms[i % len(forms)]
+    return rule, text, [p for p in sec.split("/") if len(p) >= 8] if "\\/" in text else [sec]
+
+
+def aws_session_blob(i):
+    blob = R.choice(["IQoJb3JpZ2luX2VjE", "IQoJb3JpZ2luX2VjEK", "FwoGZXIvYXdzE", "FQoGZXIvYXdzE"]) + rand(B64, R.randrange(300, 900))
+    form = [
+        "aws_session_token = {t}",
+        'export AWS_SESSION_TOKEN="{t}"',
+        '"SessionToken": "{t}",',
+        "<SessionToken>{t}</SessionToken>",
+    ][i % 4]
+    return "aws_session_token", form.format(t=blob), [blob[20:70], blob[-40:]]
+
+
+def gitlab(i):
+    kinds = [("glpat-", URLS := ALNUM + "-_", 20), ("glrt-", ALNUM + "-_", 20), ("gldt-", ALNUM + "-_", 20),
+             ("glptt-", HEX, 40), ("gloas-", HEX, 64), ("glft-", ALNUM + "-_", 20), ("glimt-", ALNUM + "-_", 25),
+             ("glsoat-", ALNUM + "-_", 20), ("glcbt-64_", ALNUM + "-_", 20), ("GR1348941", ALNUM + "-_", 20)]
+    p, alpha, n = kinds[i % len(kinds)]
+    body = keyish(alpha, n) if alpha is not HEX else rand(HEX, n)
+    tok = p + body
+    form = R.choice(["GITLAB_TOKEN={t}", 'git clone https://oauth2:{t}@gitlab.com/acme/api.git',
+                     'curl --header "PRIVATE-TOKEN: {t}" "https://gitlab.example.com/api/v4/projects"',
+                     "gitlab-runner register --url https://gitlab.com --token {t}", "  token: {t}"])
+    return "gitlab_token", form.format(t=tok), [body]
+
+
+def slack_more(i):
+    if i % 3 == 0:
+        body = f"1-A{rand(UP + DIG, 10)}-{rand(DIG, 13)}-{rand(HEX, 64)}"
+        return "slack_token", f"SLACK_APP_TOKEN=xapp-{body}", [body[-40:]]
+    if i % 3 == 1:
+        path = f"T{rand(UP + DIG, 8)}/B{rand(UP + DIG, 10)}/{keyish(ALNUM, 24)}"
+        form = R.choice(["SLACK_WEBHOOK_URL=https://hooks.slack.com/services/{p}",
+                         "curl -X POST -H 'Content-type: application/json' --data '{{\"text\":\"hi\"}}' https://hooks.slack.com/services/{p}"])
+        return "slack_webhook", form.format(p=path), [path.rsplit("/", 1)[1]]
+    body = f"1-{rand(DIG, 13)}-{rand(DIG, 13)}-{rand(HEX, 64)}"
+    return "slack_token", f'"access_token": "xoxe.xoxp-{body}"', [body[-40:]]
+
+
+def stripe(i):
+    p = ["sk_live_", "rk_live_", "sk_test_", "whsec_"][i % 4]
+    body = keyish(ALNUM, 99 if p == "sk_live_" else (32 if p == "whsec_" else 24))
+    form = R.choice(["STRIPE_SECRET_KEY={k}", "stripe.api_key = '{k}'", "curl https://api.stripe.com/v1/charges -u {k}:",
+                     "const stripe = require('stripe')('{k}');", "STRIPE_WEBHOOK_SECRET={k}"])
+    return "stripe_key", form.format(k=p + body), [body]
+
+
+def google(i):
+    if i % 3 == 0:
+        k = "AIza" + keyish(ALNUM + "-_", 35)
+        form = R.choice(["GOOGLE_API_KEY={k}", "https://maps.googleapis.com/maps/api/js?key={k}&callback=init",
+                         'const firebaseConfig = {{ apiKey: "{k}", authDomain: "app.firebaseapp.com" }};'])
+        return "google_api_key", form.format(k=k), [k[4:]]
+    if i % 3 == 1:
+        k = "GOCSPX-" + keyish(ALNUM + "-_", 28)
+        form = R.choice(['"client_secret": "{k}",', "GOOGLE_CLIENT_SECRET={k}"])
+        return "google_oauth", form.format(k=k), [k[7:]]
+    k = "ya29." + keyish(ALNUM + "-_", R.randrange(120, 200))
+    form = R.choice(['{{"access_token": "{k}", "expires_in": 3599, "token_type": "Bearer"}}', "gcloud auth print-access-token\n{k}"])
+    return "google_oauth", form.format(k=k), [k[5:50]]
+
+
+def azure(i):
+    if i % 2 == 0:
+        k = b64(64)
+        form = R.choice(["AZURE_STORAGE_CONNECTION_STRING=DefaultEndpointsProtocol=https;AccountName=acmeprod;AccountKey={k};EndpointSuffix=core.windows.net",
+                         '"AccountKey": "{k}"', "az storage account keys list ...\n{{\n  \"keyName\": \"key1\",\n  \"value\": \"{k}\"\n}}"])
+        rule = "azure_storage_key"
+        return rule, form.format(k=k), [k[:40]]
+    sig = b64(32).replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    url = f"https://acmeprod.blob.core.windows.net/backup/db.bak?sp=r&st=2026-11-01T10:00:00Z&se=2026-12-01T18:00:00Z&spr=https&sv=2022-11-02&sr=b&sig={sig}"
+    return "azure_sas", R.choice(["azcopy copy '{u}' ./db.bak", "SAS_URL={u}"]).format(u=url), [sig[:30]]
+
+
+def jwt_any(i):
+    t = jwt({"sub": rand(DIG, 10), "name": "Jane Doe", "iat": R.randrange(10**9, 2 * 10**9), "role": R.choice(["admin", "service_role", "user"])})
+    form = R.choice(["id_token={t}", '{{"token": "{t}"}}', "Set-Cookie: session={t}; Path=/; HttpOnly",
+                     "SUPABASE_SERVICE_ROLE_KEY={t}", "curl 'https://api.example.com/me?access_token={t}'", "{t}"])
+    return "jwt", form.format(t=t), [t.split(".")[1][:30], t.split(".")[2][:30]]
+
+
+def kube(i):
+    if i % 2 == 0:
+        t = jwt({"iss": "kubernetes/serviceaccount", "kubernetes.io/serviceaccount/namespace": "default"})
+        return "jwt", f"users:\n- name: deployer\n  user:\n    token: {t}", [t.split(".")[2][:30]]
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(pem_lines(R.randrange(600, 1200))) + "\n-----END RSA PRIVATE KEY-----\n"
+    k = base64.b64encode(pem.encode()).decode()
+    cert = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIC" + rand(B64, 300).encode() + b"\n-----END CERTIFICATE-----\n").decode()
+    return "private_key", f"users:\n- name: admin\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {k}", [k[40:100], k[-60:-10]]
+
+
+def simple(rule, prefix, alpha, n, forms, cut=None):
+    def gen():
+        body = keyish(alpha, n) if alpha not in (HEX,) else rand(HEX, n)
+        tok = prefix + body
+        return rule, R.choice(forms).format(t=tok), [body if cut is None else body[cut:]]
+    return gen
+
+
+SIMPLE = [
+    simple("npm_token", "npm_", ALNUM, 36, ["//registry.npmjs.org/:_authToken={t}", "NPM_TOKEN={t}", "npm config set //registry.npmjs.org/:_authToken {t}"]),
+    simple("pypi_token", "pypi-AgEIcHlwaS5vcmc", ALNUM + "-_", 150, ["[pypi]\n  username = __token__\n  password = {t}", "TWINE_PASSWORD={t}", "uv publish --token {t}"]),
+    simple("docker_token", "dckr_pat_", ALNUM + "-_", 27, ["echo {t} | docker login -u acme --password-stdin", "DOCKERHUB_TOKEN={t}"]),
+    simple("databricks_token", "dapi", HEX, 32, ["DATABRICKS_TOKEN={t}", "[DEFAULT]\nhost = https://adb-1234.5.azuredatabricks.net\ntoken = {t}"]),
+    simple("digitalocean_token", "dop_v1_", HEX, 64, ["doctl auth init --access-token {t}", "DIGITALOCEAN_TOKEN={t}"]),
+    simple("digitalocean_token", "doo_v1_", HEX, 64, ["DO_OAUTH_TOKEN={t}"]),
+    simple("shopify_token", "shpat_", HEX, 32, ["X-Shopify-Access-Token: {t}", "SHOPIFY_ACCESS_TOKEN={t}"]),
+    simple("shopify_token", "shpss_", HEX, 32, ["SHOPIFY_API_SECRET={t}"]),
+    simple("vault_token", "hvs.", ALNUM + "-_", 91, ["export VAULT_TOKEN={t}", "vault login {t}", "X-Vault-Token: {t}"]),
+    simple("vault_token", "hvb.", ALNUM + "-_", 138, ["VAULT_TOKEN={t}"]),
+    simple("notion_token", "ntn_" + rand(DIG, 11), ALNUM, 35, ["NOTION_API_KEY={t}", 'const notion = new Client({{ auth: "{t}" }})']),
+    simple("notion_token", "secret_", ALNUM, 43, ["NOTION_TOKEN={t}"]),
+    simple("linear_key", "lin_api_", ALNUM, 40, ["LINEAR_API_KEY={t}", "curl -H 'Authorization: {t}' https://api.linear.app/graphql"]),
+    simple("groq_key", "gsk_", ALNUM, 52, ["GROQ_API_KEY={t}", 'client = Groq(api_key="{t}")']),
+    simple("atlassian_token", "ATATT3xFfGF0", ALNUM + "-_", 170, ["JIRA_API_TOKEN={t}=A1B2C3D4", "curl -u me@acme.com:{t}=0F1E2D3C https://acme.atlassian.net/rest/api/3/myself"]),
+    simple("sentry_token", "sntryu_", HEX, 64, ["SENTRY_AUTH_TOKEN={t}", "[auth]\ntoken={t}"]),
+    simple("postman_key", "PMAK-" + rand(HEX, 24) + "-", HEX, 34, ["POSTMAN_API_KEY={t}", "x-api-key: {t}"]),
+    simple("mailgun_key", "key-", HEX, 32, ["MAILGUN_API_KEY={t}", "curl -s --user 'api:{t}' https://api.mailgun.net/v3/mg.acme.com/messages"]),
+    simple("replicate_token", "r8_", ALNUM, 37, ["REPLICATE_API_TOKEN={t}", "export REPLICATE_API_TOKEN={t}"]),
+    simple("heroku_key", "HRKU-", ALNUM + "-_", 60, ["HEROKU_API_KEY={t}", "machine api.heroku.com\n  login me@acme.com\n  password {t}"]),
+    simple("newrelic_key", "NRAK-", UP + DIG, 27, ["NEW_RELIC_API_KEY={t}"]),
+    simple("grafana_token", "glsa_", ALNUM, 32, ["GRAFANA_SERVICE_ACCOUNT_TOKEN={t}_" + "a1b2c3d4"]),
+    simple("supabase_token", "sbp_", HEX, 40, ["SUPABASE_ACCESS_TOKEN={t}", "supabase login --token {t}"]),
+    simple("doppler_token", "dp.pt.", ALNUM, 43, ["DOPPLER_TOKEN={t}", "doppler configure set token {t}"]),
+    simple("pulumi_token", "pul-", HEX, 40, ["PULUMI_ACCESS_TOKEN={t}"]),
+    simple("square_token", "EAAA", ALNUM + "-_", 60, ["SQUARE_ACCESS_TOKEN={t}"]),
+    simple("xai_key", "xai-", ALNUM, 80, ["XAI_API_KEY={t}"]),
+    simple("anthropic_key", "sk-ant-admin01-", ALNUM + "-_", 93, ["ANTHROPIC_ADMIN_KEY={t}AA"]),
+    simple("openai_key", "sk-admin-", ALNUM + "-_", 150, ["OPENAI_ADMIN_KEY={t}"]),
+    simple("flyio_token", "fo1_", ALNUM + "-_", 43, ["FLY_API_TOKEN={t}"]),
+    simple("alibaba_key", "LTAI", ALNUM, 20, ["ALIBABA_CLOUD_ACCESS_KEY_ID={t}"]),
+    simple("perplexity_key", "pplx-", ALNUM, 48, ["PERPLEXITY_API_KEY={t}"]),
+    simple("tavily_key", "tvly-", ALNUM, 32, ["TAVILY_API_KEY={t}"]),
+    simple("hf_token", "hf_", ALNUM, 34, ["huggingface-cli login --token {t}"]),
+    simple("bitbucket_token", "ATBB", ALNUM, 32, ["BITBUCKET_APP_PASSWORD={t}", "git clone https://me:{t}@bitbucket.org/acme/api.git"]),
+    simple("dropbox_token", "sl.B", ALNUM + "-_", 136, ["DROPBOX_ACCESS_TOKEN={t}"]),
+    simple("langsmith_key", "lsv2_pt_" + rand(HEX, 32) + "_", HEX, 10, ["LANGSMITH_API_KEY={t}", "LANGCHAIN_API_KEY={t}"]),
+    simple("pinecone_key", "pcsk_", ALNUM + "_", 70, ["PINECONE_API_KEY={t}"]),
+    simple("paypal_braintree_token", "access_token$production$" + rand(DIG + LO, 16) + "$", HEX, 32, ["BRAINTREE_ACCESS_TOKEN={t}"]),
+]
+
+
+def sendgrid():
+    a, b = keyish(ALNUM + "-_", 22), keyish(ALNUM + "-_", 43)
+    return "sendgrid_key", R.choice(["SENDGRID_API_KEY=SG.{a}.{b}", "sg.client = SendGridAPIClient('SG.{a}.{b}')"]).format(a=a, b=b), [b]
+
+
+def twilio():
+    sid, tok = "AC" + rand(HEX, 32), rand(HEX, 32)
+    if R.random() < 0.5:
+        return "twilio_key", f"# twilio\nTWILIO_API_KEY=SK{tok}", [tok]
+    return "secret_assignment", f"TWILIO_ACCOUNT_SID={sid}\nTWILIO_AUTH_TOKEN={tok}", [tok]
+
+
+def telegram():
+    t = f"{rand(DIG, 10)}:AA{keyish(ALNUM + '-_', 33)}"
+    form = R.choice(["TELEGRAM_BOT_TOKEN={t}", "curl https://api.telegram.org/bot{t}/getMe", "bot = telebot.TeleBot('{t}')"])
+    return "telegram_bot_token", form.format(t=t), [t.split(":")[1]]
+
+
+def cloudflare():
+    if R.random() < 0.5:
+        t = keyish(ALNUM + "-_", 40)
+        return "secret_assignment", R.choice(["CLOUDFLARE_API_TOKEN={t}", "CF_API_TOKEN={t}"]).format(t=t), [t]
+    k = f"v1.0-{rand(HEX, 24)}-{rand(HEX, 146)}"
+    return "cloudflare_key", f"CF_ORIGIN_CA_KEY={k}", [k[6:40]]
+
+
+def terraform():
+    t = f"{keyish(ALNUM, 14)}.atlasv1.{keyish(ALNUM + '-_', 67)}"
+    return "terraform_token", R.choice(['credentials "app.terraform.io" {{\n  token = "{t}"\n}}', "TF_TOKEN_app_terraform_io={t}"]).format(t=t), [t.split(".")[2]]
+
+
+def mapbox():
+    t = f"sk.eyJ1IjoiYWNtZSIsImEiOiJ{keyish(ALNUM, 20)}In0.{keyish(ALNUM + '-_', 22)}"
+    return "mapbox_token", f"MAPBOX_SECRET_TOKEN={t}", [t.split(".")[-1]]
+
+
+def discord():
+    t = keyish(ALNUM + "-_", 68)
+    return "discord_webhook", f"DISCORD_WEBHOOK=https://discord.com/api/webhooks/{rand(DIG, 18)}/{t}", [t]
+
+
+def age_key():
+    k = "AGE-SECRET-KEY-1" + rand(BECH32, 58)
+    return "age_secret_key", f"# created: 2026-11-20T10:11:12+01:00\n# public key: age1{rand(BECH32.lower(), 58)}\n{k}", [k[16:]]
+
+
+def putty():
+    priv = [rand(B64, 64) for _ in range(R.randrange(1, 4))] + [rand(B64, 24) + "=="]
+    text = ("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: eddsa-key-20261120\nPublic-Lines: 2\n"
+            + "\n".join(pem_lines(51)) + f"\nPrivate-Lines: {len(priv)}\n" + "\n".join(priv) + "\nPrivate-MAC: " + rand(HEX, 64))
+    return "private_key", text, [p for p in priv if len(p) >= 20]
+
+
+def b64_pem():
+    pem = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(pem_lines(R.randrange(600, 1200))) + "\n-----END PRIVATE KEY-----\n"
+    k = base64.b64encode(pem.encode()).decode()
+    return "private_key", R.choice(["apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\ndata:\n  tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\n  tls.key: {k}", "TLS_KEY_B64={k}"]).format(k=k), [k[40:100]]
+
+
+def docker_auth():
+    a = base64.b64encode(f"acme:{keyish(ALNUM, 20)}".encode()).decode()
+    return "docker_auth", '{\n  "auths": {\n    "https://index.docker.io/v1/": {\n      "auth": "' + a + '"\n    }\n  }\n}', [a]
+
+
+PW = ALNUM + "!#%^*-_"
+
+
+def passwords(i):
+    pw = keyish(PW, R.randrange(10, 20))
+    forms = [
+        ("jdbc:postgresql://db.internal:5432/app?user=app&password={p}&sslmode=require", "password_assignment"),
+        ("jdbc:sqlserver://sql01:1433;databaseName=shop;user=sa;password={p};encrypt=true", "password_assignment"),
+        ("mysql -h 127.0.0.1 -u root -p'{p}' shop", "cli_password"),
+        ("mysql -uroot -p{p} -e 'show databases'", "cli_password"),
+        ("curl -u admin:{p} https://jenkins.internal/api/json", "basic_auth"),
+        ("PGPASSWORD={p} psql -h db -U app app", "password_assignment"),
+        ("sshpass -p '{p}' ssh deploy@10.0.0.7", "cli_password"),
+        ("DB_PASSWORD={p}", "password_assignment"),
+        ("export MYSQL_ROOT_PASSWORD='{p}'", "password_assignment"),
+        ("spring.datasource.password={p}", "password_assignment"),
+        ("  password: \"{p}\"", "password_assignment"),
+        ('"password": "{p}"', "password_assignment"),
+        ("[client]\nuser = root\npassword = {p}", "password_assignment"),
+        ("| db_password | {p} |", "password_assignment"),
+        ("redis-cli -h cache -a '{p}' ping", "cli_password"),
+        ("<password>{p}</password>", "password_assignment"),
+    ]
+    text, rule = forms[i % len(forms)]
+    return rule, text.format(p=pw), [pw]
+
+
+def url_pw_more(i):
+    pw = keyish(ALNUM, 8) + R.choice(["/", "?", "#", "%2F", "%40", "%23"]) + keyish(ALNUM, 6)
+    form = ["postgres://app:{p}@db.internal:5432/app", "https://deploy:{p}@registry.acme.io/v2/", "amqps://worker:{p}@mq.internal/vhost"][i % 3]
+    return "url_password", form.format(p=pw), [pw]
+
+
+def auth_headers(i):
+    if i % 3 == 0:
+        c = base64.b64encode(f"admin:{keyish(ALNUM, 14)}".encode()).decode()
+        return "basic_auth", R.choice(["Authorization: Basic {c}", "AUTHORIZATION: BASIC {c}", "curl -H 'authorization: basic {c}' http://localhost:9200"]).format(c=c), [c]
+    if i % 3 == 1:
+        t = keyish(ALNUM, 40)
+        return "bearer_token", R.choice(["Authorization: Token {t}", "authorization: token {t}"]).format(t=t), [t]
+    t = keyish(ALNUM, R.randrange(10, 19))
+    return "bearer_token", R.choice(["Authorization: BEARER {t}", "-H 'Authorization: Bearer {t}'"]).format(t=t), [t]
+
+
+def assignments(i):
+    v = keyish(ALNUM + "-_", R.randrange(24, 48))
+    forms = ["SECRET_KEY={v}", "export API_KEY={v}", "  client_secret: {v}", 'JWT_SECRET="{v}"', "apiKey: '{v}'",
+             "STRIPE_KEY = \"{v}\"", "[auth]\ntoken = \"{v}\"", "X-Api-Key: {v}", "auth_token={v}", "| api_key | {v} |",
+             "--token {v}", "ENCRYPTION_KEY={v}", '"accessToken":"{v}"', "webhook_secret: {v}", "const API_KEY = '{v}';"]
+    return "secret_assignment", forms[i % len(forms)].format(v=v), [v]
+
+
+def encoded(i):
+    g = "ghp_" + keyish(ALNUM, 36)
+    forms = [
+        ("https://app.acme.io/oauth/cb?state=xyz&next=%2Fhome%3Ftoken%3D{g}", "github_pat"),
+        ("https://app.acme.io/login?redirect=https%3A%2F%2Fx.io%2F%3Ftoken%3D{g}%26a%3D1", "github_pat"),
+    ]
+    text, rule = forms[i % 2]
+    return rule, text.format(g=g), [g[4:]]
+
+
+def escaped_slash():
+    sec = keyish(ALNUM, 20) + "/" + keyish(ALNUM, 19)
+    return "aws_secret_key", '{"aws_secret_access_key":"' + sec.replace("/", "\\/") + '"}', [sec.split("/")[1]]
+
+
+def more_secrets():
+    out = []
+    out += [aws_more(i) for i in range(16)]
+    out += [aws_session_blob(i) for i in range(6)]
+    out += [gitlab(i) for i in range(12)]
+    out += [slack_more(i) for i in range(6)]
+    out += [stripe(i) for i in range(8)]
+    out += [google(i) for i in range(9)]
+    out += [azure(i) for i in range(6)]
+    out += [jwt_any(i) for i in range(8)]
+    out += [kube(i) for i in range(4)]
+    out += [g() for g in SIMPLE]
+    out += [g() for g in SIMPLE[:12]]
+    out += [sendgrid() for _ in range(3)]
+    out += [twilio() for _ in range(3)]
+    out += [telegram() for _ in range(3)]
+    out += [cloudflare() for _ in range(3)]
+    out += [terraform() for _ in range(2)]
+    out += [mapbox(), discord(), discord(), age_key(), age_key(), putty(), putty(), b64_pem(), b64_pem(), docker_auth(), docker_auth()]
+    out += [passwords(i) for i in range(24)]
+    out += [url_pw_more(i) for i in range(6)]
+    out += [auth_headers(i) for i in range(9)]
+    out += [assignments(i) for i in range(20)]
+    out += [encoded(i) for i in range(4)]
+    out += [escaped_slash() for _ in range(2)]
     return out
 
 
@@ -328,9 +667,7 @@ def lookalikes():
         "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY_FROM_VAULT",
         "aws_secret_access_key: <your-secret-access-key>",
         keyish(B64, 40),
-        "SECRET_KEY_BASE=" + rand(HEX, 128),
         "AWS_SECRET_ACCESS_KEY_ID=" + keyish(B64, 40),
-        "secret_access_key = " + keyish(B64, 41),
         "the secret access key is " + keyish(B64, 40),
     ]]
     out += [("image data", rand(B64, 3000))]
@@ -339,6 +676,83 @@ def lookalikes():
         "The secret to fast builds is caching the registry.",
         "Rotate the AWS secret key every 90 days, per policy.",
     ]]
+    out += [("npm integrity", f'"integrity": "sha512-{b64(64)}"') for _ in range(5)]
+    out += [("sha512", rand(HEX, 128)) for _ in range(3)]
+    out += [("data url", f"![screenshot](data:image/png;base64,{b64(1500)})") for _ in range(3)]
+    out += [("id", f'"{k}": "{p}01{keyish(ALNUM, 22)}"') for k, p in
+            [("id", "toolu_"), ("id", "msg_"), ("requestId", "req_"), ("tool_use_id", "srvtoolu_"), ("id", "toolu_vrtx_")]]
+    out += [("task id", f"task-{keyish(ALNUM, 10)}") for _ in range(3)]
+    out += [("code", c) for c in [
+        "pub struct Credentials { pub user: String, pub password: String }",
+        "api_key = os.environ[\"API_KEY\"]",
+        "SECRET_KEY = os.getenv(\"SECRET_KEY\")",
+        "const token = process.env.TOKEN;",
+        "conn = psycopg2.connect(user=user, password=password)",
+        "token = get_token()",
+        "self.password = password",
+        "if (!apiKey) throw new Error('missing API key');",
+        "let secret = read_secret(&path)?;",
+        "auth_token: Option<String>,",
+        "def login(username: str, password: str) -> Session:",
+        "password: string;",
+        "export GITHUB_TOKEN=$(gh auth token)",
+        "headers = {'Authorization': f'Bearer {token}'}",
+        "client_secret=settings.CLIENT_SECRET,",
+        "token: ${{ secrets.GITHUB_TOKEN }}",
+        "password = config[\"db\"][\"password\"]",
+        "if password == confirm_password:",
+        "const [password, setPassword] = useState('');",
+        "SECRET_KEY_FILE=/run/secrets/django_key",
+        "PRIVATE_KEY_PATH=~/.ssh/id_ed25519",
+        "\"max_tokens\": 4096, \"input_tokens\": 1523",
+        "tokenizer = AutoTokenizer.from_pretrained(\"bert-base-uncased\")",
+        "passwordless login via magic links",
+        "PWD=/home/me/work/app\nOLDPWD=/home/me",
+    ]]
+    out += [("placeholder", p) for p in [
+        "mysql://ro:%(password)s@replica/shop",
+        "DB_PASSWORD=${DB_PASSWORD}",
+        "password: $DB_PASSWORD",
+        "password: {{ .Values.postgres.password }}",
+        "secret: {{ secret }}",
+        "API_KEY=YOUR_API_KEY",
+        "OPENAI_API_KEY=<your-api-key>",
+        "token: <token>",
+        "SECRET_KEY=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "password=changeme",
+        "password: '***'",
+        "api_key: REDACTED",
+        "password = \"example\"",
+        "token=dummy",
+        "PASSWORD=test",
+        "STRIPE_SECRET_KEY=sk_live_...",
+        "password: ********",
+        "client_secret = \"<client-secret>\"",
+        "AWS_SECRET_ACCESS_KEY=${{ secrets.AWS_SECRET_ACCESS_KEY }}",
+        "GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "Authorization: Basic <base64(user:pass)>",
+        "curl -u $USER:$PASS https://example.com",
+        "docker run -u 1000:1000 image",
+        "mysql -u root -p",
+        "password = None",
+        "\"password\": null",
+        "password: true",
+        "jdbc:postgresql://db/app?user=app&password=${DB_PASS}",
+        "postgres://app:%(pw)s@db/app",
+        "token: \"{{ vault_token }}\"",
+    ]]
+    out += [("prose", p) for p in [
+        "The token limit is 200k tokens per request.",
+        "Store the password in the keychain, never in the repo.",
+        "Set an API key in the dashboard, then restart.",
+        "Basic usage: run `make` then `make test`.",
+        "keyboard shortcut: Ctrl+K",
+        "The bearer of this letter is authorised.",
+        "Using the secret manager is the recommended approach for credentials.",
+    ]]
+    out += [("uuid", f'"sessionId": "{uuid()}"') for _ in range(4)]
+    out += [("git sha", f"Merge: {rand(HEX, 7)} {rand(HEX, 7)}\ncommit {rand(HEX, 40)}") for _ in range(3)]
+    out += [("sha256", f"sha256:{rand(HEX, 64)} image digest") for _ in range(2)]
     return out
 
 
@@ -412,9 +826,12 @@ def style_edit(s):
                              "new_string": f"API_KEY = None\n{s}"})
 
 
+JSON_KEY = ["credentials"]
+
+
 def style_json_file(s):
     """A JSON file read by a tool: the secret is escaped twice in the transcript."""
-    doc = json.dumps({"profile": "default", "credentials": s, "region": "eu-west-1"}, indent=2)
+    doc = json.dumps({"profile": "default", JSON_KEY[0]: s, "region": "eu-west-1"}, indent=2)
     return tool_result(doc, {"toolUseResult": {"stdout": doc, "stderr": "", "interrupted": False,
                                                "isImage": False}})
 
@@ -452,6 +869,8 @@ def main():
         f.writelines(json.dumps(m) + "\n" for m in manifest)
 
     looks = lookalikes()
+    # A look-alike under a key named "credentials" would be a secret-named assignment.
+    JSON_KEY[0] = "notes"
     lines, manifest = [], []
     for i, (kind, text) in enumerate(looks):
         style = STYLES[i % len(STYLES)]
