@@ -5,17 +5,19 @@
 //! Every wait polls with a generous deadline (loaded 2-core CI machines); every process a
 //! test starts is killed by a `Drop` guard, also when the test panics.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use common::servers::{self, Kind, ServerProcess};
+use common::{slug, Home};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
 /// Upper bound for anything a test waits for; normally reached in well under a second.
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -26,53 +28,25 @@ const SIGTERM: i32 = 15;
 
 // ---------------------------------------------------------------- helpers
 
-/// A temporary `HOME` with Claude Code's and our directories inside.
-struct Home {
-    dir: tempfile::TempDir,
+/// What these tests do in a [`Home`] (the shared temporary HOME; no config, so the embedded
+/// store under `$HOME/.tracecraft/store`).
+trait FollowHome {
+    /// A project directory `$HOME/work/<rel>` (created).
+    fn project(&self, rel: &str) -> PathBuf;
+    fn run(&self, args: &[&str]) -> Output;
+    fn spawn(&self, args: &[&str], cwd: &Path) -> Running;
+    fn store_dir(&self, id: &str) -> PathBuf;
+    fn replay(&self, id: &str) -> Vec<u8>;
+    fn meta(&self, id: &str) -> Value;
 }
 
-impl Home {
-    fn new() -> Home {
-        Home { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// A project directory `$HOME/work/<rel>` (created).
+impl FollowHome for Home {
     fn project(&self, rel: &str) -> PathBuf {
-        let p = self.path().join("work").join(rel);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-
-    fn claude_projects(&self) -> PathBuf {
-        self.path().join(".claude/projects")
-    }
-
-    /// Where Claude Code keeps the transcripts of `project` (slug rule, computed here
-    /// independently of the crate).
-    fn transcript_dir(&self, project: &Path) -> PathBuf {
-        self.claude_projects().join(slug(project))
-    }
-
-    /// The binary with a clean environment pointing at this home.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") || k.starts_with("CLAUDE_") {
-                c.env_remove(&k);
-            }
-        }
-        c.env("HOME", self.path()).env("CLAUDE_CONFIG_DIR", self.path().join(".claude")).current_dir(self.path());
-        c
+        self.dir(&format!("work/{rel}"))
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+        self.cmd(args).output().unwrap()
     }
 
     fn spawn(&self, args: &[&str], cwd: &Path) -> Running {
@@ -93,11 +67,6 @@ impl Home {
         let p = self.store_dir(id).join("meta.json");
         serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
     }
-}
-
-/// Claude Code's slug: every character that is not an ASCII letter or digit becomes `-`.
-fn slug(p: &Path) -> String {
-    p.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }
 
 /// Python tracecraft's (wrong) slug: runs of other characters collapse into one `-`.
@@ -567,95 +536,22 @@ fn an_orphaned_session_is_ended_at_the_next_session_start_of_its_project() {
 
 // ---------------------------------------------------------------- real S3 server
 
-const S3S_FS: &str = "s3s-fs";
-
-fn s3s_fs_bin() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let p = PathBuf::from(home).join(".cargo/bin").join(S3S_FS);
-    p.is_file().then_some(p)
-}
-
-/// An s3s-fs server on 127.0.0.1; killed on drop.
-struct S3Server {
-    bin: PathBuf,
-    root: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl S3Server {
-    fn start(bin: PathBuf, root: PathBuf) -> S3Server {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut s = S3Server { bin, root, port, child: None };
-        s.restart();
-        s
-    }
-
-    /// Start (again) on the same port, waiting until it accepts connections.
-    fn restart(&mut self) {
-        self.stop();
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let mut child = Command::new(&self.bin)
-                .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--access-key", "K"])
-                .args(["--secret-key", "S"])
-                .arg(&self.root)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            loop {
-                if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    self.child = Some(child);
-                    return;
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // could not bind yet (port still held): try again
-                }
-                if Instant::now() > end {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("s3s-fs did not start on port {}", self.port);
-                }
-                thread::sleep(Duration::from_millis(50));
-            }
-            assert!(Instant::now() < end, "s3s-fs could not bind port {}", self.port);
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[test]
 fn follow_survives_a_server_restart_and_catches_up() {
-    let Some(bin) = s3s_fs_bin() else {
-        eprintln!("skipped: ~/.cargo/bin/{S3S_FS} is not installed");
+    // A missing s3s-fs fails here with its install command (unless opted out: recorded).
+    if !servers::program_available(Kind::S3s) {
         return;
-    };
+    }
     let h = Home::new();
-    let root = h.path().join("s3");
-    std::fs::create_dir_all(root.join("bkt")).unwrap();
-    let mut server = S3Server::start(bin, root.clone());
+    let mut server = ServerProcess::spawn(Kind::S3s);
+    let root = server.data_root().to_path_buf();
     let cfg = json!({
         "backend": "s3",
-        "endpoint": format!("http://127.0.0.1:{}", server.port),
-        "bucket": "bkt",
+        "endpoint": server.endpoint(),
+        "bucket": common::BUCKET,
         "project": "p",
-        "access_key": "K",
-        "secret_key": "S",
+        "access_key": server.access_key,
+        "secret_key": server.secret_key,
     });
     let cfg_path = h.path().join(".tracecraft/config.json");
     write_file(&cfg_path, cfg.to_string().as_bytes());
@@ -665,7 +561,7 @@ fn follow_survives_a_server_restart_and_catches_up() {
     let id = "sess-s3";
     let t = h.transcript_dir(&proj).join(format!("{id}.jsonl"));
     write_file(&t, line(&proj, 0).as_bytes());
-    let bucket_dir = root.join("bkt/p/sessions/claude-code").join(id);
+    let bucket_dir = root.join(common::BUCKET).join("p/sessions/claude-code").join(id);
 
     let mut f = h.spawn(&["follow", "--interval", "0.2", "--session-id", id], &proj);
     f.wait_count("first upload", 1, is_upload(id));

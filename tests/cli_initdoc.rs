@@ -2,20 +2,24 @@
 //! and, where a bucket is needed, a real S3 server (s3s-fs, which verifies SigV4) started
 //! by the test on a free 127.0.0.1 port and killed when the test ends.
 //!
-//! Deliberately self-contained (no shared harness): each test owns its server and its
-//! directories, so they run in parallel.
+//! Each test owns its server (from the shared harness, `tests/common`) and its directories,
+//! so they run in parallel.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
 
+use common::servers::{self, Kind, ServerProcess};
+use common::{slug, Home};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
+use common::home::BIN;
 const ACCESS: &str = "tcaccesskey";
 /// Must never appear in any output.
 const SECRET: &str = "Zq9-s3cr3t-Pa55w0rd-7781";
@@ -24,74 +28,35 @@ const BUCKET: &str = "tc-bkt";
 // ---------------------------------------------------------------------------------------
 // Harness
 
-/// A running s3s-fs; killed on drop.
-struct S3s {
-    child: Child,
-    endpoint: String,
-    root: PathBuf,
-}
-
-impl Drop for S3s {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// s3s-fs on a free 127.0.0.1 port with bucket [`BUCKET`] and this file's credentials,
+/// owned by the test; `None` when the run opted out of s3s-fs (recorded), a failure with the
+/// install command when it is missing.
+fn s3s() -> Option<ServerProcess> {
+    if !servers::program_available(Kind::S3s) {
+        return None;
     }
+    let s3 = ServerProcess::spawn_with_keys(Kind::S3s, ACCESS, SECRET);
+    fs::create_dir_all(s3.data_root().join(BUCKET)).unwrap();
+    Some(s3)
 }
 
-fn s3s_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("S3S_FS") {
-        return PathBuf::from(p);
+/// How these tests run the binary in a [`Home`] (the shared temporary HOME).
+trait Sandbox {
+    /// The binary in `cwd` with a clean environment: HOME there, USER=tester.
+    fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command;
+    fn run(&self, cwd: &Path, args: &[&str]) -> Out;
+}
+
+impl Sandbox for Home {
+    fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = self.cmd(args);
+        c.env("USER", "tester").current_dir(cwd);
+        c
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    let p = home.join(".cargo/bin/s3s-fs");
-    if p.is_file() {
-        p
-    } else {
-        PathBuf::from("s3s-fs")
+
+    fn run(&self, cwd: &Path, args: &[&str]) -> Out {
+        run(self.cmd_in(cwd, args))
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl S3s {
-    /// Start s3s-fs with data under `root`, creating the buckets given.
-    fn start(root: &Path, buckets: &[&str]) -> S3s {
-        for b in buckets {
-            fs::create_dir_all(root.join(b)).unwrap();
-        }
-        for _attempt in 0..3 {
-            let port = free_port();
-            let mut child = Command::new(s3s_binary())
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", ACCESS])
-                .args(["--secret-key", SECRET])
-                .arg(root)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start s3s-fs ({}): {e}", s3s_binary().display()));
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return S3s { child, endpoint: format!("http://127.0.0.1:{port}"), root: root.to_path_buf() };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break; // port taken in between: try another
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("s3s-fs did not start");
-    }
-}
-
-/// A temporary HOME and a place for project directories.
-struct Sandbox {
-    tmp: tempfile::TempDir,
 }
 
 struct Out {
@@ -112,41 +77,6 @@ impl std::fmt::Debug for Out {
     }
 }
 
-impl Sandbox {
-    fn new() -> Sandbox {
-        let s = Sandbox { tmp: tempfile::tempdir().unwrap() };
-        fs::create_dir_all(s.home()).unwrap();
-        s
-    }
-    fn home(&self) -> PathBuf {
-        self.tmp.path().join("home")
-    }
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-    /// A new directory under the sandbox.
-    fn dir(&self, rel: &str) -> PathBuf {
-        let p = self.path(rel);
-        fs::create_dir_all(&p).unwrap();
-        p
-    }
-    /// The binary with a clean environment: HOME here, USER=tester, no AWS_/TRACECRAFT_/CLAUDE_.
-    fn cmd(&self, cwd: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") || k.starts_with("CLAUDE_") {
-                c.env_remove(k.as_ref());
-            }
-        }
-        c.env("HOME", self.home()).env("USER", "tester").current_dir(cwd).args(args).stdin(Stdio::null());
-        c
-    }
-    fn run(&self, cwd: &Path, args: &[&str]) -> Out {
-        run(self.cmd(cwd, args))
-    }
-}
-
 fn run(mut c: Command) -> Out {
     let o = c.output().unwrap();
     let out = Out {
@@ -160,15 +90,7 @@ fn run(mut c: Command) -> Out {
 
 /// `1234` -> `1,234`, as the summaries print byte counts.
 fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    common::thousands(n as u64)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -206,9 +128,9 @@ fn replay(session_dir: &Path) -> Vec<u8> {
     names.iter().flat_map(|n| fs::read(session_dir.join(n)).unwrap()).collect()
 }
 
-fn write_config(dir: &Path, s3: &S3s, project: &str) -> PathBuf {
+fn write_config(dir: &Path, s3: &ServerProcess, project: &str) -> PathBuf {
     let p = dir.join(".tracecraft.json");
-    let cfg = json!({"backend":"s3","endpoint":s3.endpoint,"bucket":BUCKET,"project":project,
+    let cfg = json!({"backend":"s3","endpoint":s3.endpoint(),"bucket":BUCKET,"project":project,
         "agent_id":"tester","access_key":ACCESS,"secret_key":SECRET});
     fs::write(&p, serde_json::to_string_pretty(&cfg).unwrap() + "\n").unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
@@ -224,15 +146,15 @@ fn init_args<'a>(endpoint: &'a str, bucket: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
-    let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
-    let repo = sb.dir("work/repo");
+    let sb = Home::new();
+    let Some(s3) = s3s() else { return };
+    let repo = sb.scratch_dir("work/repo");
     fs::create_dir(repo.join(".git")).unwrap();
     fs::write(repo.join(".gitignore"), "target").unwrap(); // no trailing newline
-    let proj = sb.dir("work/repo/my proj");
+    let proj = sb.scratch_dir("work/repo/my proj");
 
     // Credentials from the environment, project from the directory name, agent from $USER.
-    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    let mut c = sb.cmd_in(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", SECRET);
     let out = run(c);
     assert_eq!(out.code, 0, "{out:?}");
@@ -243,7 +165,7 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         v,
-        json!({"backend":"s3","endpoint":s3.endpoint,"bucket":BUCKET,"project":"my-proj","agent_id":"tester",
+        json!({"backend":"s3","endpoint":s3.endpoint(),"bucket":BUCKET,"project":"my-proj","agent_id":"tester",
             "access_key":ACCESS,"secret_key":SECRET})
     );
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
@@ -254,11 +176,12 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
     assert!(out.stdout.contains(ACCESS), "the access key id is shown: {out:?}");
 
     // The probe object is gone again.
-    let left: Vec<String> = snapshot(&s3.root.join(BUCKET)).into_keys().collect();
+    let left: Vec<String> = snapshot(&s3.data_root().join(BUCKET)).into_keys().collect();
     assert!(left.is_empty(), "probe objects left behind: {left:?}");
 
     // --force rewrites, .gitignore is not touched twice; --region is written when given.
-    let mut args = init_args(&s3.endpoint, BUCKET);
+    let endpoint = s3.endpoint();
+    let mut args = init_args(&endpoint, BUCKET);
     args.extend(["--force", "--project", "team/p1", "--agent", "bot", "--region", "us-east-1"]);
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
@@ -272,14 +195,15 @@ fn init_writes_a_private_tracecraft_config_and_ignores_it_in_git_once() {
 
 #[test]
 fn init_global_writes_home_config() {
-    let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
-    let proj = sb.dir("work/p");
-    let mut args = init_args(&s3.endpoint, BUCKET);
+    let sb = Home::new();
+    let Some(s3) = s3s() else { return };
+    let proj = sb.scratch_dir("work/p");
+    let endpoint = s3.endpoint();
+    let mut args = init_args(&endpoint, BUCKET);
     args.push("--global");
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
-    let file = sb.home().join(".tracecraft/config.json");
+    let file = sb.path().join(".tracecraft/config.json");
     assert_eq!(mode(&file), 0o600);
     assert!(!proj.join(".tracecraft.json").exists());
     assert!(!proj.join(".gitignore").exists());
@@ -287,8 +211,8 @@ fn init_global_writes_home_config() {
 
 #[test]
 fn init_refuses_to_overwrite_without_force() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
     fs::write(proj.join(".tracecraft.json"), "{\"keep\":true}\n").unwrap();
     let out = sb.run(&proj, &init_args("http://127.0.0.1:9", BUCKET));
     assert_eq!(out.code, 1, "{out:?}");
@@ -298,9 +222,9 @@ fn init_refuses_to_overwrite_without_force() {
 
 #[test]
 fn init_failures_name_the_problem_and_write_nothing() {
-    let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
-    let proj = sb.dir("work/p");
+    let sb = Home::new();
+    let Some(s3) = s3s() else { return };
+    let proj = sb.scratch_dir("work/p");
     fs::create_dir(proj.join(".git")).unwrap();
     let nothing_written = |out: &Out| {
         assert_eq!(out.code, 1, "{out:?}");
@@ -311,41 +235,42 @@ fn init_failures_name_the_problem_and_write_nothing() {
     };
 
     // Nothing listens there.
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}", servers::free_port());
     let out = sb.run(&proj, &init_args(&dead, BUCKET));
     nothing_written(&out);
     assert!(out.stderr.contains(&format!("cannot reach {dead} (connection refused)")), "{out:?}");
 
     // Wrong secret: the server verifies the signature.
-    let mut c = sb.cmd(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    let mut c = sb.cmd_in(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     c.env("AWS_ACCESS_KEY_ID", ACCESS).env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
     let out = run(c);
     nothing_written(&out);
-    assert!(out.stderr.contains(&format!("credentials rejected by {}", s3.endpoint)), "{out:?}");
+    assert!(out.stderr.contains(&format!("credentials rejected by {}", s3.endpoint())), "{out:?}");
     assert!(out.stderr.contains("HTTP 403"), "{out:?}");
 
     // Missing bucket without --create-bucket.
-    let out = sb.run(&proj, &init_args(&s3.endpoint, "tc-missing"));
+    let out = sb.run(&proj, &init_args(&s3.endpoint(), "tc-missing"));
     nothing_written(&out);
     assert!(
-        out.stderr.contains(&format!("bucket tc-missing does not exist at {} (use --create-bucket)", s3.endpoint)),
+        out.stderr.contains(&format!("bucket tc-missing does not exist at {} (use --create-bucket)", s3.endpoint())),
         "{out:?}"
     );
-    assert!(!s3.root.join("tc-missing").exists());
+    assert!(!s3.data_root().join("tc-missing").exists());
 
     // No credentials at all.
-    let out = sb.run(&proj, &["init", "--endpoint", &s3.endpoint, "--bucket", BUCKET]);
+    let out = sb.run(&proj, &["init", "--endpoint", &s3.endpoint(), "--bucket", BUCKET]);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("AWS_ACCESS_KEY_ID"), "{out:?}");
     assert!(!proj.join(".tracecraft.json").exists());
 
     // With --create-bucket it works and the bucket exists afterwards.
-    let mut args = init_args(&s3.endpoint, "tc-missing");
+    let endpoint = s3.endpoint();
+    let mut args = init_args(&endpoint, "tc-missing");
     args.push("--create-bucket");
     let out = sb.run(&proj, &args);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("created"), "{out:?}");
-    assert!(s3.root.join("tc-missing").is_dir());
+    assert!(s3.data_root().join("tc-missing").is_dir());
     assert!(proj.join(".tracecraft.json").is_file());
     assert_eq!(fs::read_to_string(proj.join(".gitignore")).unwrap(), ".tracecraft.json\n");
 }
@@ -355,10 +280,11 @@ fn init_failures_name_the_problem_and_write_nothing() {
 
 #[test]
 fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
-    let sb = Sandbox::new();
-    let mut s3 = Some(S3s::start(&sb.dir("s3"), &[BUCKET]));
-    let endpoint = s3.as_ref().unwrap().endpoint.clone();
-    let proj = sb.dir("work/p");
+    let sb = Home::new();
+    let Some(s3) = s3s() else { return };
+    let endpoint = s3.endpoint();
+    let mut s3 = Some(s3);
+    let proj = sb.scratch_dir("work/p");
     let out = sb.run(&proj, &init_args(&endpoint, BUCKET));
     assert_eq!(out.code, 0, "{out:?}");
     let out = sb.run(&proj, &["install"]);
@@ -400,7 +326,7 @@ fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
     assert_eq!(sb.run(&proj, &["trust"]).code, 0);
 
     // Wrong secret.
-    let mut c = sb.cmd(&proj, &["doctor"]);
+    let mut c = sb.cmd_in(&proj, &["doctor"]);
     c.env("AWS_SECRET_ACCESS_KEY", "not-the-right-one");
     let out = run(c);
     assert_eq!(out.code, 1, "{out:?}");
@@ -417,8 +343,8 @@ fn doctor_passes_on_a_healthy_setup_and_fails_on_broken_ones() {
 
 #[test]
 fn doctor_warns_without_hooks_and_fails_on_a_missing_hook_binary() {
-    let sb = Sandbox::new();
-    let proj = sb.dir("work/p");
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
 
     // No config, no settings: embedded store, a warning, still healthy.
     let out = sb.run(&proj, &["doctor"]);
@@ -428,7 +354,7 @@ fn doctor_warns_without_hooks_and_fails_on_a_missing_hook_binary() {
     assert!(warn.contains("not registered") && warn.contains("tracecraft-hook install"), "{out:?}");
 
     // A handler whose binary is gone.
-    let settings = sb.dir("home/.claude").join("settings.json");
+    let settings = sb.scratch_dir("home/.claude").join("settings.json");
     let v =
         json!({"hooks":{"Stop":[{"hooks":[{"type":"command","command":"/nonexistent/bin/tracecraft-hook hook"}]}]}});
     fs::write(&settings, serde_json::to_string_pretty(&v).unwrap()).unwrap();
@@ -468,10 +394,6 @@ fn transcript(cwd: &Path, id: &str, n: usize, partial: bool) -> String {
     s
 }
 
-fn slug(p: &Path) -> String {
-    p.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
-}
-
 /// Write `<projects>/<slug(cwd)>/<id>.jsonl`; returns its path.
 fn put_transcript(projects: &Path, cwd: &Path, id: &str, body: &str) -> PathBuf {
     let dir = projects.join(slug(cwd));
@@ -488,13 +410,13 @@ fn age(p: &Path, days: u64) {
 
 #[test]
 fn backfill_mirrors_every_session_once_to_its_own_destination() {
-    let sb = Sandbox::new();
-    let s3 = S3s::start(&sb.dir("s3"), &[BUCKET]);
-    let alpha = sb.dir("work/alpha"); // has its own config -> s3s-fs, project alpha
-    let beta = sb.dir("work/beta"); // no config -> embedded store, project default
+    let sb = Home::new();
+    let Some(s3) = s3s() else { return };
+    let alpha = sb.scratch_dir("work/alpha"); // has its own config -> s3s-fs, project alpha
+    let beta = sb.scratch_dir("work/beta"); // no config -> embedded store, project default
     write_config(&alpha, &s3, "alpha");
     assert_eq!(sb.run(&alpha, &["trust"]).code, 0, "a project config needs approval (issue #12)");
-    let projects = sb.home().join(".claude/projects");
+    let projects = sb.path().join(".claude/projects");
 
     let a1 = transcript(&alpha, "a1", 3, false);
     let a2 = transcript(&alpha, "a2", 2, true); // live: the partial line waits
@@ -511,10 +433,10 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     fs::create_dir_all(&sub).unwrap();
     fs::write(sub.join("agent-y.jsonl"), transcript(&beta, "y", 1, false)).unwrap();
 
-    let s3_sessions = s3.root.join(BUCKET).join("alpha/sessions/claude-code");
-    let local_root = sb.home().join(".tracecraft/store");
+    let s3_sessions = s3.data_root().join(BUCKET).join("alpha/sessions/claude-code");
+    let local_root = sb.path().join(".tracecraft/store");
     let local_sessions = local_root.join("default/sessions/claude-code");
-    let other = sb.dir("work/elsewhere");
+    let other = sb.scratch_dir("work/elsewhere");
 
     // Dry run: lists, sends nothing, writes nothing.
     let out = sb.run(&other, &["backfill", "--all-projects", "--dry-run"]);
@@ -527,7 +449,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert!(out.stdout.contains(&format!("would send a2 ({} bytes)", thousands(a2_complete))), "{out:?}");
     assert!(out.stdout.contains("would backfill 2 sessions"), "{out:?}");
     assert!(!local_root.exists() && !s3_sessions.exists(), "dry run wrote to a store");
-    assert!(!sb.home().join(".tracecraft/state").exists(), "dry run wrote state");
+    assert!(!sb.path().join(".tracecraft/state").exists(), "dry run wrote state");
 
     // The real run.
     let out = sb.run(&other, &["backfill", "--all-projects"]);
@@ -539,7 +461,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
         lines.iter().any(|l| l.starts_with(&format!(
             "backfilled 2 sessions ({} bytes) to s3 {} bucket {BUCKET} project alpha; 0 already complete; 0 errors",
             thousands(a1.len() + a2_complete),
-            s3.endpoint
+            s3.endpoint()
         ))),
         "{out:?}"
     );
@@ -559,21 +481,21 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert!(meta(local_sessions.join("b1/meta.json"))["ended_at"].is_null(), "fresh session left open");
     assert_eq!(meta(s3_sessions.join("a1/meta.json"))["cwd"], json!(alpha));
 
-    let before = (snapshot(&s3.root.join(BUCKET)), snapshot(&local_root));
+    let before = (snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root));
 
     // A second run sends nothing.
     let out = sb.run(&other, &["backfill", "--all-projects"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
-    assert_eq!((snapshot(&s3.root.join(BUCKET)), snapshot(&local_root)), before);
+    assert_eq!((snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root)), before);
 
     // Without local state: recovered from meta.json, still nothing re-sent, no duplicate.
-    fs::remove_dir_all(sb.home().join(".tracecraft/state")).unwrap();
+    fs::remove_dir_all(sb.path().join(".tracecraft/state")).unwrap();
     let out = sb.run(&other, &["backfill", "--all-projects"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(out.stdout.matches("backfilled 0 sessions (0 bytes)").count(), 2, "{out:?}");
     assert!(out.stdout.contains("2 already complete"), "{out:?}");
-    assert_eq!((snapshot(&s3.root.join(BUCKET)), snapshot(&local_root)), before);
+    assert_eq!((snapshot(&s3.data_root().join(BUCKET)), snapshot(&local_root)), before);
 
     // New lines: only they are sent.
     let more = transcript(&alpha, "a1", 5, false);
@@ -590,21 +512,21 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
 
 #[test]
 fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
-    let sb = Sandbox::new();
-    let cc = sb.dir("claude-cfg");
+    let sb = Home::new();
+    let cc = sb.scratch_dir("claude-cfg");
     let projects = cc.join("projects");
-    let alpha = sb.dir("work/alpha");
-    let beta = sb.dir("work/beta");
-    let gamma = sb.dir("work/gamma");
+    let alpha = sb.scratch_dir("work/alpha");
+    let beta = sb.scratch_dir("work/beta");
+    let gamma = sb.scratch_dir("work/gamma");
     fs::write(gamma.join(".tracecraft.json"), "{not json").unwrap();
     let a = transcript(&alpha, "sa", 2, false);
     let b = transcript(&beta, "sb", 3, false);
     put_transcript(&projects, &alpha, "sa", &a);
     put_transcript(&projects, &beta, "sb", &b);
     put_transcript(&projects, &gamma, "sg", &transcript(&gamma, "sg", 1, false));
-    let sessions = sb.home().join(".tracecraft/store/default/sessions/claude-code");
+    let sessions = sb.path().join(".tracecraft/store/default/sessions/claude-code");
     let with_cc = |cwd: &Path, args: &[&str]| {
-        let mut c = sb.cmd(cwd, args);
+        let mut c = sb.cmd_in(cwd, args);
         c.env("CLAUDE_CONFIG_DIR", &cc);
         run(c)
     };
@@ -631,7 +553,140 @@ fn backfill_honours_claude_config_dir_and_cwd_and_survives_a_bad_session() {
     assert!(!sessions.join("sg").exists());
 
     // Nothing to do for a directory without transcripts.
-    let out = with_cc(&sb.dir("work/empty"), &["backfill"]);
+    let out = with_cc(&sb.scratch_dir("work/empty"), &["backfill"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("no transcripts found"), "{out:?}");
+}
+
+/// Issue 16: a config file that is not JSON gets one verdict (FAIL), not `ok config (mode
+/// 600)` followed by `FAIL config: not valid JSON`.
+#[test]
+fn doctor_gives_one_verdict_for_a_broken_config_file() {
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let cfg = sb.path().join(".tracecraft/config.json");
+    fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    fs::write(&cfg, "{\"backend\": \"s3\", oops").unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = sb.run(&proj, &["doctor"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let verdicts: Vec<&str> =
+        out.stdout.lines().filter(|l| l.split_whitespace().nth(1).is_some_and(|w| w.starts_with("config"))).collect();
+    assert_eq!(verdicts.len(), 1, "one verdict for the file: {out:?}");
+    assert!(verdicts[0].starts_with("FAIL"), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// install / uninstall
+
+/// Issue 16: with no settings.json before install, uninstall leaves neither `{}` nor a `.bak`.
+#[test]
+fn uninstall_removes_the_settings_file_install_created() {
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let settings = sb.path().join(".claude/settings.json");
+    let bak = sb.path().join(".claude/settings.json.bak");
+    // A `.bak` from an earlier life must not be taken for this file's original.
+    fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    fs::write(&bak, "{\"old\": true}\n").unwrap();
+    let out = sb.run(&proj, &["install"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(settings.is_file());
+    let out = sb.run(&proj, &["uninstall"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!settings.exists(), "uninstall left {:?}", fs::read_to_string(&settings));
+    assert!(!bak.exists(), "uninstall left a stale .bak: {:?}", fs::read_to_string(&bak));
+}
+
+/// Issue 16: a hand-formatted settings.json comes back byte for byte, and its `.bak` holds the
+/// user's original, never an installed version (also across a second install).
+#[test]
+fn uninstall_restores_a_hand_formatted_settings_file_exactly() {
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let settings = sb.path().join(".claude/settings.json");
+    let bak = sb.path().join(".claude/settings.json.bak");
+    let original = "{\n    \"model\":   \"opus\",\n\t\"hooks\": { \"Stop\": [ { \"hooks\": [ {\"type\": \"command\", \
+                    \"command\": \"echo mine\"} ] } ] } ,\n  \"theme\": \"dark\"   }\n";
+    fs::create_dir_all(settings.parent().unwrap()).unwrap();
+    fs::write(&settings, original).unwrap();
+    assert_eq!(sb.run(&proj, &["install"]).code, 0);
+    assert_ne!(fs::read_to_string(&settings).unwrap(), original);
+    assert_eq!(fs::read_to_string(&bak).unwrap(), original, ".bak holds the user's original");
+    // Installed again from another path (e.g. after a move): still the original in .bak.
+    let moved = sb.scratch("bin/tracecraft-hook");
+    fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs::copy(BIN, &moved).unwrap();
+    // The same clean environment as `sb.cmd`, with the moved binary.
+    let c = sb.cmd_in(&proj, &["install"]);
+    let mut c2 = Command::new(&moved);
+    c2.args(c.get_args()).current_dir(&proj).stdin(Stdio::null());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => c2.env(k, v),
+            None => c2.env_remove(k),
+        };
+    }
+    let out = run(c2);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(fs::read_to_string(&settings).unwrap().contains(moved.to_str().unwrap()), "{out:?}");
+    assert_eq!(fs::read_to_string(&bak).unwrap(), original, ".bak still holds the user's original");
+    let out = sb.run(&proj, &["uninstall"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(fs::read_to_string(&settings).unwrap(), original, "the user's exact bytes: {out:?}");
+    assert_eq!(fs::read_to_string(&bak).unwrap(), original);
+}
+
+/// Issue 16: a session whose hook failed to upload is not "nothing pending" in `doctor`; once
+/// a hook succeeds again, it is.
+#[test]
+fn doctor_reports_a_session_whose_hook_failed_to_upload() {
+    let sb = Home::new();
+    let proj = sb.scratch_dir("work/p");
+    let cfg = sb.path().join(".tracecraft/config.json");
+    fs::create_dir_all(cfg.parent().unwrap()).unwrap();
+    let dead = format!("http://127.0.0.1:{}", servers::free_port());
+    let v =
+        json!({"backend":"s3","endpoint":dead,"bucket":BUCKET,"project":"p","access_key":ACCESS,"secret_key":SECRET});
+    fs::write(&cfg, v.to_string()).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    let id = "a1b2c3d4-0000-4000-8000-00000000f00d";
+    let t = put_transcript(&sb.path().join(".claude/projects"), &proj, id, &transcript(&proj, id, 2, false));
+    let hook = |sb: &Home| {
+        let payload = json!({"session_id": id, "transcript_path": t, "cwd": proj, "hook_event_name": "Stop"});
+        let mut c = sb.cmd_in(&proj, &["hook"]);
+        c.env("TRACECRAFT_HOOK_INLINE", "1").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), payload.to_string().as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "hook mode always exits 0");
+        assert!(o.stdout.is_empty());
+    };
+    hook(&sb);
+    let out = sb.run(&proj, &["doctor"]);
+    assert!(!out.stdout.contains("nothing pending"), "{out:?}");
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("sessions"))
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(line.starts_with("WARN") && line.contains("failed to upload"), "{out:?}");
+    assert!(out.stdout.contains(&format!("{id}: ")) && out.stdout.contains("127.0.0.1"), "{out:?}");
+
+    // The endpoint works again (here: the embedded store); the flush doctor suggests sends it.
+    fs::remove_file(&cfg).unwrap();
+    let out = sb.run(&proj, &["flush", "--session-id", id]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = sb.run(&proj, &["doctor"]);
+    assert!(out.stdout.contains("1 tracked, nothing pending"), "{out:?}");
+    // Failed again, then a hook that succeeds: reported, then clear.
+    fs::write(&cfg, v.to_string()).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::OpenOptions::new().append(true).open(&t).unwrap().write_all(b"{\"type\":\"user\"}\n").unwrap();
+    hook(&sb);
+    assert!(sb.run(&proj, &["doctor"]).stdout.contains("failed to upload"));
+    fs::remove_file(&cfg).unwrap();
+    hook(&sb);
+    let out = sb.run(&proj, &["doctor"]);
+    assert!(out.stdout.contains("1 tracked, nothing pending"), "{out:?}");
 }

@@ -637,3 +637,45 @@ fn python_cli_reads_our_compaction_and_we_read_its_compaction() {
     assert_same(&t.show_raw(id), &all, "our compaction of Python's compaction");
     assert_same(&python_tail(&t, id, 100).unwrap(), &all, "Python's show at the end");
 }
+
+/// Issue 16: byte counts say what they count; meta.json (and so `show`'s header) gives the
+/// transcript's own `cwd`, not the directory `flush` ran in; `compact` keeps FIRST/LAST UPLOAD.
+#[test]
+fn flush_and_list_label_bytes_cwd_is_the_transcripts_and_compact_keeps_upload_times() {
+    let t = T { e: Env::new(Backend::Local, "labels") };
+    let id = "s-labels-1";
+    let elsewhere = std::path::Path::new("/home/dev/where_it_ran");
+    // A secret: the stored copy is shorter than the source.
+    let key = format!("AKIA{}", "LABELSTEST123456");
+    t.append(
+        id,
+        format!("{{\"type\":\"user\",\"cwd\":\"{}\",\"message\":{{\"content\":\"{key}\"}}}}\n", elsewhere.display())
+            .as_bytes(),
+    );
+    let mut source = std::fs::read(t.transcript(id)).unwrap().len();
+    let out = t.text(&["flush", "--transcript", t.transcript(id).to_str().unwrap()]);
+    let stored = t.e.replay(id).len();
+    assert_ne!(stored, source, "redaction changed the length");
+    let th = |n: usize| common::thousands(n as u64);
+    assert!(out.contains(&format!("{} source bytes ({} stored)", th(source), th(stored))), "{out}");
+    assert_eq!(t.e.meta(id).unwrap()["cwd"], elsewhere.to_str().unwrap(), "the transcript's cwd, not the flush dir");
+
+    for i in 0..2 {
+        t.append(id, &common::transcript_lines(id, elsewhere, i, 1));
+        t.flush(id);
+    }
+    source = std::fs::read(t.transcript(id)).unwrap().len();
+    let text = t.text(&["list"]);
+    assert!(text.lines().next().unwrap().contains("STORED BYTES"), "{text}");
+    let stored = t.e.replay(id).len() as u64;
+    assert!(source as u64 != stored && text.contains(&format!(" {} ", common::thousands(stored))), "{text}");
+    let before = t.json(&["list", "--json"]);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    t.ok(&["compact", id]);
+    assert_eq!(t.part_names(id).len(), 1);
+    let after = t.json(&["list", "--json"]);
+    for k in ["first_upload", "last_upload"] {
+        assert!(before[0][k].is_string(), "{before}");
+        assert_eq!(after[0][k], before[0][k], "{k} moved to the compaction time");
+    }
+}

@@ -9,34 +9,34 @@
 //! - Claude Code's own output is untouched (result JSON as scripted, no hook output in the
 //!   transcript).
 //!
-//! The CLI comes from $CLAUDE_BIN, else `.ci/cache/npm/...`, else `/tmp/cc/...`. Without it the
-//! tests skip with a loud message, except under CI (`CI` set) where they fail, unless .ci/run
-//! exported TRACECRAFT_E2E_SKIP=1 after a failed npm install. The S3 scenarios need `s3s-fs`
-//! ($S3S_FS_BIN, ~/.cargo/bin, PATH) the same way.
+//! The CLI, the mock and s3s-fs come from the shared harness (`tests/common`: `claude`,
+//! `servers`, `tools`): a missing tool FAILS the test with its install command, unless the run
+//! opted out of it by name (`TRACECRAFT_TEST_WITHOUT=claude`), which is recorded and listed.
 //!
 //! The tests take a file-wide lock and run one at a time (they start real processes and one of
-//! them measures time). `E2E_KEEP=1` keeps the scratch directories; a failing test keeps its
+//! them measures time). `TRACECRAFT_TEST_KEEP=1` keeps the scratch directories; a failing test keeps its
 //! own and prints where it is. Notes on the real CLI: tests/e2e/README.md.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::claude::{self, claude_bin, Machine, Mock, Run, HOOK_BIN};
+use common::proxy::{Fault, FaultProxy};
+use common::servers::{self, Kind, ServerProcess};
+use common::tools::repo;
+use common::Home;
 use serde_json::{json, Value};
 use tracecraft_hook::base::redact::Redactor;
 
-const HOOK_BIN: &str = env!("CARGO_BIN_EXE_tracecraft-hook");
-/// Where npm puts the native CLI, under a prefix.
-const NPM_CLAUDE: &str = "node_modules/@anthropic-ai/claude-code-linux-x64/claude";
-const CLAUDE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the workers get to finish after Claude Code exited (slow-S3 scenario: ~20 s).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The hook events `tracecraft-hook install` registers.
@@ -52,59 +52,24 @@ const PROBE_EVENTS: &[&str] = &[
     "PostCompact",
     "SessionEnd",
 ];
-const S3_BUCKET: &str = "e2e-bucket"; // s3s-fs refuses names shorter than 3 characters
 const S3_PROJECT: &str = "p";
-const S3_ACCESS: &str = "e2eaccess";
-const S3_SECRET: &str = "e2esecret";
 
 // ---------------------------------------------------------------------------------------------
 // Small utilities
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn e2e_dir() -> PathBuf {
     repo().join("tests/e2e")
 }
 
-fn env_set(k: &str) -> bool {
-    std::env::var_os(k).is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Straight to file descriptor 2, past libtest's output capture: skip notices and the timing
-/// figures must be seen in a plain `cargo test`.
+/// Straight to file descriptor 2, past libtest's output capture: the timing figures must be
+/// seen in a plain `cargo test`.
 fn say(msg: &str) {
     let _ = std::io::stderr().write_all(format!("{msg}\n").as_bytes());
-}
-
-fn loud(msg: &str) {
-    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
-    if seen.iter().any(|m| m == msg) {
-        return; // once per test binary is loud enough
-    }
-    seen.push(msg.to_string());
-    let bar = "!".repeat(90);
-    say(&format!("\n{bar}\n!!! e2e_claude: {msg}\n{bar}"));
-}
-
-fn is_executable(p: &Path) -> bool {
-    fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| is_executable(c)))
 }
 
 /// Quote for `/bin/sh`.
 fn sh_quote(s: &Path) -> String {
     format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
-}
-
-/// Claude Code's project directory name: every character but ASCII letters and digits -> `-`.
-fn slug(p: &Path) -> String {
-    p.to_string_lossy().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect()
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -125,241 +90,10 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The real CLI, or `None` (after a loud message) when the end-to-end tests have to skip.
-fn claude_bin() -> Option<PathBuf> {
-    if env_set("TRACECRAFT_E2E_SKIP") {
-        loud("TRACECRAFT_E2E_SKIP is set (Claude Code could not be installed): the end-to-end tests against the real CLI did NOT run");
-        return None;
-    }
-    if let Some(p) = std::env::var_os("CLAUDE_BIN").filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(p);
-        assert!(is_executable(&p), "CLAUDE_BIN={} is not an executable file", p.display());
-        return Some(p);
-    }
-    let candidates = [repo().join(".ci/cache/npm").join(NPM_CLAUDE), Path::new("/tmp/cc").join(NPM_CLAUDE)];
-    if let Some(p) = candidates.iter().find(|p| is_executable(p)) {
-        return Some(p.clone());
-    }
-    let msg = "Claude Code CLI not found (set CLAUDE_BIN, or `npm install @anthropic-ai/claude-code` \
-               with prefix .ci/cache/npm or /tmp/cc)";
-    if env_set("CI") {
-        panic!("{msg}: under CI the end-to-end tests must run");
-    }
-    loud(&format!("{msg}: SKIPPING the end-to-end tests against the real CLI"));
-    None
-}
-
-/// `s3s-fs`, or `None` (after a loud message saying `instead`) when S3 is not available.
-fn s3s_fs_bin(instead: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("S3S_FS_BIN").filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(p);
-        assert!(is_executable(&p), "S3S_FS_BIN={} is not an executable file", p.display());
-        return Some(p);
-    }
-    let home_cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"));
-    if let Some(p) = home_cargo.filter(|p| is_executable(p)).or_else(|| which("s3s-fs")) {
-        return Some(p);
-    }
-    let msg = "s3s-fs not found (set S3S_FS_BIN, or `cargo install s3s-fs --features binary`)";
-    if env_set("CI") {
-        panic!("{msg}: under CI the S3 end-to-end scenarios must run");
-    }
-    loud(&format!("{msg}: {instead}"));
-    None
-}
-
-/// A child process that is stopped (and reaped) when this goes out of scope, panics included.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(stdin) = self.0.stdin.take() {
-            drop(stdin); // a `server_command`: its watchdog stops the server now
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A command for a server that must not outlive the test process even when that is killed
-/// outright (no Drop then): `sh` starts it and kills it as soon as its stdin, a pipe only this
-/// process holds, is closed. Dropping the `Proc` closes it.
-fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg(r#"exec 3<&0; "$@" </dev/null 3<&- & s=$!; (read -r _ <&3; kill "$s" 2>/dev/null) & exec 3<&-; wait "$s""#)
-        .arg("e2e-watchdog")
-        .arg(program)
-        .stdin(Stdio::piped());
-    c
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("bind 127.0.0.1:0").port()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The mock Messages API, s3s-fs and a slow proxy
-
-/// `tests/e2e/mock_anthropic.py` on a free port of 127.0.0.1.
-struct Mock {
-    port: u16,
-    log: PathBuf,
-    _proc: Proc,
-}
-
-impl Mock {
-    fn start(dir: &Path) -> Mock {
-        let port_file = dir.join("mock.port");
-        let log = dir.join("mock.log");
-        let out = File::create(&log).expect("create mock.log");
-        let child = server_command("python3")
-            .arg(e2e_dir().join("mock_anthropic.py"))
-            .args(["--port", "0", "--port-file"])
-            .arg(&port_file)
-            .arg("--log")
-            .arg(dir.join("mock-requests.jsonl"))
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("start python3 tests/e2e/mock_anthropic.py");
-        let mut proc = Proc(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let port = loop {
-            if let Some(p) = fs::read_to_string(&port_file).ok().and_then(|s| s.trim().parse::<u16>().ok()) {
-                break p;
-            }
-            if let Ok(Some(st)) = proc.0.try_wait() {
-                panic!("the mock exited ({st}): {}", fs::read_to_string(&log).unwrap_or_default());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the mock did not start: {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-            thread::sleep(Duration::from_millis(20));
-        };
-        Mock { port, log, _proc: proc }
-    }
-}
-
-/// `s3s-fs` serving `root` (bucket = directory `root/<bucket>`).
-struct S3Fs {
-    port: u16,
-    root: PathBuf,
-    _proc: Proc,
-}
-
-impl S3Fs {
-    fn start(bin: &Path, dir: &Path) -> S3Fs {
-        let root = dir.join("s3root");
-        fs::create_dir_all(root.join(S3_BUCKET)).expect("create the bucket directory");
-        for _attempt in 0..3 {
-            let port = free_port();
-            let log = File::create(dir.join("s3s-fs.log")).expect("create s3s-fs.log");
-            let child = server_command(bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", S3_ACCESS])
-                .args(["--secret-key", S3_SECRET])
-                .arg(&root)
-                .stdout(log.try_clone().expect("dup"))
-                .stderr(log)
-                .spawn()
-                .expect("start s3s-fs");
-            let mut proc = Proc(child);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return S3Fs { port, root, _proc: proc };
-                }
-                if let Ok(Some(_)) = proc.0.try_wait() {
-                    break; // lost the port to someone else: try another
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("s3s-fs did not start: {}", fs::read_to_string(dir.join("s3s-fs.log")).unwrap_or_default());
-    }
-}
-
-/// A TCP proxy on 127.0.0.1 that holds back every response (the first bytes the server sends
-/// after the client sent something) for `delay`: a slow S3 endpoint.
-struct DelayProxy {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    delayed: Arc<AtomicU64>,
-}
-
-impl DelayProxy {
-    fn start(upstream: u16, delay: Duration) -> DelayProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let port = listener.local_addr().expect("proxy addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let delayed = Arc::new(AtomicU64::new(0));
-        let (stop2, delayed2) = (stop.clone(), delayed.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(client) = conn else { continue };
-                let delayed = delayed2.clone();
-                thread::spawn(move || {
-                    let _ = Self::pipe(client, upstream, delay, &delayed);
-                });
-            }
-        });
-        DelayProxy { port, stop, delayed }
-    }
-
-    fn pipe(client: TcpStream, upstream: u16, delay: Duration, delayed: &AtomicU64) -> std::io::Result<()> {
-        let server = TcpStream::connect(("127.0.0.1", upstream))?;
-        let pending = Arc::new(AtomicBool::new(false));
-        let (mut c_in, mut s_out, pending2) = (client.try_clone()?, server.try_clone()?, pending.clone());
-        thread::spawn(move || {
-            let mut buf = [0u8; 16384];
-            loop {
-                match c_in.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        pending2.store(true, Ordering::SeqCst);
-                        if s_out.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = s_out.shutdown(Shutdown::Write);
-        });
-        let (mut s_in, mut c_out) = (server, client);
-        let mut buf = [0u8; 16384];
-        loop {
-            let n = s_in.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            if pending.swap(false, Ordering::SeqCst) {
-                thread::sleep(delay);
-                delayed.fetch_add(1, Ordering::SeqCst);
-            }
-            c_out.write_all(&buf[..n])?;
-        }
-        let _ = c_out.shutdown(Shutdown::Write);
-        Ok(())
-    }
-}
-
-impl Drop for DelayProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
-    }
+/// s3s-fs for one scenario (its own process, data under its own root), `None` when the run
+/// opted out of s3s-fs.
+fn s3s() -> Option<ServerProcess> {
+    servers::program_available(Kind::S3s).then(|| ServerProcess::spawn(Kind::S3s))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,8 +113,8 @@ struct Env {
     name: &'static str,
     claude: PathBuf,
     root: PathBuf,
-    home: PathBuf,
-    work: PathBuf,
+    /// HOME and the project directory.
+    m: Machine,
     mock: Mock,
     dest: Dest,
     /// Extra environment for Claude Code (and so for its hooks).
@@ -388,50 +122,28 @@ struct Env {
     /// Extra arguments for every Claude Code run (`--plugin-dir`, `--settings`).
     extra_args: Vec<String>,
     runs: usize,
-    tmp: Option<tempfile::TempDir>,
-}
-
-/// What one `claude -p ... --output-format json` returned.
-struct Run {
-    json: Value,
-    wall: Duration,
-    stderr: String,
-}
-
-impl Run {
-    fn session_id(&self) -> String {
-        self.json["session_id"].as_str().expect("session_id in Claude Code's result").to_string()
-    }
-
-    /// Claude Code's result is exactly what the mock was scripted to say: the hooks changed nothing.
-    fn assert_result(&self, expected: &str) {
-        assert_eq!(self.json["is_error"], json!(false), "Claude Code reported an error: {}", self.json);
-        assert_eq!(self.json["result"], json!(expected), "unexpected result: {}", self.json);
-        assert!(!self.stderr.contains("tracecraft"), "Claude Code's stderr mentions tracecraft: {}", self.stderr);
-    }
+    /// The scratch directory (HOME at `home`), kept on failure or with TRACECRAFT_TEST_KEEP=1.
+    _scratch: Home,
 }
 
 impl Env {
     fn new(name: &'static str, claude: &Path) -> Env {
-        let tmp = tempfile::Builder::new().prefix(&format!("tc-e2e-{name}-")).tempdir().expect("tempdir");
-        let root = tmp.path().canonicalize().expect("canonical tempdir");
-        let home = root.join("home");
-        let work = root.join("work").join("my_proj.v2");
-        fs::create_dir_all(&home).expect("mkdir home");
-        fs::create_dir_all(&work).expect("mkdir work");
+        let scratch = Home::new();
+        let root = scratch.scratch("");
+        let home = scratch.path().to_path_buf();
+        let work = scratch.scratch_dir("work/my_proj.v2");
         let mock = Mock::start(&root);
         Env {
             name,
             claude: claude.to_path_buf(),
             root,
-            home,
-            work,
+            m: Machine::new(home, work),
             mock,
             dest: Dest::Local,
             extra_env: Vec::new(),
             extra_args: Vec::new(),
             runs: 0,
-            tmp: Some(tmp),
+            _scratch: scratch,
         }
     }
 
@@ -439,17 +151,11 @@ impl Env {
     /// `transcripts` (the session's, then its subagents') is on the page, each message with
     /// its `#msg-<uuid>` anchor, and the page carries its Content-Security-Policy.
     fn assert_page(&self, sid: &str, transcripts: &[Vec<u8>], subagents: bool) -> String {
-        let mut c = Command::new(HOOK_BIN);
-        c.args(["html", sid, "-o", "-"])
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home);
+        let mut args = vec!["html", sid, "-o", "-"];
         if subagents {
-            c.arg("--subagents");
+            args.push("--subagents");
         }
-        let out = c.current_dir(&self.work).output().expect("run tracecraft-hook html");
-        assert!(out.status.success(), "html failed: {}", String::from_utf8_lossy(&out.stderr));
-        let page = String::from_utf8(out.stdout).expect("the page is UTF-8");
+        let page = self.m.hook_ok(&args);
         let (mut msgs, mut tools) = (0, 0);
         for line in transcripts.iter().flat_map(|t| t.split(|&b| b == b'\n')) {
             let Ok(v) = serde_json::from_slice::<Value>(line) else { continue };
@@ -473,17 +179,9 @@ impl Env {
 
     /// Run the hook binary's `install` (user scope) with this HOME.
     fn install_settings(&self) {
-        let out = Command::new(HOOK_BIN)
-            .arg("install")
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home)
-            .current_dir(&self.work)
-            .output()
-            .expect("run tracecraft-hook install");
-        assert!(out.status.success(), "install failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.m.install_hooks();
         let settings: Value =
-            serde_json::from_slice(&fs::read(self.home.join(".claude/settings.json")).expect("settings.json"))
+            serde_json::from_slice(&fs::read(self.m.home.join(".claude/settings.json")).expect("settings.json"))
                 .expect("settings.json is JSON");
         for ev in OUR_EVENTS {
             let cmd = &settings["hooks"][ev][0]["hooks"][0]["command"];
@@ -498,17 +196,17 @@ impl Env {
     }
 
     /// Mirror into s3s-fs at `endpoint_port` (directly or through a proxy) instead of the local store.
-    fn use_s3(&mut self, s3: &S3Fs, endpoint_port: u16) {
-        let dir = self.home.join(".tracecraft");
+    fn use_s3(&mut self, s3: &ServerProcess, endpoint: &str) {
+        let dir = self.m.home.join(".tracecraft");
         fs::create_dir_all(&dir).expect("mkdir ~/.tracecraft");
         let cfg = json!({
-            "backend": "s3", "endpoint": format!("http://127.0.0.1:{endpoint_port}"), "bucket": S3_BUCKET,
-            "project": S3_PROJECT, "agent_id": "e2e", "access_key": S3_ACCESS, "secret_key": S3_SECRET,
+            "backend": "s3", "endpoint": endpoint, "bucket": servers::BUCKET,
+            "project": S3_PROJECT, "agent_id": "e2e", "access_key": s3.access_key, "secret_key": s3.secret_key,
         });
         let path = dir.join("config.json");
         fs::write(&path, serde_json::to_vec_pretty(&cfg).expect("json")).expect("write config.json");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
-        self.dest = Dest::S3 { bucket_dir: s3.root.join(S3_BUCKET) };
+        self.dest = Dest::S3 { bucket_dir: s3.data_root().join(servers::BUCKET) };
     }
 
     /// Also run `tests/e2e/probe_hook.sh` on every interesting event (through `--settings`),
@@ -541,52 +239,19 @@ impl Env {
         self.runs += 1;
         let (out_path, err_path) =
             (self.root.join(format!("claude-{}.out", self.runs)), self.root.join(format!("claude-{}.err", self.runs)));
-        let mut cmd = Command::new(&self.claude);
-        cmd.args(args)
-            .args(["--output-format", "json"])
-            .args(&self.extra_args)
-            .current_dir(&self.work)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home)
-            .env("TERM", "dumb")
-            .env("LANG", "C.UTF-8")
-            .env("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", self.mock.port))
-            .env("ANTHROPIC_API_KEY", "sk-ant-test-dummy")
-            .env("DISABLE_TELEMETRY", "1")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1")
-            .env("CLAUDE_CODE_MAX_RETRIES", "0")
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(File::create(&out_path).expect("create .out"))
-            .stderr(File::create(&err_path).expect("create .err"));
+        let cmd =
+            self.m.command(&self.claude, &self.mock, args, (&self.extra_args, &self.extra_env), (&out_path, &err_path));
         (cmd, out_path, err_path)
     }
 
     /// `claude <args> --output-format json` in the project directory, with a clean environment.
     fn claude(&mut self, args: &[&str]) -> Run {
-        let (mut cmd, out_path, err_path) = self.claude_command(args);
-        let t0 = Instant::now();
-        let mut child = Proc(cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", self.claude.display())));
-        let status = loop {
-            if let Some(st) = child.0.try_wait().expect("wait for claude") {
-                break st;
-            }
-            assert!(t0.elapsed() < CLAUDE_TIMEOUT, "claude {args:?} did not finish in {CLAUDE_TIMEOUT:?}");
-            thread::sleep(Duration::from_millis(5));
-        };
-        let wall = t0.elapsed();
-        let stdout = fs::read_to_string(&out_path).unwrap_or_default();
-        let stderr = fs::read_to_string(&err_path).unwrap_or_default();
-        assert!(status.success(), "claude {args:?} failed ({status}):\nstdout: {stdout}\nstderr: {stderr}");
-        let json = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("claude's stdout is not one JSON result ({e}): {stdout}"));
-        Run { json, wall, stderr }
+        let (cmd, out_path, err_path) = self.claude_command(args);
+        claude::run(cmd, (&out_path, &err_path))
     }
 
     fn transcript_path(&self, sid: &str) -> PathBuf {
-        self.home.join(".claude/projects").join(slug(&self.work)).join(format!("{sid}.jsonl"))
+        self.m.transcript_path(sid)
     }
 
     fn transcript(&self, sid: &str) -> Vec<u8> {
@@ -597,7 +262,7 @@ impl Env {
     fn session_dir(&self, sid: &str) -> PathBuf {
         let prefix = format!("sessions/claude-code/{sid}");
         match &self.dest {
-            Dest::Local => self.home.join(".tracecraft/store/default").join(prefix),
+            Dest::Local => self.m.home.join(".tracecraft/store/default").join(prefix),
             Dest::S3 { bucket_dir } => bucket_dir.join(S3_PROJECT).join(prefix),
         }
     }
@@ -608,21 +273,7 @@ impl Env {
 
     /// Detached workers (`tracecraft-hook hook --worker`) of this HOME still running.
     fn workers(&self) -> usize {
-        let home = format!("HOME={}", self.home.display());
-        let Ok(rd) = fs::read_dir("/proc") else { return 0 };
-        rd.flatten()
-            .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-            .filter(|e| {
-                let Ok(cmdline) = fs::read(e.path().join("cmdline")) else { return false };
-                let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-                let ours = args.len() >= 3
-                    && args[0].ends_with(b"tracecraft-hook")
-                    && args[1] == b"hook"
-                    && args[2] == b"--worker";
-                ours && fs::read(e.path().join("environ"))
-                    .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == home.as_bytes()))
-            })
-            .count()
+        self.m.workers()
     }
 
     /// Wait until every worker of this HOME is gone and `sid`'s meta.json has `ended_at`.
@@ -654,34 +305,10 @@ impl Env {
         let mut counts = BTreeMap::new();
         let expected = Redactor::new(&[]).expect("redactor").redact(&transcript, &mut counts).into_owned();
 
-        let dir = self.session_dir(sid);
-        let part_re = regex::Regex::new(r"^part-(\d{5})-[a-f0-9]{8}\.jsonl$").expect("regex");
-        let mut parts = Vec::new();
-        for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("session prefix {}: {e}", dir.display())).flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name == "meta.json" {
-                continue;
-            }
-            assert!(part_re.is_match(&name), "unexpected object {name:?} under the session prefix {}", dir.display());
-            parts.push((name, fs::read(e.path()).expect("read part")));
-        }
-        parts.sort();
+        let parts = claude::stored_parts(&self.session_dir(sid));
         let replay: Vec<u8> = parts.iter().flat_map(|(_, b)| b.iter().copied()).collect();
-        if replay != expected {
-            let at = replay.iter().zip(&expected).position(|(a, b)| a != b).unwrap_or(replay.len().min(expected.len()));
-            let show =
-                |b: &[u8]| String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 160).min(b.len())]).into_owned();
-            panic!(
-                "session {sid}: replay of {} part(s) ({} bytes) != redacted transcript ({} bytes); first difference at \
-                 byte {at}\n  replay:     {}\n  transcript: {}\nparts: {:?}",
-                parts.len(),
-                replay.len(),
-                expected.len(),
-                show(&replay),
-                show(&expected),
-                parts.iter().map(|(n, b)| (n, b.len())).collect::<Vec<_>>()
-            );
-        }
+        let sizes: Vec<_> = parts.iter().map(|(n, b)| (n, b.len())).collect();
+        claude::assert_same(&replay, &expected, &format!("session {sid}: replay of the parts {sizes:?}"));
 
         let meta = self.meta(sid).expect("meta.json");
         assert_eq!(meta["schema_version"], json!(1));
@@ -692,7 +319,7 @@ impl Env {
         assert_eq!(meta["end_reason"], json!(reason), "end_reason");
         assert_eq!(meta["total_source_bytes"], json!(transcript.len()), "total_source_bytes");
         assert_eq!(meta["source_path"], json!(tpath.to_string_lossy()), "source_path");
-        assert_eq!(meta["cwd"], json!(self.work.to_string_lossy()), "cwd");
+        assert_eq!(meta["cwd"], json!(self.m.work.to_string_lossy()), "cwd");
         let mut listed: Vec<String> = meta["parts"]
             .as_array()
             .expect("parts[]")
@@ -718,26 +345,8 @@ impl Env {
         let transcript = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(!transcript.is_empty(), "empty subagent transcript {}", path.display());
         let expected = Redactor::new(&[]).expect("redactor").redact(&transcript, &mut BTreeMap::new()).into_owned();
-        let dir = self.session_dir(child);
-        let part_re = regex::Regex::new(r"^part-(\d{5})-[a-f0-9]{8}\.jsonl$").expect("regex");
-        let mut parts = Vec::new();
-        for e in fs::read_dir(&dir).unwrap_or_else(|e| panic!("subagent prefix {}: {e}", dir.display())).flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name != "meta.json" {
-                assert!(part_re.is_match(&name), "unexpected object {name:?} under {}", dir.display());
-                parts.push((name, fs::read(e.path()).expect("read part")));
-            }
-        }
-        parts.sort();
-        let replay: Vec<u8> = parts.into_iter().flat_map(|(_, b)| b).collect();
-        assert!(
-            replay == expected,
-            "subagent {child}: replay ({} bytes) != redacted transcript ({} bytes)\n  replay: {}\n  file:   {}",
-            replay.len(),
-            expected.len(),
-            String::from_utf8_lossy(&replay),
-            String::from_utf8_lossy(&expected)
-        );
+        let replay: Vec<u8> = claude::stored_parts(&self.session_dir(child)).into_iter().flat_map(|(_, b)| b).collect();
+        claude::assert_same(&replay, &expected, &format!("subagent {child}: replay vs redacted transcript"));
         let meta = self.meta(child).expect("subagent meta.json");
         assert_eq!(meta["session_id"], json!(child));
         assert_eq!(meta["total_source_bytes"], json!(transcript.len()));
@@ -748,10 +357,9 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let keep = env_set("E2E_KEEP") || thread::panicking();
         if thread::panicking() {
             eprintln!("---- e2e {}: scratch kept at {}", self.name, self.root.display());
-            for f in [self.home.join(".tracecraft/hook.log"), self.mock.log.clone()] {
+            for f in [self.m.home.join(".tracecraft/hook.log"), self.mock.log.clone()] {
                 eprintln!("---- {}:\n{}", f.display(), fs::read_to_string(&f).unwrap_or_else(|e| e.to_string()));
             }
             for i in 1..=self.runs {
@@ -759,11 +367,6 @@ impl Drop for Env {
                 if !err.trim().is_empty() {
                     eprintln!("---- claude run {i} stderr:\n{err}");
                 }
-            }
-        }
-        if let Some(tmp) = self.tmp.take() {
-            if keep {
-                let _ = tmp.keep();
             }
         }
     }
@@ -824,15 +427,16 @@ fn one_turn_via_settings_install() {
 }
 
 /// (2) Two turns (`--resume`): the same session, new parts appended after the old ones, which
-/// stay exactly as they were. Runs against S3 (s3s-fs) when available, else the local store.
+/// stay exactly as they were. Runs against S3 (s3s-fs); against the local store when the run
+/// opted out of s3s-fs (recorded as a skip).
 #[test]
 fn two_turns_resume_appends() {
     let _serial = serial();
     let Some(claude) = claude_bin() else { return };
     let mut env = Env::new("two-turns", &claude);
-    let s3 = s3s_fs_bin("this scenario uses the local store instead of S3").map(|bin| S3Fs::start(&bin, &env.root));
+    let s3 = s3s();
     if let Some(s3) = &s3 {
-        env.use_s3(s3, s3.port);
+        env.use_s3(s3, &s3.endpoint());
     }
     env.install_settings();
     let run1 = env.claude(&["-p", "[[mock-text first answer]]"]);
@@ -873,7 +477,7 @@ fn two_processes_resume_the_same_session_at_once() {
         env.claude_command(&["-p", "[[mock-sleep 1]] [[mock-text from terminal A]]", "--resume", &sid]);
     let (mut b, b_out, _) =
         env.claude_command(&["-p", "[[mock-sleep 1]] [[mock-text from terminal B]]", "--resume", &sid]);
-    let (mut pa, mut pb) = (Proc(a.spawn().unwrap()), Proc(b.spawn().unwrap()));
+    let (mut pa, mut pb) = (claude::Proc(a.spawn().unwrap()), claude::Proc(b.spawn().unwrap()));
     let t0 = Instant::now();
     for p in [&mut pa, &mut pb] {
         loop {
@@ -881,7 +485,7 @@ fn two_processes_resume_the_same_session_at_once() {
                 assert!(st.success(), "a concurrent claude failed");
                 break;
             }
-            assert!(t0.elapsed() < CLAUDE_TIMEOUT, "concurrent claude runs did not finish");
+            assert!(t0.elapsed() < claude::CLAUDE_TIMEOUT, "concurrent claude runs did not finish");
             thread::sleep(Duration::from_millis(10));
         }
     }
@@ -1011,7 +615,7 @@ fn compact() {
     // line, no error, nothing listed.
     assert_eq!(after.meta["stats"]["compactions"], json!(1), "{}", after.meta);
     assert!(after.meta.get("subagents").is_none(), "{}", after.meta);
-    let log = fs::read_to_string(env.home.join(".tracecraft/hook.log")).unwrap_or_default();
+    let log = fs::read_to_string(env.m.home.join(".tracecraft/hook.log")).unwrap_or_default();
     assert!(!log.contains(" ERROR ") && !log.contains(" WARN "), "{log}");
     assert!(log.lines().filter(|l| l.contains("does not exist; nothing to mirror")).count() <= 1, "{log}");
     let page = env.assert_page(&sid, &[env.transcript(&sid)], false);
@@ -1028,7 +632,7 @@ fn plugin_dir_install() {
     let Some(claude) = claude_bin() else { return };
     let mut env = Env::new("plugin", &claude);
     env.use_plugin();
-    assert!(!env.home.join(".claude/settings.json").exists());
+    assert!(!env.m.home.join(".claude/settings.json").exists());
     let run = env.claude(&["-p", "[[mock-text via plugin]]"]);
     run.assert_result("via plugin");
     let sid = run.session_id();
@@ -1052,10 +656,10 @@ fn slow_s3_during_session_end() {
     let _serial = serial();
     let Some(claude) = claude_bin() else { return };
     let mut env = Env::new("slow-s3", &claude);
-    let Some(bin) = s3s_fs_bin("SKIPPING the slow-S3 scenario") else { return };
-    let s3 = S3Fs::start(&bin, &env.root);
-    let proxy = DelayProxy::start(s3.port, Duration::from_secs(2));
-    env.use_s3(&s3, proxy.port);
+    let Some(s3) = s3s() else { return };
+    // Every request held 2 s before it is forwarded: a slow endpoint.
+    let proxy = FaultProxy::start(s3.addr, FaultProxy::mode(Fault::Slow(Duration::from_secs(2))));
+    env.use_s3(&s3, &proxy.endpoint());
     env.use_plugin();
     let run = env.claude(&["-p", "[[mock-text slow bucket]]"]);
     run.assert_result("slow bucket");
@@ -1068,7 +672,7 @@ fn slow_s3_during_session_end() {
         "e2e: slow S3: claude -p took {} ms; the mirror finished {} ms after it exited ({} delayed responses)",
         run.wall.as_millis(),
         took.as_millis(),
-        proxy.delayed.load(Ordering::SeqCst)
+        proxy.requests()
     ));
 }
 
@@ -1082,10 +686,10 @@ fn slow_s3_control_inline_hook_is_killed() {
     let _serial = serial();
     let Some(claude) = claude_bin() else { return };
     let mut env = Env::new("slow-s3-inline", &claude);
-    let Some(bin) = s3s_fs_bin("SKIPPING the slow-S3 control") else { return };
-    let s3 = S3Fs::start(&bin, &env.root);
-    let proxy = DelayProxy::start(s3.port, Duration::from_secs(2));
-    env.use_s3(&s3, proxy.port);
+    let Some(s3) = s3s() else { return };
+    // Every request held 2 s before it is forwarded: a slow endpoint.
+    let proxy = FaultProxy::start(s3.addr, FaultProxy::mode(Fault::Slow(Duration::from_secs(2))));
+    env.use_s3(&s3, &proxy.endpoint());
     env.use_plugin();
     env.extra_env.push(("TRACECRAFT_HOOK_INLINE".into(), "1".into()));
     let run = env.claude(&["-p", "[[mock-text slow bucket]]"]);
@@ -1160,12 +764,12 @@ fn measure_added_wall_time_per_turn() {
     const K: usize = 7;
     const TIMED_RUNS: usize = 3;
     let mut envs = [Env::new("time-plain", &claude), Env::new("time-noop", &claude), Env::new("time-hooked", &claude)];
-    write_hook_settings(&envs[1].home, "true");
+    write_hook_settings(&envs[1].m.home, "true");
     envs[2].install_settings();
     let mut timed = Env::new("time-timed", &claude);
     let log = timed.root.join("hook-times.log");
     write_hook_settings(
-        &timed.home,
+        &timed.m.home,
         &format!(
             "sh {} {} {}",
             sh_quote(&e2e_dir().join("timed_hook.sh")),

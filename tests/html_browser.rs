@@ -12,7 +12,8 @@
 //!
 //! Prerequisites (installed by `.ci/run`): `apt-get install -y chromium` and
 //! `npm install --prefix .ci/cache/npm playwright-core`. Missing ones FAIL the test with
-//! the install command. `CHROMIUM_BIN` and `PLAYWRIGHT_CORE_DIR` override the locations.
+//! the install command (unless `TRACECRAFT_TEST_WITHOUT=chromium`: then skipped and listed).
+//! `TRACECRAFT_TEST_CHROMIUM_BIN` and `PLAYWRIGHT_CORE_DIR` override the locations.
 
 mod common;
 
@@ -27,15 +28,11 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// (chromium, playwright-core dir); panics with the install commands when missing.
-fn prerequisites() -> (PathBuf, PathBuf) {
-    let chromium =
-        std::env::var_os("CHROMIUM_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        chromium.is_file(),
-        "headless Chromium not found at {} (set CHROMIUM_BIN, or install it: apt-get install -y chromium)",
-        chromium.display()
-    );
+/// (chromium, playwright-core dir); panics with the install commands when missing, `None`
+/// (the skip recorded) when the run opted out of chromium (`TRACECRAFT_TEST_WITHOUT=chromium`).
+fn prerequisites() -> Option<(PathBuf, PathBuf)> {
+    // Chromium through the shared tool discovery (`TRACECRAFT_TEST_CHROMIUM_BIN`).
+    let chromium = common::require(common::Tool::Chromium)?;
     let pw = std::env::var_os("PLAYWRIGHT_CORE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join(".ci/cache/npm/node_modules/playwright-core"));
@@ -47,7 +44,7 @@ fn prerequisites() -> (PathBuf, PathBuf) {
     );
     let node = Command::new("node").arg("--version").output();
     assert!(node.is_ok_and(|o| o.status.success()), "node not found (install it: apt-get install -y nodejs)");
-    (chromium, pw)
+    Some((chromium, pw))
 }
 
 fn shots() -> PathBuf {
@@ -63,7 +60,7 @@ fn check(url: &str, shot: &str) -> Value {
 
 /// [`check`] with more driver options (`loadAll`, `hash`).
 fn check_with(url: &str, shot: &str, extra: Value) -> Value {
-    let (chromium, pw) = prerequisites();
+    let (chromium, pw) = prerequisites().expect("each test checks the prerequisites first");
     let mut arg = json!({
         "url": url,
         "screenshot": shots().join(shot),
@@ -128,6 +125,10 @@ fn file_url(p: &Path) -> String {
 
 #[test]
 fn real_session_and_hostile_transcript_from_file() {
+    // Missing: fails with the install command; opted out (chromium): skipped and recorded.
+    if prerequisites().is_none() {
+        return;
+    }
     let env = Env::new(Backend::Local, "browser-file");
     pages::mirror_real_session(&env);
     let page = shots().join("real-session.html");
@@ -198,6 +199,10 @@ fn real_session_and_hostile_transcript_from_file() {
 
 #[test]
 fn shared_page_from_its_presigned_url_on_s3s_fs() {
+    // Missing: fails with the install command; opted out (chromium): skipped and recorded.
+    if prerequisites().is_none() {
+        return;
+    }
     let env = Env::new(Backend::S3s, "browser-share");
     pages::mirror_real_session(&env);
     let out = env.run(&["share", REAL_SID, "--subagents", "--expires", "1h"]);

@@ -541,3 +541,18 @@ fn servers_die_with_the_test_process() {
         }
     }
 }
+
+#[test]
+fn a_missing_tool_is_named_with_its_install_command_and_opt_out_names_are_exact() {
+    use common::tools::{missing_message, Tool, ALL, WITHOUT_VAR};
+    for t in ALL {
+        let m = missing_message(t);
+        assert!(m.contains(t.name()) && m.contains(t.install()) && m.contains(t.var()), "{m}");
+        assert!(m.contains(&format!("{WITHOUT_VAR}={}", t.name())), "{m}");
+        assert!(t.named_in(t.name()) && t.named_in("all") && t.named_in(&format!("x, {}", t.name().to_uppercase())));
+        assert!(!t.named_in("") && !t.named_in("nothing"), "{t:?}");
+    }
+    assert!(Tool::TracecraftPy.named_in("claude,python") && Tool::Claude.named_in("claude,python"));
+    assert!(!Tool::S3s.named_in("claude,python") && !Tool::Moto.named_in("claude,python"));
+    assert_eq!(Tool::S3s.install(), "cargo install s3s-fs --version 0.14.1 --features binary --locked");
+}

@@ -296,6 +296,19 @@ fn stats_command_sums_sessions_and_filters_by_start() {
 }
 
 #[test]
+fn stats_text_says_1_turn_not_1_turns() {
+    let t = T::new("insight-stats-singular");
+    let sid = "one";
+    // One prompt and one reply: one turn.
+    t.append(sid, &common::transcript_lines(sid, t.e.project_dir(), 0, 2));
+    t.flush(sid, false);
+    let text = t.run(&["stats"]);
+    assert!(text.contains("1 session in"), "{text}");
+    let row = text.lines().find(|l| l.trim_start().starts_with(sid)).unwrap_or_else(|| panic!("no row: {text}"));
+    assert!(row.contains(" 1 turn ") && !row.contains("1 turns"), "{row}");
+}
+
+#[test]
 fn a_restored_copy_keeps_counting_where_the_store_stopped() {
     let t = T::new("insight-restored");
     let all = fixture();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, Env};
+use common::{require, Backend, Env, Tool};
 
 struct Killed(Child);
 impl Drop for Killed {
@@ -71,17 +71,15 @@ fn make_ca_and_leaf(dir: &Path) {
 
 #[test]
 fn https_verifies_certificates_and_trusts_ca_file() {
-    if Command::new("openssl").arg("version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "openssl is needed for the TLS test");
-        eprintln!("!!! SKIPPED: openssl not found");
-        return;
-    }
+    // Missing tools fail with their install command (unless opted out: recorded).
+    let Some(_) = require(Tool::Openssl) else { return };
+    let Some(python) = require(Tool::Moto) else { return };
     // The harness's env gives HOME, project and the binary; the server is ours.
     let Some(env) = Env::try_new(Backend::Local, "tls") else { return };
     let dir = tempfile::tempdir().unwrap();
     make_ca_and_leaf(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let moto = Command::new("python3")
+    let moto = Command::new(python)
         .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string(), "-s", "-c"])
         .arg(dir.path().join("leaf.pem"))
         .arg("-k")

@@ -389,6 +389,25 @@ fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: S
     });
     let mut extra = serde_json::Map::new();
     extra.insert("compacted_seqs".into(), json!([targets[0].obj.seq, last]));
+    // The merged part keeps when its bytes were first and last uploaded (what `list` shows as
+    // FIRST/LAST UPLOAD); the compaction's own time is `compacted_at`.
+    let now = now_rfc3339();
+    let times: Vec<(&str, &str)> = targets
+        .iter()
+        .filter_map(|t| {
+            let e = t.entry.as_ref()?;
+            let last = e.uploaded_at.as_deref()?;
+            let first = e.extra.get("first_uploaded_at").and_then(serde_json::Value::as_str).unwrap_or(last);
+            Some((first, last))
+        })
+        .collect();
+    let earliest = times.iter().filter_map(|(f, _)| Some((crate::base::util::parse_rfc3339(f)?, *f))).min();
+    let latest = times.iter().filter_map(|(_, l)| Some((crate::base::util::parse_rfc3339(l)?, *l))).max();
+    if let Some((_, f)) = earliest {
+        extra.insert("first_uploaded_at".into(), json!(f));
+    }
+    extra.insert("compacted_at".into(), json!(now));
+    let uploaded_at = latest.map_or(now, |(_, l)| l.to_string());
     PartEntry {
         seq: targets[0].obj.seq,
         uuid: hex8.to_string(),
@@ -396,7 +415,7 @@ fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: S
         source_bytes: cursor_range.map(|[f, t]| t - f),
         uploaded_bytes: total,
         redactions,
-        uploaded_at: Some(now_rfc3339()),
+        uploaded_at: Some(uploaded_at),
         compacted_from: Some(json!(k)),
         sha256: Some(sha),
         source_sha256: None,

@@ -147,6 +147,7 @@ fn plural(n: usize) -> &'static str {
 
 /// Which file, its permissions, overrides; then the resolved config (None when unusable).
 fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
+    let mut file_ok = None;
     match config_file(dir) {
         Err(e) => {
             r.fail("config", e, "unset TRACECRAFT_CONFIG or point it at an existing file".to_string())?;
@@ -174,7 +175,8 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
                     format!("chmod 600 {}", p.display()),
                 )?;
             } else {
-                r.ok("config", format!("{} (mode {mode:o})", p.display()))?;
+                // Said once the file has been read: one verdict per file.
+                file_ok = Some(format!("{} (mode {mode:o})", p.display()));
             }
         }
     }
@@ -216,6 +218,9 @@ fn check_config(r: &mut Report, dir: &Path) -> Result<Option<Config>> {
             Ok(None)
         }
         Ok(cfg) => {
+            if let Some(msg) = file_ok {
+                r.ok("config", msg)?;
+            }
             r.ok("destination", cfg.describe())?;
             check_encryption(r, &cfg)?;
             Ok(Some(cfg))
@@ -546,8 +551,23 @@ fn check_sessions(r: &mut Report) -> Result<()> {
         return r.ok("sessions", "none tracked yet");
     };
     let (mut tracked, mut pending, mut bytes) = (0usize, Vec::new(), 0u64);
+    let mut failed: Vec<(String, String)> = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix("@failed").filter(|s| !s.starts_with('.')) {
+            // The stem writes each capital `C` as `^c` (state::file_stem): undo that.
+            let mut id = String::new();
+            let mut chars = stem.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '^' => id.extend(chars.next().map(|c| c.to_ascii_uppercase())),
+                    c => id.push(c),
+                }
+            }
+            let why = std::fs::read_to_string(e.path()).unwrap_or_default();
+            failed.push((id, why.trim().to_string()));
+            continue;
+        }
         if !name.ends_with(".json") || name.contains('@') || name.starts_with('.') {
             continue;
         }
@@ -560,7 +580,32 @@ fn check_sessions(r: &mut Report) -> Result<()> {
             pending.push(st.session_id);
         }
     }
+    if !failed.is_empty() {
+        failed.sort();
+        let ids: Vec<&str> = failed.iter().map(|(id, _)| id.as_str()).collect();
+        pending.retain(|p| !ids.contains(&p.as_str()));
+        r.warn(
+            "sessions",
+            format!(
+                "the last hook of {} session{} failed to upload; their new bytes are still pending:",
+                failed.len(),
+                plural(failed.len())
+            ),
+            None,
+        )?;
+        for (id, why) in failed.iter().take(5) {
+            emit(&format!("      {id}: {why}"))?;
+        }
+        emit(&format!(
+            "      fix: correct the problem, then `tracecraft-hook flush --session-id {}` (or \
+             `tracecraft-hook backfill --all-projects`)",
+            failed[0].0
+        ))?;
+    }
     if pending.is_empty() {
+        if !failed.is_empty() {
+            return Ok(());
+        }
         return r.ok("sessions", format!("{tracked} tracked, nothing pending"));
     }
     pending.sort();

@@ -40,15 +40,16 @@ pub fn run(a: &FlushArgs) -> Result<()> {
     let out = mirror.flush(&session, &opts)?;
     let dest = format!("{} ({})", ctx.store.describe(), ctx.cfg.project);
     let mut line = if out.parts.is_empty() {
-        format!("nothing new for {}: {} bytes already in {dest}", session.id, thousands(out.cursor))
+        format!("nothing new for {}: {} source bytes already in {dest}", session.id, thousands(out.cursor))
     } else {
         let red = out.redactions();
         format!(
-            "flushed {}: {} part{}, {} bytes{} to {dest}",
+            "flushed {}: {} part{}, {} source bytes ({} stored){} to {dest}",
             session.id,
             out.parts.len(),
             if out.parts.len() == 1 { "" } else { "s" },
             thousands(out.source_bytes()),
+            thousands(out.uploaded_bytes()),
             if red > 0 { format!(" ({red} redaction{})", if red == 1 { "" } else { "s" }) } else { String::new() },
         )
     };

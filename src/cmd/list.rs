@@ -137,7 +137,7 @@ pub fn run(a: &ListArgs) -> Result<()> {
     let opt = |n: Option<u64>, f: fn(u64) -> String| n.map_or_else(|| "-".to_string(), f);
     emit(&format!(
         "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  ENDED",
-        "SESSION", "PARTS", "BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
+        "SESSION", "PARTS", "STORED BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
     ))?;
     for r in &rows {
         let ended = match (&r.ended_at, &r.end_reason) {
@@ -225,8 +225,8 @@ fn rows(
             subagents,
             parts: plan.parts.len(),
             bytes: plan.bytes(),
-            first_upload: s.first_upload(),
-            last_upload: s.last_upload(),
+            first_upload: upload_times(&s, meta.as_ref()).0,
+            last_upload: upload_times(&s, meta.as_ref()).1,
             started_at: meta.as_ref().and_then(|m| m.started_at.clone()),
             ended_at: meta.as_ref().and_then(|m| m.ended_at.clone()),
             end_reason: meta.as_ref().and_then(|m| m.end_reason.clone()),
@@ -242,6 +242,29 @@ fn short_time(t: Option<&str>) -> String {
         Some(t) => crate::base::util::utc_stamp(t, "-", " ", ":"),
         None => t.map_or_else(|| "-".into(), |s| s.chars().take(19).collect()),
     }
+}
+
+/// When a session's bytes were first and last uploaded: from meta.json's part records (a
+/// compaction keeps the original times there: `first_uploaded_at`, `uploaded_at`), else from
+/// the objects' LastModified (which a compaction resets).
+fn upload_times(s: &SessionObjects, meta: Option<&crate::session::meta::Meta>) -> (Option<String>, Option<String>) {
+    type At = Option<(time::OffsetDateTime, String)>;
+    let (mut first, mut last): (At, At) = (None, None);
+    for e in meta.map(|m| m.parts.as_slice()).unwrap_or_default() {
+        let Some(l) = e.uploaded_at.as_deref() else { continue };
+        let f = e.extra.get("first_uploaded_at").and_then(serde_json::Value::as_str).unwrap_or(l);
+        if let Some(t) = parse_rfc3339(f) {
+            if first.as_ref().is_none_or(|(ft, _)| t < *ft) {
+                first = Some((t, f.to_string()));
+            }
+        }
+        if let Some(t) = parse_rfc3339(l) {
+            if last.as_ref().is_none_or(|(lt, _)| t > *lt) {
+                last = Some((t, l.to_string()));
+            }
+        }
+    }
+    (first.map(|(_, s)| s).or_else(|| s.first_upload()), last.map(|(_, s)| s).or_else(|| s.last_upload()))
 }
 
 #[cfg(test)]

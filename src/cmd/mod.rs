@@ -58,6 +58,12 @@ pub fn project_dir(cwd: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// Where the session ran: the `cwd` its transcript records (what `show` and meta.json report),
+/// else the project directory the command was given or run in.
+fn session_cwd(transcript: &Path, project_dir: &Path) -> PathBuf {
+    crate::session::discover::recorded_cwd(transcript).unwrap_or_else(|| project_dir.to_path_buf())
+}
+
 /// Find a session from `--transcript PATH` or `--session-id ID` (+ project dir).
 /// By id: `<claude>/projects/<slug>/<id>.jsonl`, else any project directory holding it.
 pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, project_dir: &Path) -> Result<Session> {
@@ -73,20 +79,23 @@ pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, proj
                     .ok_or_else(|| Error::Invalid(format!("cannot take a session id from {}", t.display())))?,
             };
             validate_id(&id)?;
-            Ok(Session { id, transcript: t, cwd: Some(project_dir.to_path_buf()) })
+            let cwd = session_cwd(&t, project_dir);
+            Ok(Session { id, transcript: t, cwd: Some(cwd) })
         }
         (None, Some(id)) => {
             validate_id(id)?;
             let projects = paths::claude_projects_dir()?;
             let direct = projects.join(paths::slug(project_dir)).join(format!("{id}.jsonl"));
             if direct.is_file() {
-                return Ok(Session { id: id.into(), transcript: direct, cwd: Some(project_dir.to_path_buf()) });
+                let cwd = session_cwd(&direct, project_dir);
+                return Ok(Session { id: id.into(), transcript: direct, cwd: Some(cwd) });
             }
             if let Ok(rd) = std::fs::read_dir(&projects) {
                 for e in rd.flatten() {
                     let p = e.path().join(format!("{id}.jsonl"));
                     if p.is_file() {
-                        return Ok(Session { id: id.into(), transcript: p, cwd: Some(project_dir.to_path_buf()) });
+                        let cwd = session_cwd(&p, project_dir);
+                        return Ok(Session { id: id.into(), transcript: p, cwd: Some(cwd) });
                     }
                 }
             }

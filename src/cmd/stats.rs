@@ -215,8 +215,10 @@ fn print_text(r: &Report, dest: &str) -> Result<()> {
         emit("\nbiggest sessions (by tokens, subagents included):")?;
         for b in &r.biggest_sessions {
             let started = b.started_at.as_deref().map_or_else(|| "-".to_string(), minutes);
+            let turns = if b.turns == 1 { "turn " } else { "turns" };
+            let bytes = if b.bytes == 1 { "byte " } else { "bytes" };
             emit(&format!(
-                "  {}  {started:<16}  {:>5} turns  {:>7} tokens  {:>13} bytes",
+                "  {}  {started:<16}  {:>5} {turns}  {:>7} tokens  {:>13} {bytes}",
                 b.id,
                 b.turns,
                 human(b.tokens),

@@ -80,6 +80,10 @@ impl Outcome {
     pub fn source_bytes(&self) -> u64 {
         self.parts.iter().filter_map(|p| p.source_bytes).sum()
     }
+    /// Bytes stored (after redaction).
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.uploaded_bytes).sum()
+    }
     /// Redactions made.
     pub fn redactions(&self) -> u64 {
         self.parts.iter().flat_map(|p| p.redactions.iter().flatten()).map(|(_, v)| v).sum()
@@ -246,6 +250,8 @@ impl<'a> Mirror<'a> {
             out.meta_written = true;
         }
         self.save_state(&paths, &mut st)?;
+        // Whatever a failed hook left pending has now been sent.
+        let _ = std::fs::remove_file(&paths.failed);
         out.cursor = st.cursor;
         out.ended = st.ended;
         Ok(out)

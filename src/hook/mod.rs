@@ -113,7 +113,21 @@ fn handle(worker: bool) -> Result<()> {
             }
         }
     }
-    run_event(&event, &transcript, worker, fired, &raw)
+    let result = run_event(&event, &transcript, worker, fired, &raw);
+    record_outcome(&common.session_id, &result);
+    result
+}
+
+/// A failed hook leaves its time and error in the session's `@failed` file
+/// (`StatePaths::failed`): its new bytes stay pending and `doctor` reports it; the next
+/// successful flush removes it. Best effort.
+fn record_outcome(id: &str, result: &Result<()>) {
+    let Err(e) = result else { return };
+    let Ok(dir) = paths::state_dir() else { return };
+    let line = format!("{} {}\n", crate::base::util::now_rfc3339(), e.to_string().replace('\n', " "));
+    if crate::base::fsutil::ensure_private_dir(&dir).is_ok() {
+        let _ = crate::base::fsutil::atomic_write(&StatePaths::new(&dir, id).failed, line.as_bytes(), 0o600);
+    }
 }
 
 /// Do the event's work; when the session lock stays taken, leave the event for the holder.

@@ -16,6 +16,9 @@
 //!   already had (`"hooks": {}`, `"Stop": []`) that afterwards held only our handler is
 //!   removed as if install had created it. Claude Code reads both forms the same way.
 //! - A malformed `hooks` block is refused with its location, never "repaired".
+//! - `<file>.bak` keeps the user's original: install writes it only from a file without our
+//!   handlers. Uninstall of a file nothing else changed in since install writes the original
+//!   bytes back exactly, and removes a file install created (no `{}` left behind).
 //!
 //! What it deliberately does not do: validate the rest of the settings file, follow
 //! `managed-settings.json`, or guess at handlers it did not write. A handler is "ours" only
@@ -512,6 +515,17 @@ pub struct Report {
     pub dry_run: bool,
     /// Dry run only: the complete file that would be written (when something changes).
     pub would_write: Option<String>,
+    /// Uninstall: the file went back to how it was before install, rather than being rewritten.
+    pub outcome: Option<Outcome>,
+}
+
+/// How an uninstall left the file, when not simply rewritten.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Install had created it: removed.
+    Removed,
+    /// Its bytes before install, from this `.bak` (kept), written back exactly.
+    Restored(PathBuf),
 }
 
 impl Report {
@@ -539,6 +553,13 @@ impl fmt::Display for Report {
         write!(f, "{path}: {verb} {}", self.events.join(", "))?;
         if let Some(b) = &self.backup {
             write!(f, " (previous file saved as {})", b.display())?;
+        }
+        match &self.outcome {
+            Some(Outcome::Removed) => write!(f, "; removed the file, which install had created")?,
+            Some(Outcome::Restored(b)) => {
+                write!(f, "; restored it byte for byte as it was before install ({})", b.display())?
+            }
+            None => {}
         }
         Ok(())
     }
@@ -573,8 +594,15 @@ fn edit_file(
     action: Action,
     edit: impl FnOnce(&mut Value) -> Result<Vec<String>>,
 ) -> Result<Report> {
-    let mut report =
-        Report { action, path: path.to_path_buf(), events: Vec::new(), backup: None, dry_run, would_write: None };
+    let mut report = Report {
+        action,
+        path: path.to_path_buf(),
+        events: Vec::new(),
+        backup: None,
+        dry_run,
+        would_write: None,
+        outcome: None,
+    };
     let target = write_target(path)?;
     let old_bytes = read_optional(&target)?;
     if old_bytes.is_none() && action == Action::Uninstall {
@@ -602,13 +630,53 @@ fn edit_file(
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         ensure_private_dir(dir)?;
     }
-    if let Some(old) = &old_bytes {
-        let backup = backup_path(path);
-        atomic_write(&backup, old, mode)?;
-        report.backup = Some(backup);
+    let backup = backup_path(path);
+    match action {
+        Action::Install => match &old_bytes {
+            // The user's own file (none of our handlers yet): that is what `.bak` keeps.
+            Some(old) if registrations(&parse(path, Some(old))?).is_empty() => {
+                atomic_write(&backup, old, mode)?;
+                report.backup = Some(backup);
+            }
+            // Already installed once (e.g. another binary path): `.bak` keeps the original.
+            Some(_) => {}
+            // A file install creates: a `.bak` left from an earlier life is not its original.
+            None => remove_if_present(&backup)?,
+        },
+        Action::Uninstall => {
+            let original = read_optional(&backup)?;
+            let original_value = original.as_deref().and_then(|b| parse(path, Some(b)).ok());
+            if original.is_none() && value == Value::Object(Map::new()) {
+                // Install created the file and nothing else was added since: remove it.
+                remove_if_present(&target)?;
+                report.outcome = Some(Outcome::Removed);
+                return Ok(report);
+            }
+            if let (Some(bytes), Some(v)) = (&original, original_value) {
+                if v == value {
+                    // Nothing else changed since install: the user's exact bytes come back.
+                    atomic_write(&target, bytes, mode)?;
+                    report.outcome = Some(Outcome::Restored(backup));
+                    return Ok(report);
+                }
+            }
+            if original.is_none() {
+                if let Some(old) = &old_bytes {
+                    atomic_write(&backup, old, mode)?;
+                    report.backup = Some(backup);
+                }
+            }
+        }
     }
     atomic_write(&target, text.as_bytes(), mode)?;
     Ok(report)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The file to replace: `path` itself, or the file a symlink at `path` points to (renaming

@@ -135,6 +135,9 @@ pub struct StatePaths {
     pub state: PathBuf,
     pub meta: PathBuf,
     pub lock: PathBuf,
+    /// The session's last hook failure (time and error), written by the hook, removed by the
+    /// next successful flush; `doctor` reports it.
+    pub failed: PathBuf,
 }
 
 impl StatePaths {
@@ -145,6 +148,7 @@ impl StatePaths {
             state: dir.join(format!("{stem}.json")),
             meta: dir.join(format!("{stem}@meta.json")),
             lock: dir.join(format!("{stem}@lock")),
+            failed: dir.join(format!("{stem}@failed")),
         }
     }
 }
@@ -228,7 +232,7 @@ pub fn save_meta(path: &Path, meta: &Meta) -> Result<()> {
 
 /// Forget a session's local state (its lock file stays: it may be held).
 pub fn forget(paths: &StatePaths) -> Result<()> {
-    for p in [&paths.state, &paths.meta] {
+    for p in [&paths.state, &paths.meta, &paths.failed] {
         match std::fs::remove_file(p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

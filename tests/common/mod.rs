@@ -9,8 +9,18 @@
 //!   name, config file) with helpers to run the real binary and to read back what the
 //!   bucket holds WITHOUT the product's code (files on disk for the local store and
 //!   s3s-fs, unsigned HTTP for moto).
-//! * [`proxy`]: fault-injecting / counting and path-prefix proxies.
+//! * [`home`]: a temporary HOME and the binary run in it with a clean environment (what
+//!   `Env` builds on; CLI tests that need only a HOME use it directly).
+//! * [`proxy`]: fault-injecting / counting and path-prefix proxies (also the slow S3
+//!   endpoint of the end-to-end tests).
 //! * [`transcript`]: Claude Code hook payloads and transcript lines.
+//! * [`tools`]: the outside programs (s3s-fs, moto, tracecraft-ai, claude, chromium), one
+//!   variable each; a missing one FAILS the test unless the run opted out of it by name.
+//! * [`claude`]: the mock Messages API, a Claude Code installation ([`claude::Machine`]:
+//!   HOME, project, hooks, `claude -p` runs) and the worker count of the end-to-end tests.
+//!
+//! Every test file keeps its own name (other work adds files); none keeps a private copy of
+//! these (`duplicates --repo tests` finds no repeated helper).
 //!
 //! Std only, plus crates the package already has (serde_json, tempfile, rusty-s3 for
 //! the signing helpers in [`sign`]).
@@ -18,11 +28,14 @@
 // Each test file uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod claude;
+pub mod home;
 pub mod http;
 pub mod pages;
 pub mod proxy;
 pub mod servers;
 pub mod sign;
+pub mod tools;
 pub mod transcript;
 
 use std::collections::hash_map::RandomState;
@@ -40,8 +53,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub use home::{clean_env, Home};
 pub use proxy::{closed_port, Fault, FaultProxy, PrefixProxy, RequestRecord};
 pub use servers::{Kind, Server, ServerProcess, BUCKET, REGION};
+pub use tools::{require, Tool};
 pub use transcript::{
     append, payload, slug, transcript_line, transcript_line_with_text, transcript_lines, write_transcript_lines,
 };
@@ -81,8 +96,8 @@ impl Backend {
         self != Backend::Local
     }
 
-    /// The shared server (started on first use). `None` for `Local`, or if the server
-    /// is not installed and `TRACECRAFT_SKIP_S3_TESTS=1`.
+    /// The shared server (started on first use). `None` for `Local`, or when the run
+    /// opted out of it (`TRACECRAFT_TEST_WITHOUT`, recorded as a skip of this test).
     pub fn server(self) -> Option<&'static Server> {
         self.kind().and_then(servers::shared)
     }
@@ -96,8 +111,8 @@ impl Backend {
 }
 
 /// Every backend to run a test against: `Local`, `S3s`, `Moto`. A missing server
-/// program panics with install instructions, unless `TRACECRAFT_SKIP_S3_TESTS=1`
-/// (then that backend is left out, with a loud warning).
+/// program panics with its install command, unless the run opted out of it by name
+/// (`TRACECRAFT_TEST_WITHOUT=s3s-fs`): then that backend is left out and the skip recorded.
 pub fn backends() -> Vec<Backend> {
     let mut v = vec![Backend::Local];
     v.extend(s3_backends());
@@ -125,6 +140,19 @@ pub fn random_hex(len: usize) -> String {
     out
 }
 
+/// `1234` -> `1,234`, as the commands print byte counts.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Whether `key` names a session part the way tracecraft recognises them:
 /// `part-(\d{5})-[a-f0-9]{8}\.jsonl$` (searched, so only the end of the key matters).
 pub fn is_part_key(key: &str) -> bool {
@@ -146,7 +174,7 @@ pub struct Env {
     pub backend: Backend,
     /// Unique project name `t-<test>-<random>`: the key prefix in the bucket.
     pub project: String,
-    home: TempDir,
+    home: Home,
     project_dir: TempDir,
     /// The server this env's data lives on (S3 backends).
     server: Option<Server>,
@@ -155,13 +183,14 @@ pub struct Env {
 impl Env {
     /// A new world for `test_name` on `backend`. For S3 backends, writes
     /// `~/.tracecraft/config.json` pointing at the shared server. Panics if the backend
-    /// is skipped (iterate [`backends`] or use [`Env::try_new`]).
+    /// is opted out (iterate [`backends`] or use [`Env::try_new`]).
     pub fn new(backend: Backend, test_name: &str) -> Env {
         Env::try_new(backend, test_name)
-            .unwrap_or_else(|| panic!("backend {} is not available (TRACECRAFT_SKIP_S3_TESTS=1?)", backend.name()))
+            .unwrap_or_else(|| panic!("backend {} is opted out (TRACECRAFT_TEST_WITHOUT)", backend.name()))
     }
 
-    /// Like [`Env::new`], `None` if the backend's server is skipped.
+    /// Like [`Env::new`], `None` (the skip recorded) if the run opted out of the backend's
+    /// server; panics with the install command if it is missing.
     pub fn try_new(backend: Backend, test_name: &str) -> Option<Env> {
         let server = match backend {
             Backend::Local => None,
@@ -184,7 +213,7 @@ impl Env {
             .take(40)
             .collect();
         let project = format!("t-{}-{}", clean.trim_matches('-'), random_hex(8));
-        let home = tempfile::Builder::new().prefix("tc-home-").tempdir().expect("temp HOME");
+        let home = Home::new();
         // Under HOME, like a real project checkout, but away from ~/.tracecraft.
         let project_dir = tempfile::Builder::new().prefix("proj-").tempdir_in(home.path()).expect("temp project dir");
         let env = Env { backend, project, home, project_dir, server };
@@ -196,6 +225,11 @@ impl Env {
 
     pub fn home(&self) -> &Path {
         self.home.path()
+    }
+
+    /// The HOME (for [`Home`]'s helpers).
+    pub fn home_dir(&self) -> &Home {
+        &self.home
     }
 
     /// The project directory (cwd of every run).
@@ -291,24 +325,8 @@ impl Env {
     /// `TRACECRAFT_PROJECT` = this env's project and `TRACECRAFT_HOOK_INLINE=1` (upload
     /// inline instead of in a detached worker, so tests can assert right after exit).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tracecraft-hook"));
-        cmd.args(args);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            let lower = k.to_ascii_lowercase();
-            if k.starts_with("AWS_")
-                || k.starts_with("TRACECRAFT_")
-                || k.starts_with("CLAUDE_")
-                || k.starts_with("XDG_")
-                || lower.ends_with("_proxy")
-            {
-                cmd.env_remove(&*k);
-            }
-        }
-        cmd.env("HOME", self.home())
-            .env("TRACECRAFT_PROJECT", &self.project)
-            .env("TRACECRAFT_HOOK_INLINE", "1")
-            .current_dir(self.project_dir());
+        let mut cmd = self.home.cmd(args);
+        cmd.env("TRACECRAFT_PROJECT", &self.project).env("TRACECRAFT_HOOK_INLINE", "1").current_dir(self.project_dir());
         cmd
     }
 
@@ -345,25 +363,14 @@ impl Env {
     }
 
     /// Run the Python CLI (PyPI `tracecraft-ai`) with this env's HOME and cwd; panics when it
-    /// fails. `None` when it is not installed: a loud skip locally, a failure in CI (where
-    /// `.ci/run` installs it).
+    /// fails or is not installed. `None` (the skip recorded) when the run opted out of it
+    /// (`TRACECRAFT_TEST_WITHOUT=python`).
     pub fn tracecraft_py(&self, args: &[&str]) -> Option<Output> {
-        let probe = Command::new("python3").args(["-c", "import tracecraft.cli"]).output().ok()?;
-        if !probe.status.success() {
-            assert!(std::env::var_os("CI").is_none(), "tracecraft-ai is not installed (pip install tracecraft-ai)");
-            eprintln!("!!! SKIPPED: tracecraft-ai (Python) is not installed; pip install tracecraft-ai");
-            return None;
-        }
-        let mut c = Command::new("python3");
+        let python = tools::require(Tool::TracecraftPy)?;
+        let mut c = Command::new(python);
         c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
         c.args(args);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.starts_with("AWS_") || k.starts_with("TRACECRAFT_") {
-                c.env_remove(k);
-            }
-        }
-        c.env("HOME", self.home()).current_dir(self.project_dir());
+        clean_env(&mut c).env("HOME", self.home()).current_dir(self.project_dir());
         let out = c.output().unwrap();
         assert!(
             out.status.success(),

@@ -10,6 +10,8 @@
 //!
 //! If `TRACECRAFT_TEST_S3S_ENDPOINT` / `TRACECRAFT_TEST_MOTO_ENDPOINT` are set (by
 //! `.ci/run`), the shared servers are those, with bucket `tc-test` assumed to exist.
+//! The programs are found by [`super::tools`] (one variable each); a missing one fails the
+//! test with its install command unless the run opted out of it.
 
 use std::fs;
 use std::io::Write;
@@ -21,6 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http;
+use super::tools::{self, Tool};
 
 /// The one bucket every test uses.
 pub const BUCKET: &str = "tc-test";
@@ -80,18 +83,11 @@ impl Kind {
         }
     }
 
-    fn install_hint(self) -> &'static str {
+    /// The program behind it.
+    pub fn tool(self) -> Tool {
         match self {
-            Kind::S3s => {
-                "s3s-fs 0.14.1 is needed for the S3 integration tests. Install it with:\n    \
-                 cargo install s3s-fs --version 0.14.1 --features binary --locked\n\
-                 (or run .ci/run, which installs everything)"
-            }
-            Kind::Moto => {
-                "moto (python) is needed for the S3 integration tests. Install it with:\n    \
-                 python3 -m pip install \"moto[s3]==5.2.5\" flask flask-cors\n\
-                 (or run .ci/run, which installs everything)"
-            }
+            Kind::S3s => Tool::S3s,
+            Kind::Moto => Tool::Moto,
         }
     }
 }
@@ -125,106 +121,56 @@ impl Server {
     }
 }
 
-/// The process-wide shared server of this kind, started on first use.
-/// Returns `None` if it is not installed and `TRACECRAFT_SKIP_S3_TESTS=1`.
+/// The process-wide shared server of this kind, started on first use. `None` when the run
+/// opted out of it (`TRACECRAFT_TEST_WITHOUT`, recorded as a skip); panics with the install
+/// command when its program is missing.
 pub fn shared(kind: Kind) -> Option<&'static Server> {
-    static S3S: OnceLock<Option<Server>> = OnceLock::new();
-    static MOTO: OnceLock<Option<Server>> = OnceLock::new();
+    static S3S: OnceLock<Server> = OnceLock::new();
+    static MOTO: OnceLock<Server> = OnceLock::new();
+    if !available(kind) {
+        return None;
+    }
     let cell = match kind {
         Kind::S3s => &S3S,
         Kind::Moto => &MOTO,
     };
-    cell.get_or_init(|| init_shared(kind)).as_ref()
+    Some(cell.get_or_init(|| init_shared(kind)))
 }
 
-fn init_shared(kind: Kind) -> Option<Server> {
+fn init_shared(kind: Kind) -> Server {
     if let Ok(endpoint) = std::env::var(kind.endpoint_var()) {
         let addr = endpoint_addr(&endpoint);
         let root = match kind {
             Kind::S3s => std::env::var_os("TRACECRAFT_TEST_S3S_ROOT").map(PathBuf::from),
             Kind::Moto => None,
         };
-        return Some(Server { kind, endpoint: endpoint.trim_end_matches('/').to_string(), addr, root });
-    }
-    if !available(kind) {
-        return None;
+        return Server { kind, endpoint: endpoint.trim_end_matches('/').to_string(), addr, root };
     }
     // Leak the process: the watchdog stops the server when this process exits.
     let process = Box::leak(Box::new(ServerProcess::spawn(kind)));
-    Some(Server { kind, endpoint: process.endpoint(), addr: process.addr, root: process.root.clone() })
+    Server { kind, endpoint: process.endpoint(), addr: process.addr, root: process.root.clone() }
 }
 
-/// Whether the server program of `kind` can be run here. Panics with install
-/// instructions if not, unless `TRACECRAFT_SKIP_S3_TESTS=1` (then warns loudly).
+/// Whether the running test may use a server of `kind`: `false` (and the skip recorded)
+/// when the run opted out of it; panics with the install command when it is missing (a
+/// server given by `TRACECRAFT_TEST_*_ENDPOINT` needs no program).
+#[track_caller]
 pub fn available(kind: Kind) -> bool {
-    static S3S: OnceLock<bool> = OnceLock::new();
-    static MOTO: OnceLock<bool> = OnceLock::new();
-    let cell = match kind {
-        Kind::S3s => &S3S,
-        Kind::Moto => &MOTO,
-    };
-    *cell.get_or_init(|| {
-        if std::env::var_os(kind.endpoint_var()).is_some() {
-            return true;
-        }
-        let installed = match kind {
-            Kind::S3s => s3s_binary().is_some(),
-            Kind::Moto => Command::new(python())
-                .args(["-c", "import moto.server, flask, flask_cors"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false),
-        };
-        if installed {
-            return true;
-        }
-        if skip_s3_tests() {
-            // Written to the stderr handle, not with eprintln!, which libtest captures
-            // (and hides) for passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 !!! TRACECRAFT_SKIP_S3_TESTS=1: SKIPPING every {} backend test.\n\
-                 !!! {}\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n",
-                kind.name(),
-                kind.install_hint().replace('\n', "\n!!! ")
-            );
-            return false;
-        }
-        panic!(
-            "{} not found.\n{}\nTo skip the S3 backends instead, set TRACECRAFT_SKIP_S3_TESTS=1.",
-            kind.name(),
-            kind.install_hint()
-        );
-    })
+    if std::env::var_os(kind.endpoint_var()).is_some() {
+        return tools::wanted(kind.tool());
+    }
+    tools::require(kind.tool()).is_some()
 }
 
-fn skip_s3_tests() -> bool {
-    std::env::var("TRACECRAFT_SKIP_S3_TESTS").is_ok_and(|v| v == "1")
+/// Like [`available`] for a test that starts its own server process: the endpoint of a
+/// server started by `.ci/run` does not count.
+#[track_caller]
+pub fn program_available(kind: Kind) -> bool {
+    tools::require(kind.tool()).is_some()
 }
 
-fn python() -> String {
-    std::env::var("TRACECRAFT_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// `s3s-fs` from `TRACECRAFT_TEST_S3S_BIN`, `PATH`, or `~/.cargo/bin`.
-fn s3s_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("TRACECRAFT_TEST_S3S_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("s3s-fs")).collect())
-        .unwrap_or_default();
-    if let Some(cargo_home) = std::env::var_os("CARGO_HOME") {
-        candidates.push(PathBuf::from(cargo_home).join("bin/s3s-fs"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        candidates.push(PathBuf::from(home).join(".cargo/bin/s3s-fs"));
-    }
-    candidates.into_iter().find(|p| p.is_file())
+fn program(kind: Kind) -> PathBuf {
+    kind.tool().find().unwrap_or_else(|| panic!("{}", tools::missing_message(kind.tool())))
 }
 
 /// Parse `http://host:port[/...]` into a socket address.
@@ -253,6 +199,9 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// s3s-fs data root (kept across `stop`/`restart`).
     pub root: Option<PathBuf>,
+    /// The credentials it accepts (s3s-fs verifies them).
+    pub access_key: String,
+    pub secret_key: String,
     /// Scratch dir holding the root and the log; removed when the server stops for
     /// good.
     scratch: PathBuf,
@@ -263,7 +212,11 @@ impl ServerProcess {
     /// Start a new server of `kind` on a free port, with bucket `tc-test`.
     /// Panics (with the server log) if it does not come up.
     pub fn spawn(kind: Kind) -> ServerProcess {
-        assert!(available(kind), "{} is not installed", kind.name());
+        ServerProcess::spawn_with_keys(kind, &access_key(), &secret_key())
+    }
+
+    /// [`spawn`](Self::spawn) with credentials of the test's choosing.
+    pub fn spawn_with_keys(kind: Kind, access: &str, secret: &str) -> ServerProcess {
         let scratch = tempfile::Builder::new()
             .prefix(&format!("tc-{}-", kind.name()))
             .tempdir()
@@ -278,7 +231,15 @@ impl ServerProcess {
             }
             Kind::Moto => None,
         };
-        let mut p = ServerProcess { kind, addr: SocketAddr::from(([127, 0, 0, 1], 0)), root, scratch, watchdog: None };
+        let mut p = ServerProcess {
+            kind,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            root,
+            access_key: access.to_string(),
+            secret_key: secret.to_string(),
+            scratch,
+            watchdog: None,
+        };
         // The port is found by bind-and-release, so another process could take it in
         // between: retry on a new port if the server exits early.
         let mut last_err = String::new();
@@ -300,6 +261,12 @@ impl ServerProcess {
     /// `http://127.0.0.1:PORT`
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// s3s-fs's data root: bucket `b` is the directory `<root>/b` (creating one creates
+    /// the bucket). Panics for moto.
+    pub fn data_root(&self) -> &Path {
+        self.root.as_deref().expect("only s3s-fs keeps its data in files")
     }
 
     /// As a [`Server`] value, e.g. for [`super::Env::with_server`].
@@ -345,19 +312,27 @@ impl ServerProcess {
         let port = self.addr.port().to_string();
         match self.kind {
             Kind::S3s => vec![
-                s3s_binary().expect("s3s-fs binary").to_string_lossy().into_owned(),
+                program(self.kind).to_string_lossy().into_owned(),
                 "--host".into(),
                 "127.0.0.1".into(),
                 "--port".into(),
                 port,
                 "--access-key".into(),
-                access_key(),
+                self.access_key.clone(),
                 "--secret-key".into(),
-                secret_key(),
+                self.secret_key.clone(),
                 self.root.as_ref().unwrap().to_string_lossy().into_owned(),
             ],
             Kind::Moto => {
-                vec![python(), "-m".into(), "moto.server".into(), "-H".into(), "127.0.0.1".into(), "-p".into(), port]
+                vec![
+                    program(self.kind).to_string_lossy().into_owned(),
+                    "-m".into(),
+                    "moto.server".into(),
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port,
+                ]
             }
         }
     }

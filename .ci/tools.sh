@@ -1,0 +1,130 @@
+# shellcheck shell=bash
+# The tools the test suite needs, installed from the package registries. Sourced by
+# .ci/test (the README's test command) and .ci/run (CI); one copy of the install code.
+#
+#   install_test_tools   install what is missing (each step says "already installed" if not)
+#   export_test_tools    export the TRACECRAFT_TEST_* variable of each tool found
+#   skipped_summary      list the tests skipped by TRACECRAFT_TEST_WITHOUT (target/tmp/skipped.txt)
+#
+# Needs ROOT (the repository) set by the caller. Knob: TRACECRAFT_CI_SKIP_INSTALL=1.
+
+S3S_VERSION=0.14.1
+MOTO_VERSION=5.2.5
+CACHE="$ROOT/.ci/cache"
+CLAUDE_NATIVE="$CACHE/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude"
+SKIPPED_FILE="$ROOT/target/tmp/skipped.txt"
+
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+section() { printf '\n\033[1m==== %s ====\033[0m\n' "$*"; }
+
+# Run as root, or through sudo if available.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+pip_install() {
+  if ! python3 -m pip install "$@"; then
+    # Debian/Ubuntu system Python refuses plain installs (PEP 668).
+    echo "pip install failed; retrying with --break-system-packages"
+    python3 -m pip install "$@" --break-system-packages
+  fi
+}
+
+install_test_tools() {
+  if [ "${TRACECRAFT_CI_SKIP_INSTALL:-}" = 1 ]; then
+    echo "TRACECRAFT_CI_SKIP_INSTALL=1: not installing the test tools"
+    return 0
+  fi
+  mkdir -p "$CACHE"
+
+  section "Install: s3s-fs $S3S_VERSION (cargo; the first build takes a few minutes)"
+  if s3s-fs --version 2>/dev/null | grep -qx "s3s-fs $S3S_VERSION"; then
+    echo "already installed: $(command -v s3s-fs)"
+  else
+    cargo install s3s-fs --version "$S3S_VERSION" --features binary --locked
+  fi
+
+  section "Install: moto $MOTO_VERSION, flask, flask-cors (pip)"
+  if python3 -c "import sys, moto, moto.server, flask, flask_cors; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    echo "already installed"
+  else
+    pip_install "moto[s3]==$MOTO_VERSION" flask flask-cors
+  fi
+
+  section "Install: tracecraft-ai (pip; the Python CLI, for the compatibility tests)"
+  if python3 -c "import tracecraft.cli" 2>/dev/null; then
+    echo "already installed"
+  else
+    pip_install tracecraft-ai
+  fi
+
+  section "Install: shellcheck (apt)"
+  if command -v shellcheck >/dev/null; then
+    echo "already installed: $(shellcheck --version | sed -n 's/^version: //p')"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck
+  fi
+
+  section "Install: GNU time (apt; peak RSS of flush in tests/hostile_server.rs)"
+  if [ -x /usr/bin/time ]; then
+    echo "already installed"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y time
+  fi
+
+  # Client-side encryption (issue #12): tests/encrypt.rs proves interop with the real age CLI.
+  section "Install: age (apt; the age CLI, for encryption interop tests)"
+  if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+    echo "already installed: $(age --version)"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y age
+  fi
+
+  section "Install: Claude Code CLI (npm, into .ci/cache/npm; for the end-to-end tests)"
+  if [ -x "$CLAUDE_NATIVE" ]; then
+    echo "already installed"
+  else
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund @anthropic-ai/claude-code
+  fi
+
+  # -- html/share browser tests (tests/html_browser.rs): headless Chromium + playwright-core --
+  section "Install: headless Chromium (apt) and playwright-core (npm; browser tests of html and share)"
+  if command -v chromium >/dev/null; then
+    echo "already installed: $(chromium --version 2>/dev/null)"
+  else
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  fi
+  if [ -f "$CACHE/npm/node_modules/playwright-core/package.json" ]; then
+    echo "playwright-core already installed"
+  else
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund playwright-core
+  fi
+}
+
+# Point the tests at what was installed (a variable the user set already wins).
+export_test_tools() {
+  if [ -z "${TRACECRAFT_TEST_CLAUDE_BIN:-}" ] && [ -x "$CLAUDE_NATIVE" ]; then
+    export TRACECRAFT_TEST_CLAUDE_BIN="$CLAUDE_NATIVE"
+  fi
+  if [ -z "${TRACECRAFT_TEST_S3S_BIN:-}" ] && command -v s3s-fs >/dev/null; then
+    TRACECRAFT_TEST_S3S_BIN="$(command -v s3s-fs)"
+    export TRACECRAFT_TEST_S3S_BIN
+  fi
+}
+
+# The tests skipped on purpose (TRACECRAFT_TEST_WITHOUT), one per line with the tool.
+skipped_summary() {
+  section "Skipped tests"
+  if [ -s "$SKIPPED_FILE" ]; then
+    echo "TRACECRAFT_TEST_WITHOUT=${TRACECRAFT_TEST_WITHOUT:-} skipped these tests (or their part needing the tool):"
+    sort -u "$SKIPPED_FILE" | awk -F '\t' '{ printf "  SKIPPED %s (needs %s)\n", $1, $2 }'
+    echo "$(sort -u "$SKIPPED_FILE" | cut -f1 | sort -u | wc -l) test(s) skipped"
+  else
+    echo "none: every test ran"
+  fi
+}
