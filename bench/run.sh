@@ -170,11 +170,13 @@ s3_project() { # DIR BUCKET
   printf '{"backend":"s3","endpoint":"%s","bucket":"%s","project":"bench","agent_id":"bench","access_key":"%s","secret_key":"%s"}\n' \
     "$ENDPOINT" "$2" "$AK" "$SK" >"$1/.tracecraft.json"
   chmod 600 "$1/.tracecraft.json"
+  "$BIN" trust "$1" >/dev/null # project configs are honoured once approved
 }
 local_project() { # DIR STORE
   mkdir -p "$1"
   printf '{"backend":"local","path":"%s","project":"bench","agent_id":"bench"}\n' "$2" >"$1/.tracecraft.json"
   chmod 600 "$1/.tracecraft.json"
+  "$BIN" trust "$1" >/dev/null
 }
 P_S3="$W/p/s3"
 P_BIG="$W/p/big"
