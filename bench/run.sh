@@ -8,7 +8,7 @@
 #   bash bench/run.sh --quick   smoke run: every benchmark once, tiny sizes, debug build,
 #                               no timing assertions; writes nothing into the repository
 #   --keep                      keep the work directory (printed) for inspection
-#   --only LIST                 only these sections (comma-separated: bin,hook,big,html,huge,list,inproc);
+#   --only LIST                 only these sections (comma-separated: bin,hook,big,html,huge,list,search,inproc);
 #                               the report then goes to the work directory, not bench/results
 #
 # Environment: TRACECRAFT_BIN (use this binary instead of building), CARGO_TARGET_DIR.
@@ -56,9 +56,12 @@ die() {
 if [ "$QUICK" = 1 ]; then
   NOOP_RUNS=2 DELTA_RUNS=2 BIG_RUNS=2 PY_RUNS=2 SHOW_RUNS=2 COMPACT_RUNS=2 LIST_RUNS=2 WARMUP=0
   DELTAS="1K 64K" BIG=1M HUGE=20M SESSIONS=20 BASE=64K
+  SEARCH_SESSIONS=4 SEARCH_EACH=256K SEARCH_RUNS=2
 else
   NOOP_RUNS=100 DELTA_RUNS=20 BIG_RUNS=10 PY_RUNS=5 SHOW_RUNS=10 COMPACT_RUNS=3 LIST_RUNS=10 WARMUP=3
   DELTAS="1K 64K 1M" BIG=50M HUGE=700M SESSIONS=1000 BASE=1M
+  # search: 50 sessions x 4 MiB = 200 MiB (the issue's 1 GB: SEARCH_SESSIONS=250 in the env).
+  SEARCH_SESSIONS="${SEARCH_SESSIONS:-50}" SEARCH_EACH="${SEARCH_EACH:-4M}" SEARCH_RUNS=3
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -74,6 +77,7 @@ apt_install() { # PACKAGE: install a Debian package when we are root and apt exi
 [ -x /usr/bin/time ] || die "/usr/bin/time is missing (apt-get install time)"
 command -v hyperfine >/dev/null || apt_install hyperfine
 command -v curl >/dev/null || apt_install curl
+command -v rg >/dev/null || apt_install ripgrep || echo "ripgrep missing: the search floor row will say n/a" >&2
 for t in hyperfine s3s-fs curl python3 cargo; do
   command -v "$t" >/dev/null || die "$t is missing (hyperfine: apt-get install hyperfine; s3s-fs: cargo install s3s-fs --features binary)"
 done
@@ -166,11 +170,13 @@ s3_project() { # DIR BUCKET
   printf '{"backend":"s3","endpoint":"%s","bucket":"%s","project":"bench","agent_id":"bench","access_key":"%s","secret_key":"%s"}\n' \
     "$ENDPOINT" "$2" "$AK" "$SK" >"$1/.tracecraft.json"
   chmod 600 "$1/.tracecraft.json"
+  "$BIN" trust "$1" >/dev/null # project configs are honoured once approved
 }
 local_project() { # DIR STORE
   mkdir -p "$1"
   printf '{"backend":"local","path":"%s","project":"bench","agent_id":"bench"}\n' "$2" >"$1/.tracecraft.json"
   chmod 600 "$1/.tracecraft.json"
+  "$BIN" trust "$1" >/dev/null
 }
 P_S3="$W/p/s3"
 P_BIG="$W/p/big"
@@ -522,7 +528,56 @@ section_list() {
 }
 
 # ---------------------------------------------------------------------------------------
-# 6. In-process benches (benches/*.rs), one core
+# 6. search: warm (parts cached) vs rg -F on the cached files; cold vs raw parallel GET
+# ---------------------------------------------------------------------------------------
+SEARCH_NEEDLE="zebra-quartz-4471"
+section_search() {
+  local p="$W/p/search" i t total urls
+  s3_project "$p" search
+  mkdir -p "$S3ROOT/search"
+  say "writing $SEARCH_SESSIONS sessions of $SEARCH_EACH for search"
+  for i in $(seq 1 "$SEARCH_SESSIONS"); do
+    t="$(transcript_of "$p" "search-$i")"
+    gen "$t" "$SEARCH_EACH" --seed $((100 + i))
+    # A literal with few hits: one session in ten says it once.
+    if [ $((i % 10)) = 1 ]; then
+      printf '{"type":"user","timestamp":"2026-01-01T00:00:00Z","message":{"role":"user","content":"where is the %s error"}}\n' \
+        "$SEARCH_NEEDLE" >>"$t"
+    fi
+    "$BIN" flush --session-id "search-$i" --cwd "$p" >/dev/null
+  done
+  total="$(du -sh "$S3ROOT/search" | cut -f1)"
+  if ! has_cmd search; then
+    na s3.search.warm s3 tracecraft-hook "search, warm" "n/a (command not available)"
+    return
+  fi
+  local cache="$HOME/.tracecraft/cache"
+  (cd "$p" && "$BIN" sync 2>/dev/null)
+  measure s3.search.warm s3 tracecraft-hook "search, warm: $SEARCH_SESSIONS sessions ($total) cached" \
+    "$SEARCH_RUNS" 1 "" "cd $p && $BIN search $SEARCH_NEEDLE"
+  if command -v rg >/dev/null; then
+    measure s3.search.rg - rg "rg -F on the same cached files (floor of warm search)" "$SEARCH_RUNS" 1 "" \
+      "rg -F -c $SEARCH_NEEDLE $cache || true"
+  else
+    na s3.search.rg - rg "rg -F on the same cached files" "n/a (apt-get install ripgrep)"
+  fi
+  measure s3.search.cold s3 tracecraft-hook "search, cold: $SEARCH_SESSIONS sessions ($total), empty cache" \
+    "$SEARCH_RUNS" 0 "rm -rf $cache" "cd $p && $BIN search $SEARCH_NEEDLE"
+  measure s3.search.nocache s3 tracecraft-hook "search --no-cache (downloads, caches nothing)" \
+    "$SEARCH_RUNS" 0 "" "cd $p && $BIN search --no-cache $SEARCH_NEEDLE"
+  # The floor of a cold search: GET every part, 8 at a time, one curl.
+  urls=()
+  for f in "$S3ROOT"/search/bench/sessions/claude-code/*/part-*; do
+    urls+=(-o /dev/null "$ENDPOINT/search/bench/sessions/claude-code/$(basename "$(dirname "$f")")/${f##*/}")
+  done
+  printf '#!/usr/bin/env bash\nexec curl -sf -Z --parallel-max 8 --aws-sigv4 aws:amz:us-east-1:s3 --user %s:%s -H x-amz-content-sha256:UNSIGNED-PAYLOAD %s\n' \
+    "$AK" "$SK" "${urls[*]}" >"$W/search-floor.sh"
+  measure s3.search.rawget s3 curl "raw parallel GET of the same parts (floor of cold search)" "$SEARCH_RUNS" 0 "" \
+    "bash $W/search-floor.sh"
+}
+
+# ---------------------------------------------------------------------------------------
+# 7. In-process benches (benches/*.rs), one core
 # ---------------------------------------------------------------------------------------
 section_inproc() {
   export BENCH_JSON="$W/inproc.jsonl"
@@ -537,12 +592,12 @@ section_inproc() {
   cat "$BENCH_JSON" >>"$RESULTS"
 }
 
-for s in bin hook big html huge list inproc; do
+for s in bin hook big html huge list search inproc; do
   if section "$s"; then "section_$s"; fi
 done
 
 # ---------------------------------------------------------------------------------------
-# 7. Report
+# 8. Report
 # ---------------------------------------------------------------------------------------
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 LOADED="$(awk -v a="${LOAD_START%% *}" -v b="${LOAD_END%% *}" 'BEGIN { print (a > 0.7 || b > 1.7) ? "True" : "False" }')"
@@ -565,7 +620,7 @@ json.dump({
     "profile": "$PROFILE",
     "s3s": "$(s3s-fs --version | awk '{print $2}')",
     "tracecraft_ai": "$TC_PY_VERSION",
-    "sizes": "base transcript $BASE, deltas $DELTAS, big delta $BIG, huge session $HUGE, list $SESSIONS sessions",
+    "sizes": "base transcript $BASE, deltas $DELTAS, big delta $BIG, huge session $HUGE, list $SESSIONS sessions, search $SEARCH_SESSIONS sessions of $SEARCH_EACH",
     "extra": {"list_sessions": $SESSIONS, "list_objects": $((SESSIONS * 2))},
 }, open(sys.argv[1], "w"))
 EOF

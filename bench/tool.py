@@ -194,6 +194,8 @@ TARGETS = {
     "s3.compact": {"ms": 8000, "rss_mb": 64},
     "local.compact": {"ms": 8000, "rss_mb": 64},
     "s3.list": {"pages": True},
+    "s3.search.warm": {"ratio_to": "s3.search.rg", "ratio": 1.5, "rss_mb": 64},
+    "s3.search.cold": {"ratio_to": "s3.search.rawget", "ratio": 1.3, "rss_mb": 64},
     "bin.version": {},
 }
 
@@ -205,6 +207,8 @@ SHORT = {
     "local.big.cp": "cp",
     "s3.compact.floor": "raw GETs + PUT",
     "local.compact.floor": "cat",
+    "s3.search.rg": "rg -F",
+    "s3.search.rawget": "raw GETs",
 }
 
 # Reference rows shown beside ours (ratio = our median / theirs).
@@ -219,6 +223,9 @@ REFS = {
     "s3.compact": ["s3.compact.floor", "py.compact"],
     "local.compact": ["local.compact.floor"],
     "s3.list": ["py.list"],
+    "s3.search.warm": ["s3.search.rg"],
+    "s3.search.cold": ["s3.search.rawget"],
+    "s3.search.nocache": ["s3.search.rawget"],
     "bin.version": ["bin.true"],
     "s3.noop": ["bin.true", "py.noop"],
     "local.noop": ["bin.true"],

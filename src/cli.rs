@@ -37,6 +37,7 @@ Environment:
   TRACECRAFT_AGENT         agent_id recorded in meta.json
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
+  TRACECRAFT_CACHE_MAX     bound of the part cache ~/.tracecraft/cache used by search (default 1G)
   TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
   TRACECRAFT_AGE_IDENTITY  age identity file to read encrypted sessions with (default ~/.tracecraft/age.key)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION
@@ -71,6 +72,9 @@ pub enum Cmd {
     Stop(cmd::stop::StopArgs),
     Compact(cmd::compact::CompactArgs),
     Restore(cmd::restore::RestoreArgs),
+    Search(cmd::search::SearchArgs),
+    /// Download every mirrored part of the project into the local cache (~/.tracecraft/cache).
+    Sync(cmd::search::SyncArgs),
     Scan(cmd::scan::ScanArgs),
     Html(cmd::html::HtmlArgs),
     Share(cmd::share::ShareArgs),
@@ -129,6 +133,8 @@ pub fn main() -> i32 {
         Some(Cmd::Stop(a)) => cmd::stop::run(a),
         Some(Cmd::Compact(a)) => cmd::compact::run(a),
         Some(Cmd::Restore(a)) => cmd::restore::run(a),
+        Some(Cmd::Search(a)) => cmd::search::run(a),
+        Some(Cmd::Sync(a)) => cmd::search::sync(a),
         Some(Cmd::Scan(a)) => match cmd::scan::run(a) {
             Ok(code) => return code,
             Err(e) => Err(e),

@@ -26,6 +26,7 @@ pub(crate) mod list;
 pub(crate) mod page;
 pub(crate) mod restore;
 pub(crate) mod scan;
+pub(crate) mod search;
 pub(crate) mod share;
 pub(crate) mod show;
 pub(crate) mod stats;

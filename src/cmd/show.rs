@@ -39,6 +39,10 @@ pub struct ShowArgs {
     /// Print only the last N lines; reads only the end of the session with ranged GETs.
     #[arg(long, value_name = "N")]
     pub tail: Option<u64>,
+    /// Print the moment around line LINE (as `search` prints it): from 3 lines before it to
+    /// 12 lines after it.
+    #[arg(long, value_name = "LINE", conflicts_with_all = ["tail", "subagents"])]
+    pub at: Option<u64>,
     /// Print the stored JSONL bytes exactly, even on a terminal.
     #[arg(long)]
     pub raw: bool,
@@ -67,8 +71,30 @@ pub fn run(a: &ShowArgs) -> Result<()> {
     let render = !a.raw && stdout.is_terminal();
     let color = render && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut sink = Sink { inner: io::BufWriter::with_capacity(64 * 1024, stdout.lock()), err: None };
-    let result = match a.tail {
-        Some(n) => {
+    let result = match (a.tail, a.at) {
+        (_, Some(at)) => {
+            let from = at.saturating_sub(AT_BEFORE).max(1);
+            let (r, done, lines) = if render {
+                let mut r = Renderer::new(&mut sink, color);
+                let mut window = Window { inner: &mut r, line: 1, from, to: at + AT_AFTER, done: false };
+                let streamed = stream(ctx.store.as_ref(), &cat.keys, &parts, &mut window);
+                let (done, lines) = (window.done, window.line);
+                let finished = r.finish().map_err(|e| Error::io("write", "<stdout>", e));
+                (streamed.and(finished), done, lines)
+            } else {
+                let mut window = Window { inner: &mut sink, line: 1, from, to: at + AT_AFTER, done: false };
+                let streamed = stream(ctx.store.as_ref(), &cat.keys, &parts, &mut window);
+                (streamed, window.done, window.line)
+            };
+            match r {
+                Err(_) if done => Ok(()),
+                Ok(()) if lines <= at => {
+                    Err(Error::NotFound(format!("session {} has {} line(s), no line {at}", session.id, lines - 1)))
+                }
+                r => r,
+            }
+        }
+        (Some(n), None) => {
             let bytes = sink.check(tail_bytes(ctx.store.as_ref(), &cat.keys, &parts, n))?;
             if render {
                 let mut r = Renderer::new(&mut sink, color);
@@ -78,12 +104,12 @@ pub fn run(a: &ShowArgs) -> Result<()> {
             }
             .map_err(|e| Error::io("write", "<stdout>", e))
         }
-        None if render => header(&mut sink, meta.as_ref(), color).and_then(|()| {
+        (None, None) if render => header(&mut sink, meta.as_ref(), color).and_then(|()| {
             let mut r = Renderer::new(&mut sink, color);
             let streamed = stream(ctx.store.as_ref(), &cat.keys, &parts, &mut r);
             streamed.and_then(|()| r.finish().map_err(|e| Error::io("write", "<stdout>", e)))
         }),
-        None => stream(ctx.store.as_ref(), &cat.keys, &parts, &mut sink),
+        (None, None) => stream(ctx.store.as_ref(), &cat.keys, &parts, &mut sink),
     };
     let result = sink.check(result);
     result?;
@@ -92,6 +118,47 @@ pub fn run(a: &ShowArgs) -> Result<()> {
         sink.check(shown)?;
     }
     sink.flush().map_err(|e| Error::io("write", "<stdout>", e))
+}
+
+/// `--at LINE`: lines shown before and after it.
+const AT_BEFORE: u64 = 3;
+const AT_AFTER: u64 = 12;
+
+/// Passes on lines `from..=to` (1-based) and stops the stream after them.
+struct Window<'w> {
+    inner: &'w mut dyn Write,
+    /// The line the next byte belongs to.
+    line: u64,
+    from: u64,
+    to: u64,
+    done: bool,
+}
+
+impl Write for Window<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.line > self.to {
+                self.done = true;
+                return Err(io::Error::other("shown"));
+            }
+            let (piece, ends) = match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (&rest[..=i], true),
+                None => (rest, false),
+            };
+            if self.line >= self.from {
+                self.inner.write_all(piece)?;
+            }
+            if ends {
+                self.line += 1;
+            }
+            rest = &rest[piece.len()..];
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The header above a rendered session: its meta.json numbers, dimmed, then a blank line.

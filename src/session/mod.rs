@@ -2,6 +2,7 @@
 //! a transcript, insight counting, finding sessions on disk and in the store (catalog), and
 //! the journal of an interrupted compaction, and what of a session is sealed (encrypted).
 
+pub(crate) mod cache;
 pub(crate) mod catalog;
 pub(crate) mod discover;
 pub mod insight;
@@ -9,6 +10,7 @@ pub(crate) mod journal;
 pub mod layout;
 pub mod meta;
 pub(crate) mod seal;
+pub(crate) mod search;
 pub mod state;
 pub mod transcript;
 

@@ -1,0 +1,567 @@
+//! `tracecraft-hook search` and `sync`: find text in every mirrored session of the project
+//! (or of every project in the bucket), through the local part cache.
+//!
+//! This file is command glue: which sessions (listing, `--session`, `--agent` from each
+//! meta.json, `--subagents`), which bytes (a cached file, or a GET streamed into the scanner
+//! and the cache at once), sessions scanned in parallel, hits printed in session order. What
+//! matches and how fast is `session::search`; what is cached and when it is trusted is
+//! `session::cache`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use clap::Args;
+use serde_json::json;
+
+use super::{open, project_dir};
+use crate::base::error::{Error, Result};
+use crate::base::paths;
+use crate::session::cache::{parse_size, Cache, DEFAULT_MAX};
+use crate::session::catalog::{group, replay_plan, Catalog, PlanPart, SessionObjects};
+use crate::session::layout::{is_child, sessions_prefix, HARNESS};
+use crate::session::meta::Meta;
+use crate::session::seal::{self, Keys};
+use crate::session::search::{parse_date, Hit, Matcher, Query, Role, Scanner};
+use crate::store::Store;
+
+/// Search the text of every mirrored session of the project (prompts, answers, tool input
+/// and output), on every machine that mirrors to the store.
+///
+/// The pattern is a literal unless -e; it matches the text as people read it (a `\n` in a
+/// prompt is a newline, `\"` a quote), never JSON keys or ids (unless --raw). Each hit is
+/// one line: session id and line (open it with `show ID --at LINE`), time, role (and tool),
+/// the match with context. Parts are cached in ~/.tracecraft/cache/ (bounded by
+/// TRACECRAFT_CACHE_MAX, default 1G), so a second search reads only new parts.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for (a literal, or a regex with -e).
+    #[arg(value_name = "PATTERN")]
+    pub pattern: String,
+    /// PATTERN is a regular expression (Rust regex syntax).
+    #[arg(short = 'e', long)]
+    pub regex: bool,
+    /// Ignore case.
+    #[arg(short = 'i', long)]
+    pub ignore_case: bool,
+    /// Match whole words only.
+    #[arg(short = 'w', long)]
+    pub word: bool,
+    /// Search the stored JSONL bytes themselves (keys, ids and escapes included).
+    #[arg(long)]
+    pub raw: bool,
+    /// Only lines at or after DATE (YYYY-MM-DD, or an RFC 3339 time).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only lines at or before DATE (YYYY-MM-DD includes that whole day).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Only this session (full id or unique prefix).
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Only text of this role: user, assistant or tool.
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// Only inside this tool's input or output (e.g. Bash).
+    #[arg(long, value_name = "NAME")]
+    pub tool: Option<String>,
+    /// Only sessions mirrored by this machine (meta.json's agent_id).
+    #[arg(long, value_name = "AGENT_ID")]
+    pub agent: Option<String>,
+    /// Also search subagent sessions.
+    #[arg(long)]
+    pub subagents: bool,
+    /// Every project in the bucket, not just this one.
+    #[arg(long)]
+    pub all_projects: bool,
+    /// Characters of context on each side of a match.
+    #[arg(short = 'C', long, value_name = "N", default_value_t = 40)]
+    pub context: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// The number of hits per session.
+    #[arg(long, conflicts_with = "files")]
+    pub count: bool,
+    /// Only the ids of sessions with a hit.
+    #[arg(short = 'l', long = "files-with-matches", id = "files")]
+    pub files: bool,
+    /// Neither read nor fill the local cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Project directory whose configuration selects the store (default: current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+}
+
+/// Download every part of the project's sessions (subagents included) into the local
+/// cache, so searches read no part over the network.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Every project in the bucket.
+    #[arg(long)]
+    pub all_projects: bool,
+    /// Project directory whose configuration selects the store (default: current directory).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+}
+
+/// One session to scan.
+struct Job {
+    project: String,
+    id: String,
+    parts: Vec<PlanPart>,
+}
+
+/// What scanning a session gave.
+#[derive(Default)]
+struct Found {
+    hits: Vec<Hit>,
+    count: u64,
+}
+
+/// Sessions scanned at once (GETs overlap; scanning uses the cores).
+const PARALLEL: usize = 8;
+
+/// Run `search`.
+pub fn run(a: &SearchArgs) -> Result<()> {
+    let role = a.role.as_deref().map(Role::parse).transpose()?;
+    let q = Query {
+        pattern: a.pattern.clone(),
+        regex: a.regex,
+        ignore_case: a.ignore_case,
+        word: a.word,
+        raw: a.raw,
+        role,
+        tool: a.tool.clone(),
+        since: a.since.as_deref().map(|s| parse_date(s, false)).transpose()?,
+        until: a.until.as_deref().map(|s| parse_date(s, true)).transpose()?,
+        context: a.context,
+    };
+    let matcher = Matcher::new(q)?;
+    let dir = project_dir(a.cwd.as_deref())?;
+    let ctx = open(&dir)?;
+    let cache = if a.no_cache { None } else { Some(open_cache(&ctx.cfg.dest_id())?) };
+    let jobs = jobs(
+        ctx.store.as_ref(),
+        &ctx.cfg,
+        cache.as_ref(),
+        &ctx.cfg.project,
+        &ctx.cfg.describe(),
+        a.all_projects,
+        a,
+        &matcher,
+    )?;
+    let lean = a.count || a.files;
+    let keys = Keys::for_config(&ctx.cfg);
+    let results = scan_all(
+        ctx.store.as_ref(),
+        &keys,
+        cache.as_ref(),
+        &jobs,
+        |s: &mut Scanner<'_>| {
+            if lean {
+                s.max_hits = 0;
+            }
+        },
+        Some(&matcher),
+    );
+    if let Some(c) = &cache {
+        if let Err(e) = c.save() {
+            eprintln!("warning: {e}");
+        }
+    }
+    let color = !a.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut first_err = None;
+    for (job, r) in jobs.iter().zip(results) {
+        let found = match r {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("tracecraft-hook: session {}: {e}", job.id);
+                first_err.get_or_insert(e);
+                continue;
+            }
+        };
+        if found.count == 0 {
+            continue;
+        }
+        let shown_id = if a.all_projects { format!("{}/{}", job.project, job.id) } else { job.id.clone() };
+        let line = if a.files {
+            if a.json {
+                json!({"project": job.project, "session": job.id}).to_string()
+            } else {
+                shown_id
+            }
+        } else if a.count {
+            if a.json {
+                json!({"project": job.project, "session": job.id, "count": found.count}).to_string()
+            } else {
+                format!("{shown_id}\t{}", found.count)
+            }
+        } else {
+            let mut s = String::new();
+            for h in &found.hits {
+                if a.json {
+                    let mut v = serde_json::to_value(h).unwrap_or_default();
+                    v["project"] = json!(job.project);
+                    v["session"] = json!(job.id);
+                    s.push_str(&v.to_string());
+                } else {
+                    s.push_str(&format_hit(&job.project, &job.id, h, a.all_projects, color));
+                }
+                s.push('\n');
+            }
+            s.pop();
+            s
+        };
+        writeln!(out, "{line}").map_err(|e| Error::io("write", "<stdout>", e))?;
+    }
+    out.flush().map_err(|e| Error::io("write", "<stdout>", e))?;
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Run `sync`.
+pub fn sync(a: &SyncArgs) -> Result<()> {
+    let dir = project_dir(a.cwd.as_deref())?;
+    let ctx = open(&dir)?;
+    let cache = open_cache(&ctx.cfg.dest_id())?;
+    let args = SearchArgs {
+        pattern: String::new(),
+        regex: false,
+        ignore_case: false,
+        word: false,
+        raw: false,
+        since: None,
+        until: None,
+        session: None,
+        role: None,
+        tool: None,
+        agent: None,
+        subagents: true,
+        all_projects: a.all_projects,
+        context: 0,
+        json: false,
+        count: false,
+        files: false,
+        no_cache: false,
+        cwd: None,
+    };
+    let jobs = jobs(
+        ctx.store.as_ref(),
+        &ctx.cfg,
+        Some(&cache),
+        &ctx.cfg.project,
+        &ctx.cfg.describe(),
+        a.all_projects,
+        &args,
+        &NO_MATCH,
+    )?;
+    let keys = Keys::for_config(&ctx.cfg);
+    let results = scan_all(ctx.store.as_ref(), &keys, Some(&cache), &jobs, |_| {}, None);
+    cache.save()?;
+    let failed: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
+    let (bytes, files) = cache.usage();
+    eprintln!(
+        "cache: {files} part(s), {} bytes, {} session(s) synced",
+        super::thousands(bytes),
+        jobs.len() - failed.len()
+    );
+    match failed.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `sync` filters nothing: a placeholder matcher for `jobs` (never used to scan).
+static NO_MATCH: std::sync::LazyLock<Matcher> =
+    std::sync::LazyLock::new(|| Matcher::new(Query { pattern: "x".into(), ..Default::default() }).expect("literal"));
+
+fn open_cache(dest: &str) -> Result<Cache> {
+    let max = match std::env::var("TRACECRAFT_CACHE_MAX") {
+        Ok(v) if !v.is_empty() => parse_size(&v)?,
+        _ => DEFAULT_MAX,
+    };
+    Cache::open(&paths::tracecraft_dir()?.join("cache"), dest, max)
+}
+
+/// The sessions to scan, with their replay plans, in (project, id) order.
+#[allow(clippy::too_many_arguments)]
+fn jobs(
+    store: &dyn Store,
+    cfg: &crate::config::Config,
+    cache: Option<&Cache>,
+    project: &str,
+    dest: &str,
+    all_projects: bool,
+    a: &SearchArgs,
+    m: &Matcher,
+) -> Result<Vec<Job>> {
+    let mut by_project: Vec<(String, Vec<SessionObjects>)> = Vec::new();
+    if all_projects {
+        let marker = format!("/sessions/{HARNESS}/");
+        let mut keys: std::collections::BTreeMap<String, Vec<crate::store::ObjectInfo>> = Default::default();
+        for o in store.list("")? {
+            if let Some(i) = o.key.find(&marker) {
+                keys.entry(o.key[..i].to_string()).or_default().push(o);
+            }
+        }
+        for (p, listing) in keys {
+            let g = group(&sessions_prefix(&p), listing);
+            by_project.push((p, g));
+        }
+    } else {
+        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg));
+        let sessions = match &a.session {
+            Some(q) => {
+                let s = cat.resolve(q)?;
+                let mut v = vec![s.clone()];
+                if a.subagents && !is_child(&s.id) {
+                    v.extend(crate::session::catalog::children_in_store(&cat, &s.id, None)?);
+                }
+                v
+            }
+            None => cat.sessions()?,
+        };
+        by_project.push((project.to_string(), sessions));
+    }
+    let mut out = Vec::new();
+    for (p, sessions) in by_project {
+        let cat = Catalog::new(store, &p, format!("{dest} (project {p})")).with_keys(Keys::for_config(cfg));
+        let sessions: Vec<SessionObjects> = sessions
+            .into_iter()
+            .filter(|s| a.subagents || !is_child(&s.id) || a.session.as_deref() == Some(s.id.as_str()))
+            // With --all-projects, --session is a prefix matched in every project.
+            .filter(|s| !all_projects || a.session.as_deref().is_none_or(|q| s.id.starts_with(q)))
+            .filter(|s| !s.parts.is_empty())
+            .filter(|s| {
+                // Every line of a session was uploaded before its last part: older than
+                // --since means nothing to find.
+                let last = s.last_upload().and_then(|t| crate::base::util::parse_rfc3339(&t));
+                !matches!((m.query().since, last), (Some(since), Some(last)) if last < since)
+            })
+            .collect();
+        for (s, meta) in sessions.iter().zip(metas(&cat, cache, &sessions)) {
+            let meta: Option<Meta> = match meta {
+                Ok(m) => m,
+                Err(e @ Error::Invalid(_)) => {
+                    eprintln!("warning: {e}; reading every part in key order");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(agent) = &a.agent {
+                if meta.as_ref().and_then(|m| m.agent_id.as_deref()) != Some(agent.as_str()) {
+                    continue;
+                }
+            }
+            let plan = replay_plan(&s.parts, meta.as_ref());
+            out.push(Job { project: p.clone(), id: s.id.clone(), parts: plan.parts });
+        }
+    }
+    Ok(out)
+}
+
+/// meta.json of each session: from the cache when the listing shows the same version
+/// (ETag, size, LastModified), else GET (in parallel) and cached.
+fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) -> Vec<Result<Option<Meta>>> {
+    let version = |s: &SessionObjects| {
+        s.meta.as_ref().map(|m| {
+            format!("meta:{}:{}:{}", m.etag.as_deref().unwrap_or(""), m.size, m.last_modified.as_deref().unwrap_or(""))
+        })
+    };
+    let key = |s: &SessionObjects| crate::session::layout::meta_key(cat.project, &s.id);
+    let mut out: Vec<Option<Result<Option<Meta>>>> = Vec::with_capacity(sessions.len());
+    let mut missing = Vec::new();
+    for (i, s) in sessions.iter().enumerate() {
+        // A sealed session's meta.json is never cached in the clear.
+        let cache = cache.filter(|_| !cat.keys.sealing() && !s.parts.iter().any(|p| seal::is_sealed(&p.key)));
+        let cached = match (cache, version(s)) {
+            (Some(c), Some(v)) => c.get_bytes(&key(s), &v).and_then(|b| Meta::parse(&b).ok()),
+            _ => None,
+        };
+        match (cached, &s.meta) {
+            (Some(m), _) => out.push(Some(Ok(Some(m)))),
+            (None, None) => out.push(Some(Ok(None))),
+            (None, Some(_)) => {
+                out.push(None);
+                missing.push(i);
+            }
+        }
+    }
+    let wanted: Vec<SessionObjects> = missing.iter().map(|i| sessions[*i].clone()).collect();
+    for (i, r) in missing.into_iter().zip(cat.metas(&wanted)) {
+        let sealed = cat.keys.sealing() || sessions[i].parts.iter().any(|p| seal::is_sealed(&p.key));
+        if let (Some(c), Ok(Some(m)), Some(v), false) = (cache, &r, version(&sessions[i]), sealed) {
+            if let Ok(bytes) = serde_json::to_vec(m) {
+                c.put_bytes(&key(&sessions[i]), &v, &bytes);
+            }
+        }
+        out[i] = Some(r);
+    }
+    out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
+}
+
+/// Scan every job (`matcher` None: only fill the cache), `PARALLEL` sessions at a time.
+fn scan_all(
+    store: &dyn Store,
+    keys: &Keys,
+    cache: Option<&Cache>,
+    jobs: &[Job],
+    setup: impl Fn(&mut Scanner<'_>) + Sync,
+    matcher: Option<&Matcher>,
+) -> Vec<Result<Found>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Found>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let threads = PARALLEL.min(jobs.len()).max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let r = scan_one(store, keys, cache, job, &setup, matcher);
+                if let Ok(mut res) = results.lock() {
+                    res[i] = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Invalid("a search thread panicked".into()))))
+        .collect()
+}
+
+/// Feeds a scanner (if any) and a cache file (if any) at once.
+struct Tee<'a, 'm, 'c> {
+    scanner: Option<&'a mut Scanner<'m>>,
+    cache: Option<crate::session::cache::CacheWriter<'c>>,
+}
+
+impl Write for Tee<'_, '_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(s) = self.scanner.as_mut() {
+            s.feed(buf);
+        }
+        if let Some(c) = self.cache.as_mut() {
+            c.write(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn scan_one(
+    store: &dyn Store,
+    keys: &Keys,
+    cache: Option<&Cache>,
+    job: &Job,
+    setup: &(impl Fn(&mut Scanner<'_>) + Sync),
+    matcher: Option<&Matcher>,
+) -> Result<Found> {
+    let mut scanner = matcher.map(Scanner::new);
+    if let Some(s) = scanner.as_mut() {
+        setup(s);
+    }
+    for p in &job.parts {
+        if seal::is_sealed(&p.obj.key) {
+            // Encrypted parts are opened with the identity and searched, never cached
+            // (the cache would have to hold either ciphertext to decrypt on every search,
+            // or plaintext the bucket does not hold).
+            let Some(s) = scanner.as_mut() else { continue };
+            let mut tee = Tee { scanner: Some(s), cache: None };
+            if seal::get_part_to(store, keys, &p.obj.key, &mut tee)?.is_none() {
+                eprintln!("warning: {} disappeared from {} while searching; search again", p.obj.key, store.describe());
+            }
+            continue;
+        }
+        let sha = p.entry.as_ref().and_then(|e| e.sha256.clone());
+        let version = match &sha {
+            Some(h) => format!("sha256:{h}"),
+            None => format!("size:{}:{}", p.obj.size, p.obj.last_modified.as_deref().unwrap_or("")),
+        };
+        if let Some(path) = cache.and_then(|c| c.lookup(&p.obj.key, &version)) {
+            let Some(s) = scanner.as_mut() else { continue };
+            let mut f = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+            // Scanned in place, 1 MiB at a time (memory bounded whatever the part size).
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = f.read(&mut buf).map_err(|e| Error::io("read", &path, e))?;
+                if n == 0 {
+                    break;
+                }
+                s.feed(&buf[..n]);
+            }
+            continue;
+        }
+        let writer = match cache {
+            Some(c) => match c.writer(&p.obj.key, &version, sha.as_deref()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    eprintln!("warning: not caching {}: {e}", p.obj.key);
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut tee = Tee { scanner: scanner.as_mut(), cache: writer };
+        match store.get_to(&p.obj.key, &mut tee)? {
+            Some(_) => {
+                if let Some(w) = tee.cache.take() {
+                    w.commit();
+                }
+            }
+            None => {
+                eprintln!(
+                    "warning: {} disappeared from {} while searching (compacted meanwhile?); search again",
+                    p.obj.key,
+                    store.describe()
+                );
+            }
+        }
+    }
+    let Some(mut s) = scanner else { return Ok(Found::default()) };
+    s.finish();
+    Ok(Found { count: s.count, hits: std::mem::take(&mut s.hits) })
+}
+
+/// `3f2a9c1e:12  2026-01-02 03:04  tool Bash  …context MATCH context…`
+fn format_hit(project: &str, id: &str, h: &Hit, all_projects: bool, color: bool) -> String {
+    // A Claude Code id (a UUID) is shown by its first 8 characters, which `show` takes as a
+    // prefix; any other id in full (a cut one could name two sessions).
+    let uuid = id.len() == 36 && id.bytes().filter(|b| *b == b'-').count() == 4;
+    let short = if uuid { &id[..8] } else { id };
+    let sid = if all_projects { format!("{project}/{short}") } else { short.to_string() };
+    let time = h.time.as_deref().map(|t| t.get(..16).unwrap_or(t).replace('T', " ")).unwrap_or_else(|| "-".repeat(16));
+    let who = match (h.role, &h.tool) {
+        (Some(r), Some(t)) => format!("{} {}", r.as_str(), t),
+        (Some(r), None) => r.as_str().to_string(),
+        (None, _) => "raw".into(),
+    };
+    let [s, e] = h.range;
+    let (pre, mid, post) = (clean(&h.text[..s]), clean(&h.text[s..e]), clean(&h.text[e..]));
+    let mid = if color { format!("\x1b[1;31m{mid}\x1b[0m") } else { mid };
+    let sid =
+        if color { format!("\x1b[35m{sid}\x1b[0m:\x1b[32m{}\x1b[0m", h.line) } else { format!("{sid}:{}", h.line) };
+    format!("{sid}  {time}  {}  {pre}{mid}{post}", clean(&who))
+}
+
+/// One line, terminal-safe: newlines as `⏎`, tabs as spaces, other controls escaped.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' => "⏎".to_string(),
+            '\r' | '\t' => " ".to_string(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
