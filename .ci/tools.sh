@@ -23,6 +23,17 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
 }
 
+# apt-get install, after one `apt-get update` per run; waits for a dpkg lock held by
+# another apt (an unattended upgrade, a parallel install) instead of failing at once.
+APT_UPDATED=""
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then
+    as_root apt-get -o DPkg::Lock::Timeout=600 update
+    APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y "$@"
+}
+
 pip_install() {
   if ! python3 -m pip install "$@"; then
     # Debian/Ubuntu system Python refuses plain installs (PEP 668).
@@ -63,16 +74,14 @@ install_test_tools() {
   if command -v shellcheck >/dev/null; then
     echo "already installed: $(shellcheck --version | sed -n 's/^version: //p')"
   else
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y shellcheck
+    apt_install shellcheck
   fi
 
   section "Install: GNU time (apt; peak RSS of flush in tests/hostile_server.rs)"
   if [ -x /usr/bin/time ]; then
     echo "already installed"
   else
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y time
+    apt_install time
   fi
 
   # Client-side encryption (issue #12): tests/encrypt.rs proves interop with the real age CLI.
@@ -80,8 +89,14 @@ install_test_tools() {
   if command -v age >/dev/null && command -v age-keygen >/dev/null; then
     echo "already installed: $(age --version)"
   else
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y age
+    apt_install age
+  fi
+
+  section "Install: ripgrep (apt; the floor of the search benchmark)"
+  if command -v rg >/dev/null; then
+    echo "already installed: $(rg --version | head -n 1)"
+  else
+    apt_install ripgrep
   fi
 
   section "Install: Claude Code CLI (npm, into .ci/cache/npm; for the end-to-end tests)"
@@ -96,8 +111,7 @@ install_test_tools() {
   if command -v chromium >/dev/null; then
     echo "already installed: $(chromium --version 2>/dev/null)"
   else
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    apt_install chromium
   fi
   if [ -f "$CACHE/npm/node_modules/playwright-core/package.json" ]; then
     echo "playwright-core already installed"
