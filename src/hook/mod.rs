@@ -186,25 +186,37 @@ fn note_pending(dir: &Path, id: &str, fired: u128, raw: &[u8]) -> Option<PathBuf
 
 /// Run the events other hooks of session `id` left while we held its lock, oldest first,
 /// within the worker's deadline. One still blocked by a lock stays for that lock's holder.
+///
+/// A note is written before its hook's own try at the lock, so while that hook still runs
+/// the event is its own: it removes the note when done, or exits leaving it (lock busy).
+/// Running it here too would do the event twice (harmless for the bytes, but twice the
+/// requests and log lines), so notes of a live process are waited for, not taken.
 fn drain_pending(dir: &Path, id: &str) {
     let started = Instant::now();
     let prefix = format!("{}@", crate::session::state::file_stem(id));
-    for _ in 0..64 {
+    let mut ran = 0;
+    while ran < 64 {
         let Ok(rd) = std::fs::read_dir(dir) else { return };
-        let mut notes: Vec<(u128, PathBuf)> = rd
+        let mut notes: Vec<(u128, PathBuf, bool)> = rd
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
                 let rest = name.strip_prefix(&prefix)?;
-                let fired = rest.split('.').next()?.parse().ok()?;
-                Some((fired, e.path()))
+                let (fired, pid) = rest.split_once('.')?;
+                let live = pid.parse::<u32>().is_ok_and(|p| p != std::process::id() && process_alive(p));
+                Some((fired.parse().ok()?, e.path(), live))
             })
             .collect();
         if notes.is_empty() || started.elapsed() > WORKER_DEADLINE / 2 {
             return;
         }
         notes.sort();
-        let (_, path) = notes.swap_remove(0);
+        let Some(first) = notes.iter().position(|(_, _, live)| !live) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let (_, path, _) = notes.swap_remove(first);
+        ran += 1;
         let Ok(bytes) = std::fs::read(&path) else { continue };
         let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
             let _ = std::fs::remove_file(&path);
@@ -231,6 +243,12 @@ fn drain_pending(dir: &Path, id: &str) {
         }
         let _ = std::fs::remove_file(&path);
     }
+}
+
+/// Whether process `pid` still runs (Linux: its `/proc` entry; elsewhere it counts as gone,
+/// and a note may then be run twice, which the cursor makes harmless).
+fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// The transcript path: the payload's, else Claude Code's usual place for this session.
