@@ -165,23 +165,29 @@ fn note_pending(dir: &Path, id: &str, fired: u128, raw: &[u8]) -> Option<PathBuf
     let path = dir.join(format!("{}@{fired}.{}", crate::session::state::file_stem(id), std::process::id()));
     let mut bytes = format!("{fired}\n").into_bytes();
     bytes.extend_from_slice(raw);
-    // Temp + rename without fsync: cheap, never read half-written; a note lost in a power
-    // cut only loses a re-run that the next event does anyway.
-    use std::os::unix::fs::OpenOptionsExt;
+    // Without fsync: cheap, never read half-written; a note lost in a power cut only loses
+    // a re-run that the next event does anyway.
     let tmp = dir.join(format!(".{}.{}.tmp", crate::session::state::file_stem(id), std::process::id()));
+    replace_unsynced(&tmp, &path, &bytes).ok()?;
+    Some(path)
+}
+
+/// Write `bytes` to `path` through `tmp` (0600, then rename; no fsync), so a reader never
+/// sees half a file. On failure `tmp` is removed.
+fn replace_unsynced(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(&bytes))
-        .and_then(|()| std::fs::rename(&tmp, &path));
+        .open(tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(tmp, path));
     if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-        return None;
+        let _ = std::fs::remove_file(tmp);
     }
-    Some(path)
+    written
 }
 
 /// Run the events other hooks of session `id` left while we held its lock, oldest first,
@@ -457,22 +463,12 @@ fn end_marker_path(state_dir: &Path, id: &str) -> PathBuf {
 /// `<state>/<id>.end` = "<ns> <reason>": when the session's last SessionEnd fired. Best effort
 /// and cheap (this runs in the hook's hot path): no fsync; a torn or missing marker reads as none.
 fn write_end_marker(state_dir: &Path, id: &str, fired: u128, reason: &str) {
-    use std::os::unix::fs::OpenOptionsExt;
     if crate::base::fsutil::ensure_private_dir(state_dir).is_err() {
         return;
     }
     let path = end_marker_path(state_dir, id);
     let tmp = state_dir.join(format!(".{}.end.{}", crate::session::state::file_stem(id), std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(format!("{fired} {reason}\n").as_bytes()))
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = replace_unsynced(&tmp, &path, format!("{fired} {reason}\n").as_bytes()) {
         log("WARN", &format!("could not write {}: {e}", path.display()));
     }
 }
