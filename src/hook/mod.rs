@@ -347,7 +347,9 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
         );
     }
     after_upload(&mirror, &session, event, &opts, worker, fired)?;
-    if transcript::stat(transcript).is_none() && !matches!(event, Event::SessionStart { .. }) {
+    // At SessionStart(startup) and the first UserPromptSubmit the file is not written yet.
+    let may_be_unwritten = matches!(event, Event::SessionStart { .. } | Event::UserPromptSubmit { .. });
+    if transcript::stat(transcript).is_none() && !may_be_unwritten {
         log("WARN", &format!("{} {}: transcript {} not found", event.name(), session.id, transcript.display()));
     }
     Ok(())
