@@ -345,12 +345,20 @@ fn jobs(
                 !matches!((m.query().since, last), (Some(since), Some(last)) if last < since)
             })
             .collect();
+        let mut sealed: Option<(usize, Error)> = None;
         for (s, meta) in sessions.iter().zip(metas(&cat, cache, &sessions)) {
             let meta: Option<Meta> = match meta {
                 Ok(m) => m,
                 Err(e @ Error::Invalid(_)) => {
                     eprintln!("warning: {e}; reading every part in key order");
                     None
+                }
+                // A session this machine cannot decrypt (another person's, in a shared
+                // bucket) is passed over, said once per project; naming it is still an error.
+                Err(e @ Error::Crypt(_)) if a.session.is_none() => {
+                    let n = sealed.as_ref().map_or(0, |(n, _)| *n);
+                    sealed = Some((n + 1, sealed.map_or(e, |(_, first)| first)));
+                    continue;
                 }
                 Err(e) => return Err(e),
             };
@@ -361,6 +369,9 @@ fn jobs(
             }
             let plan = replay_plan(&s.parts, meta.as_ref());
             out.push(Job { project: p.clone(), id: s.id.clone(), parts: plan.parts });
+        }
+        if let Some((n, first)) = sealed {
+            eprintln!("warning: {n} encrypted session(s) of project {p} not searched: {first}");
         }
     }
     Ok(out)
