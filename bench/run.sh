@@ -193,7 +193,9 @@ local_project "$P_LMANY" "$W/local/many"
 
 slug() { printf '%s' "${1//[^A-Za-z0-9]/-}"; }
 transcript_of() { printf '%s/.claude/projects/%s/%s.jsonl' "$HOME" "$(slug "$1")" "$2"; } # PROJECT ID
-state_of() { printf '%s/.tracecraft/state/%s.json' "$HOME" "$1"; }
+# The state file of session $1: its name is the id with each capital written ^ + lower case
+# (session::state::file_stem), so ids differing only in case never share a file.
+state_of() { printf '%s/.tracecraft/state/%s.json' "$HOME" "$(printf '%s' "$1" | sed 's/[A-Z]/^\L&/g')"; }
 gen() { "$PY" "$BENCH/gen_transcript.py" "$@"; }
 LAST_TEXT="$("$PY" -c "import sys; sys.path.insert(0, '$BENCH'); import gen_transcript as g; print(g.LAST_TEXT)")"
 
