@@ -357,6 +357,7 @@ big_age_rows() {
   printf '{"backend":"s3","endpoint":"%s","bucket":"bench","project":"bench-age","agent_id":"bench","access_key":"%s","secret_key":"%s","encrypt":{"recipients":["%s"],"identity":"%s"}}\n' \
     "$ENDPOINT" "$AK" "$SK" "$r" "$W/age.key" >"$p/.tracecraft.json"
   chmod 600 "$p/.tracecraft.json"
+  "$BIN" trust "$p" >/dev/null
   t="$(transcript_of "$p" "$id")"
   gen "$t" 64K --seed 5
   "$BIN" flush --session-id "$id" --cwd "$p" >/dev/null
