@@ -17,10 +17,14 @@
 //!   API message as several lines, one per content block, sharing `message.id` and `usage`),
 //!   without Claude Code's own `<synthetic>` messages.
 //! - `tokens`: per model, `input`, `output`, `cache_creation`, `cache_read` from
-//!   `message.usage`, each `message.id` once (when the lines of one message disagree, the
-//!   largest value of each field wins); `<synthetic>` is skipped. `subagent_tokens`: the
-//!   same for the session's subagents, rolled up by `meta::extra::annotate` (not from this
-//!   transcript).
+//!   `message.usage`, by ccusage's rules so that totals equal what it reports for the same
+//!   transcript: a line counts when it has a `timestamp` and a usage with numeric
+//!   `input_tokens` and `output_tokens`; the lines of one API call (same `message.id` AND
+//!   `requestId`) count once, the FIRST one (lines without either id all count);
+//!   `<synthetic>` is skipped. `days`: the same tokens per UTC day of each counted line's
+//!   `timestamp`, then per model (ccusage's `daily` with `--timezone UTC`).
+//!   `subagent_tokens`: the session's subagents' tokens, rolled up by
+//!   `meta::extra::annotate` (not from this transcript).
 //! - `tool_calls`: `tool_use` / `server_tool_use` blocks of assistant lines by tool name
 //!   (each block id once).
 //! - `compactions`: `system` lines with subtype `compact_boundary`; an `isCompactSummary` line
@@ -106,33 +110,17 @@ impl Tokens {
         self.cache_read += o.cache_read;
     }
 
-    fn max(&self, o: &Tokens) -> Tokens {
-        Tokens {
-            input: self.input.max(o.input),
-            output: self.output.max(o.output),
-            cache_creation: self.cache_creation.max(o.cache_creation),
-            cache_read: self.cache_read.max(o.cache_read),
-        }
-    }
 
-    fn minus(&self, o: &Tokens) -> Tokens {
-        Tokens {
-            input: self.input.saturating_sub(o.input),
-            output: self.output.saturating_sub(o.output),
-            cache_creation: self.cache_creation.saturating_sub(o.cache_creation),
-            cache_read: self.cache_read.saturating_sub(o.cache_read),
-        }
-    }
-
-    /// From an Anthropic `usage` object (missing or odd fields count 0).
-    fn from_usage(u: &Value) -> Tokens {
-        let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-        Tokens {
-            input: n("input_tokens"),
-            output: n("output_tokens"),
-            cache_creation: n("cache_creation_input_tokens"),
-            cache_read: n("cache_read_input_tokens"),
-        }
+    /// From an Anthropic `usage` object: `None` unless `input_tokens` and `output_tokens`
+    /// are numbers (ccusage skips such a line); odd cache fields count 0.
+    fn from_usage(u: &Value) -> Option<Tokens> {
+        let n = |k: &str| u.get(k).and_then(Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u64);
+        Some(Tokens {
+            input: n("input_tokens")?,
+            output: n("output_tokens")?,
+            cache_creation: n("cache_creation_input_tokens").unwrap_or(0),
+            cache_read: n("cache_read_input_tokens").unwrap_or(0),
+        })
     }
 }
 
@@ -188,6 +176,9 @@ pub struct Stats {
     pub last_timestamp: Option<String>,
     pub git_branch: Option<String>,
     pub version: Option<String>,
+    /// Tokens per UTC day (`YYYY-MM-DD`) of the lines that carried them, then per model.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub days: BTreeMap<String, BTreeMap<String, Tokens>>,
     /// JSON lines counted.
     pub lines: u64,
     pub counter: Counter,
@@ -355,24 +346,26 @@ impl Stats {
                 self.api_errors += 1;
             }
         }
-        if let Some(usage) = msg.get("usage").filter(|u| u.is_object() && !synthetic) {
-            let t = Tokens::from_usage(usage);
-            if new {
-                self.tokens.entry(model.to_string()).or_default().add(&t);
-                self.counter.last_message =
-                    id.map(|id| LastMessage { id: short(id), model: model.to_string(), usage: t });
-            } else if same_as_last {
-                if let Some(last) = self.counter.last_message.as_mut() {
-                    let merged = last.usage.max(&t);
-                    let delta = merged.minus(&last.usage);
-                    last.usage = merged;
-                    let model = last.model.clone();
-                    self.tokens.entry(model).or_default().add(&delta);
-                }
-            }
-        } else if new && !synthetic {
+        if new && !synthetic {
             self.counter.last_message =
                 id.map(|id| LastMessage { id: short(id), model: model.to_string(), usage: Tokens::default() });
+        }
+        // Tokens: ccusage's rules (module documentation), the one place usage is added up.
+        let usage = msg.get("usage").filter(|_| !synthetic).and_then(Tokens::from_usage);
+        let day = v.get("timestamp").and_then(Value::as_str).and_then(parse_rfc3339).map(|t| {
+            let d = t.to_offset(time::UtcOffset::UTC).date();
+            format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        });
+        if let (Some(t), Some(day)) = (usage, day) {
+            let request = v.get("requestId").and_then(Value::as_str);
+            let first = match (id, request) {
+                (Some(id), Some(r)) => self.remember(&format!("u:{id}:{r}")),
+                _ => true,
+            };
+            if first {
+                self.tokens.entry(model.to_string()).or_default().add(&t);
+                self.days.entry(day).or_default().entry(model.to_string()).or_default().add(&t);
+            }
         }
         if let Some(Value::Array(blocks)) = msg.get("content") {
             for b in blocks {
@@ -469,10 +462,10 @@ mod tests {
     }
 
     #[test]
-    fn one_message_in_several_lines_counts_once_with_the_largest_usage() {
+    fn one_message_in_several_lines_counts_once_with_the_first_usage() {
         let l = |block: &str, out: u64| {
             format!(
-                r#"{{"type":"assistant","message":{{"id":"msg_1","model":"m","content":[{block}],"usage":{{"input_tokens":5,"output_tokens":{out},"cache_read_input_tokens":7}}}}}}"#
+                r#"{{"type":"assistant","requestId":"req_1","timestamp":"2026-01-01T23:59:59Z","message":{{"id":"msg_1","model":"m","content":[{block}],"usage":{{"input_tokens":5,"output_tokens":{out},"cache_read_input_tokens":7}}}}}}"#
             ) + "\n"
         };
         let text = [
@@ -483,7 +476,9 @@ mod tests {
         .concat();
         let s = count(&text);
         assert_eq!(s.assistant_messages, 1);
-        assert_eq!(s.tokens["m"], Tokens { input: 5, output: 3, cache_creation: 0, cache_read: 7 });
+        // ccusage's rule: the first line of (message.id, requestId) counts.
+        assert_eq!(s.tokens["m"], Tokens { input: 5, output: 1, cache_creation: 0, cache_read: 7 });
+        assert_eq!(s.days["2026-01-01"]["m"], s.tokens["m"]);
         assert_eq!(s.tool_calls["Bash"], 1);
         // Fed line by line, the same.
         let mut inc = Stats::default();
@@ -493,6 +488,39 @@ mod tests {
             at += line.len() as u64;
         }
         assert_eq!(inc, s);
+    }
+
+    #[test]
+    fn tokens_follow_ccusage_rules_and_days_are_utc() {
+        let l = |ts: &str, id: &str, req: Option<&str>, usage: &str| {
+            let req = req.map(|r| format!(r#""requestId":"{r}","#)).unwrap_or_default();
+            format!(
+                r#"{{"type":"assistant",{req}"timestamp":"{ts}","message":{{"id":"{id}","model":"claude-x","content":[],"usage":{usage}}}}}"#
+            ) + "\n"
+        };
+        let u = r#"{"input_tokens":10,"output_tokens":2,"cache_creation_input_tokens":3}"#;
+        let text = [
+            // Same id and request: once.
+            l("2026-03-01T23:30:00+00:00", "m1", Some("r1"), u),
+            l("2026-03-01T23:30:01+00:00", "m1", Some("r1"), u),
+            // Same id, another request (a retry): counted again.
+            l("2026-03-02T00:10:00Z", "m1", Some("r2"), u),
+            // No requestId: every line counts (ccusage does not deduplicate it).
+            l("2026-03-02T00:11:00Z", "m3", None, u),
+            l("2026-03-02T00:11:00Z", "m3", None, u),
+            // Local time 01:00+02:00 is the previous UTC day.
+            l("2026-03-03T01:00:00+02:00", "m4", Some("r4"), u),
+            // No output_tokens, or no timestamp: not counted.
+            l("2026-03-02T00:12:00Z", "m5", Some("r5"), r#"{"input_tokens":10}"#),
+            r#"{"type":"assistant","requestId":"r6","message":{"id":"m6","model":"claude-x","usage":{"input_tokens":1,"output_tokens":1}}}"#.to_string() + "\n",
+        ]
+        .concat();
+        let s = count(&text);
+        let t = |n: u64| Tokens { input: 10 * n, output: 2 * n, cache_creation: 3 * n, cache_read: 0 };
+        assert_eq!(s.tokens["claude-x"], t(5));
+        assert_eq!(s.days["2026-03-01"]["claude-x"], t(1));
+        assert_eq!(s.days["2026-03-02"]["claude-x"], t(4));
+        assert_eq!(s.days.len(), 2);
     }
 
     #[test]
