@@ -101,6 +101,20 @@ pub struct Config {
     pub untrusted: Option<Untrusted>,
     /// Client-side encryption (`"encrypt"`; see `session::seal`).
     pub encrypt: Encrypt,
+    /// `"pricing"`: USD per million tokens by model, over the built-in table
+    /// (`session::pricing`): `{"model": {"input": 3, "output": 15, "cache_write": 3.75,
+    /// "cache_read": 0.3}}`.
+    pub pricing: std::collections::BTreeMap<String, Price>,
+}
+
+/// USD per million tokens of one model (`session::pricing`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cache_write: f64,
+    pub cache_read: f64,
 }
 
 /// A config file that needs approval and does not have it (see the module documentation).
@@ -446,8 +460,48 @@ pub fn from_parts(
     };
     let extra_patterns = parse_patterns(path, obj.get("redact_patterns"))?;
     let encrypt = parse_encrypt(path, obj.get("encrypt"), env)?;
+    let pricing = parse_pricing(path, obj.get("pricing"))?;
 
-    Ok(Config { source: file, backend, project, agent_id, redact, extra_patterns, warnings, untrusted: None, encrypt })
+    Ok(Config {
+        source: file,
+        backend,
+        project,
+        agent_id,
+        redact,
+        extra_patterns,
+        warnings,
+        untrusted: None,
+        encrypt,
+        pricing,
+    })
+}
+
+/// `"pricing"`: `{model: {input, output, cache_write, cache_read}}`, USD per million tokens,
+/// every field a non-negative number.
+fn parse_pricing(path: Option<&Path>, v: Option<&Value>) -> Result<std::collections::BTreeMap<String, Price>> {
+    let bad = |m: &str, why: String| {
+        Error::config(
+            path,
+            format!(
+                "\"pricing\".{m:?}: {why} (expected {{\"input\": 3, \"output\": 15, \"cache_write\": 3.75, \"cache_read\": 0.3}}, USD per million tokens)"
+            ),
+        )
+    };
+    match v {
+        None | Some(Value::Null) => Ok(Default::default()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(model, p)| {
+                let price: Price = serde_json::from_value(p.clone()).map_err(|e| bad(model, e.to_string()))?;
+                let fields = [price.input, price.output, price.cache_write, price.cache_read];
+                if fields.iter().any(|x| !x.is_finite() || *x < 0.0) {
+                    return Err(bad(model, "prices must be non-negative numbers".into()));
+                }
+                Ok((model.clone(), price))
+            })
+            .collect(),
+        Some(_) => Err(Error::config(path, "\"pricing\" must be an object {model: {input, output, cache_write, cache_read}}")),
+    }
 }
 
 /// `"redact_patterns"`: either `{"name": "regex", ...}` or `["regex", ...]` (named `custom`).

@@ -1,16 +1,16 @@
-//! `tracecraft-hook list`: the sessions mirrored for this project.
+//! `tracecraft-hook list`: the sessions mirrored for this project (or every project).
 //!
-//! Cost model: ONE paginated listing of `<project>/sessions/claude-code/` gives every
-//! session's id, part objects, sizes and upload times; sorting and `--limit` happen on that.
-//! Only the rows displayed then cost a GET each (their meta.json, a few in parallel), which
-//! gives `started`/`ended` and lets parts and bytes follow the replay plan (leftovers of an
-//! interrupted compaction are not counted), and the turns and tokens of its stats. So the
-//! price is one listing plus at most `--limit` small GETs, whatever the number of sessions in
-//! the bucket. `--sort size` ranks by the listing's total of part objects, leftovers
-//! included, before they are known. Subagents (`<id>.agent-<agent-id>`) come from the same
-//! listing and are shown under their session, never as sessions of their own.
+//! Cost model: the team index (`session::index`) says which sessions are the most recent:
+//! one listing of `<project>/@index/` and the GETs of its newest month objects (cached
+//! locally by ETag), however many sessions the bucket holds. The rows shown (at most
+//! [`REFRESH_MAX`]) are then read from their meta.json, a few GETs at a time, so they are
+//! exact even when meta.json changed behind the index (a Python compaction). Without an
+//! index (a bucket only the Python CLI or an older version wrote) it falls back to one
+//! listing of the sessions and a GET of every meta.json: same rows, slower. Subagents
+//! (`<id>.agent-<agent-id>`) are shown under their session, never as sessions of their own.
 
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -19,16 +19,20 @@ use serde::Serialize;
 use super::{emit, open, project_dir, thousands};
 use crate::base::error::{Error, Result};
 use crate::base::util::parse_rfc3339;
-use crate::session::catalog::{replay_plan, Catalog, SessionObjects};
+use crate::session::catalog::{Catalog, SessionObjects};
+use crate::session::index::{self, Entry, Want};
+
+/// At most this many rows are re-read from their meta.json.
+pub const REFRESH_MAX: usize = 200;
 
 /// List the sessions mirrored in the store for this project, most recent first.
 ///
-/// Everything but the start and end times, turns and tokens comes from one listing of the
-/// bucket; meta.json is read only for the rows shown. TURNS counts the prompts a person typed;
-/// TOKENS is every token of every model (input, output, cache writes and reads), the
-/// session's subagents included. A session's subagents are listed under it, indented
-/// (`└ agent-<id> <type>`), with their own parts and bytes. Ids are printed in full, so they
-/// can be pasted into `show`, `stop` and `compact` (which also accept a unique prefix).
+/// Rows come from the team index (see `reindex`), then the rows shown are read from their
+/// meta.json. TURNS counts the prompts a person typed; TOKENS is every token of every model
+/// (input, output, cache writes and reads), the session's subagents included. A session's
+/// subagents are listed under it, indented (`└ agent-<id> <type>`). Ids are printed in
+/// full, so they can be pasted into `show`, `stop` and `compact` (which also accept a unique
+/// prefix).
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Show at most N sessions (0: all).
@@ -37,15 +41,21 @@ pub struct ListArgs {
     /// Order: `recent` (latest upload first) or `size` (largest first).
     #[arg(long, value_enum, default_value_t = SortBy::Recent)]
     pub sort: SortBy,
-    /// Print one JSON array (fields: id, parts, bytes, first_upload, last_upload,
-    /// started_at, ended_at, end_reason, turns, tokens, subagents: [{id, agent_id, agent_type,
-    /// parts, bytes, first_upload, last_upload}]) instead of a table.
+    /// Print one JSON array (fields: id, project, agent, harness, parts, bytes, first_upload,
+    /// last_upload, started_at, ended_at, end_reason, turns, tokens, subagents: [{id,
+    /// agent_id, agent_type, parts, bytes, first_upload, last_upload}]) instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Only sessions with no transcript on this machine (no <id>.jsonl under any
     /// ~/.claude/projects/*/): the ones to bring here with `restore`.
     #[arg(long)]
     pub remote_only: bool,
+    /// Only sessions of this agent (the `agent_id` of the machine or person that ran them).
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Every project in the bucket, not only this directory's (ids shown as project/id).
+    #[arg(long)]
+    pub all_projects: bool,
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
@@ -64,11 +74,16 @@ pub enum SortBy {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub id: String,
+    pub project: String,
+    /// The `agent_id` that ran it (meta.json).
+    pub agent: Option<String>,
+    /// `claude-code` | `codex`.
+    pub harness: String,
     /// Parts in the replay.
     pub parts: usize,
     /// Bytes of the replay.
     pub bytes: u64,
-    /// Earliest / latest LastModified of the part objects.
+    /// Earliest / latest upload of its parts.
     pub first_upload: Option<String>,
     pub last_upload: Option<String>,
     pub started_at: Option<String>,
@@ -78,7 +93,7 @@ pub struct Row {
     pub turns: Option<u64>,
     /// All tokens of every model, subagents included (meta.json stats).
     pub tokens: Option<u64>,
-    /// The session's subagents, from the same listing.
+    /// The session's subagents.
     pub subagents: Vec<SubRow>,
 }
 
@@ -88,7 +103,6 @@ pub struct SubRow {
     pub id: String,
     pub agent_id: String,
     pub agent_type: Option<String>,
-    /// Part objects (its meta.json is not read).
     pub parts: usize,
     pub bytes: u64,
     pub first_upload: Option<String>,
@@ -99,22 +113,47 @@ pub struct SubRow {
 pub fn run(a: &ListArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
-        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let (mut sessions, mut children) = crate::session::catalog::split_children(cat.sessions()?);
-    if a.remote_only {
-        let here = super::restore::local_session_ids()?;
-        sessions.retain(|s| !here.contains(&s.id) && !crate::session::layout::is_child(&s.id));
+    let store = crate::store::counting::Counting::wrap(ctx.store.as_ref());
+    let projects = if a.all_projects { index::projects(&store)? } else { vec![ctx.cfg.project.clone()] };
+    let cache = index::cache_dir(&ctx.cfg);
+    let here = if a.remote_only { Some(super::restore::local_session_ids()?) } else { None };
+    let mut rows = Vec::new();
+    for project in &projects {
+        let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
+            .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
+        let want = Want {
+            most_recent: if a.sort == SortBy::Recent && here.is_none() { a.limit } else { 0 },
+            agent: a.agent.clone(),
+            ..Want::default()
+        };
+        let view = index::view(&cat, cache.as_deref(), &want)?;
+        if let index::Source::Scan(why) = &view.source {
+            if view.entries.len() >= 500 {
+                eprintln!("note: {project}: {why}");
+            }
+        }
+        let (mut top, mut children) = split(view.entries);
+        top.retain(|e| a.agent.as_ref().is_none_or(|ag| e.agent.as_deref() == Some(ag.as_str())));
+        if let Some(here) = &here {
+            top.retain(|e| !here.contains(&e.id));
+        }
+        rows.extend(top.into_iter().map(|e| {
+            let kids = children.remove(&e.id).unwrap_or_default();
+            (project.clone(), e, kids)
+        }));
     }
-    sort(&mut sessions, a.sort);
+    sort(&mut rows, a.sort);
     if a.limit > 0 {
-        sessions.truncate(a.limit);
+        rows.truncate(a.limit);
     }
-    let mut rows = rows(&cat, sessions, &mut children)?;
-    if a.sort == SortBy::Size {
-        // Exact sizes are known now; keep the shown rows consistent with them.
-        rows.sort_by_key(|r| Reverse(r.bytes));
+    if a.limit > 0 && a.limit <= REFRESH_MAX {
+        refresh(&store, &ctx.cfg, &mut rows)?;
+        if a.sort == SortBy::Size {
+            rows.sort_by_key(|(_, e, _)| Reverse(e.bytes));
+        }
     }
+    let rows: Vec<Row> = rows.into_iter().map(|(p, e, kids)| row(p, e, kids)).collect();
+    store.report("list");
     if a.json {
         let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Invalid(e.to_string()))?;
         return emit(&text);
@@ -123,13 +162,14 @@ pub fn run(a: &ListArgs) -> Result<()> {
         let which = if a.remote_only { "sessions missing on this machine" } else { "sessions" };
         return emit(&format!("(no {which} in {})", ctx.cfg.describe()));
     }
+    let shown = |r: &Row| if a.all_projects { format!("{}/{}", r.project, r.id) } else { r.id.clone() };
     let label = |s: &SubRow| match &s.agent_type {
         Some(t) => format!("  └ agent-{} {t}", s.agent_id),
         None => format!("  └ agent-{}", s.agent_id),
     };
     let idw = rows
         .iter()
-        .map(|r| r.id.len())
+        .map(|r| shown(r).len())
         .chain(rows.iter().flat_map(|r| r.subagents.iter().map(|s| label(s).chars().count())))
         .max()
         .unwrap_or(7)
@@ -147,7 +187,7 @@ pub fn run(a: &ListArgs) -> Result<()> {
         };
         emit(&format!(
             "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  {ended}",
-            r.id,
+            shown(r),
             r.parts,
             thousands(r.bytes),
             opt(r.turns, |n| n.to_string()),
@@ -173,67 +213,103 @@ pub fn run(a: &ListArgs) -> Result<()> {
     Ok(())
 }
 
-fn sort(sessions: &mut [SessionObjects], by: SortBy) {
-    match by {
-        SortBy::Recent => {
-            sessions.sort_by_cached_key(|s| (Reverse(s.last_upload().and_then(|t| parse_rfc3339(&t))), s.id.clone()))
+type Listed = (String, Entry, Vec<Entry>);
+
+/// Top-level sessions and the subagents of each (a subagent whose parent is not there
+/// stays top-level, so it is never hidden).
+pub fn split(entries: Vec<Entry>) -> (Vec<Entry>, BTreeMap<String, Vec<Entry>>) {
+    let ids: HashSet<String> = entries.iter().map(|e| e.id.clone()).collect();
+    let mut top = Vec::new();
+    let mut kids: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for e in entries {
+        match e.parent_id().map(str::to_string) {
+            Some(p) if p != e.id && ids.contains(&p) => kids.entry(p).or_default().push(e),
+            _ => top.push(e),
         }
-        SortBy::Size => sessions.sort_by_cached_key(|s| (Reverse(s.part_bytes()), s.id.clone())),
+    }
+    (top, kids)
+}
+
+fn sort(rows: &mut [Listed], by: SortBy) {
+    match by {
+        SortBy::Recent => rows.sort_by_cached_key(|(p, e, _)| {
+            (Reverse(e.last_upload.as_deref().and_then(parse_rfc3339)), p.clone(), e.id.clone())
+        }),
+        SortBy::Size => rows.sort_by_cached_key(|(p, e, _)| (Reverse(e.bytes), p.clone(), e.id.clone())),
     }
 }
 
-/// Build the rows, fetching meta.json of each (those that have one), a few at a time.
-fn rows(
-    cat: &Catalog<'_>,
-    sessions: Vec<SessionObjects>,
-    children: &mut std::collections::BTreeMap<String, Vec<SessionObjects>>,
-) -> Result<Vec<Row>> {
-    let metas = cat.metas(&sessions);
-    let mut out = Vec::with_capacity(sessions.len());
-    for (s, meta) in sessions.into_iter().zip(metas) {
-        let meta = match meta {
-            Ok(m) => m,
-            Err(e @ Error::Invalid(_)) => {
-                eprintln!("warning: {e}");
-                None
-            }
-            Err(e) => return Err(e),
-        };
-        let plan = replay_plan(&s.parts, meta.as_ref());
-        let stats = meta.as_ref().and_then(crate::session::insight::Stats::from_meta);
-        let entries = meta.as_ref().map(crate::session::meta::extra::entries).unwrap_or_default();
-        let subagents = children
-            .remove(&s.id)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| {
-                let agent_id = crate::session::layout::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string());
-                SubRow {
-                    agent_type: entries.iter().find(|e| e.session_id == c.id).and_then(|e| e.agent_type.clone()),
-                    parts: replay_plan(&c.parts, None).parts.len(),
-                    bytes: c.part_bytes(),
-                    first_upload: c.first_upload(),
-                    last_upload: c.last_upload(),
-                    agent_id,
-                    id: c.id,
-                }
+/// Re-read the shown rows from their meta.json (exact even when the index lags behind).
+fn refresh(store: &dyn crate::store::Store, cfg: &crate::config::Config, rows: &mut [Listed]) -> Result<()> {
+    let mut by_project: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (p, _, _)) in rows.iter().enumerate() {
+        by_project.entry(p.clone()).or_default().push(i);
+    }
+    for (project, idx) in by_project {
+        let cat = Catalog::new(store, &project, format!("{} (project {project})", cfg.describe()))
+            .with_keys(crate::session::seal::Keys::for_config(cfg));
+        let objs: Vec<SessionObjects> = idx
+            .iter()
+            .map(|&i| SessionObjects {
+                id: rows[i].1.id.clone(),
+                meta: Some(crate::store::ObjectInfo { key: String::new(), size: 0, last_modified: None, etag: None }),
+                ..Default::default()
             })
             .collect();
-        out.push(Row {
-            turns: stats.as_ref().map(|s| s.turns),
-            tokens: stats.as_ref().map(|s| s.all_tokens().total()),
-            subagents,
-            parts: plan.parts.len(),
-            bytes: plan.bytes(),
-            first_upload: upload_times(&s, meta.as_ref()).0,
-            last_upload: upload_times(&s, meta.as_ref()).1,
-            started_at: meta.as_ref().and_then(|m| m.started_at.clone()),
-            ended_at: meta.as_ref().and_then(|m| m.ended_at.clone()),
-            end_reason: meta.as_ref().and_then(|m| m.end_reason.clone()),
-            id: s.id,
-        });
+        for (&i, m) in idx.iter().zip(cat.metas(&objs)) {
+            match m {
+                Ok(Some(meta)) => {
+                    let old = &rows[i].1;
+                    let mut e = Entry::from_meta(&meta);
+                    if e.parts == 0 {
+                        (e.parts, e.bytes) = (old.parts, old.bytes);
+                    }
+                    e.first_upload = e.first_upload.or_else(|| old.first_upload.clone());
+                    e.last_upload = e.last_upload.or_else(|| old.last_upload.clone());
+                    e.id.clone_from(&old.id);
+                    rows[i].1 = e;
+                }
+                Ok(None) => {}
+                Err(e @ Error::Invalid(_)) => eprintln!("warning: {e}"),
+                Err(e) => return Err(e),
+            }
+        }
     }
-    Ok(out)
+    Ok(())
+}
+
+fn row(project: String, e: Entry, kids: Vec<Entry>) -> Row {
+    let counted = e.counted;
+    let mut tokens: u64 = e.tokens.values().flatten().sum();
+    let own_subs: u64 = kids.iter().flat_map(|k| k.tokens.values().flatten()).sum();
+    tokens += if kids.is_empty() { e.sub_tokens.values().flatten().sum() } else { own_subs };
+    Row {
+        turns: counted.then_some(e.turns),
+        tokens: counted.then_some(tokens),
+        subagents: kids
+            .into_iter()
+            .map(|c| SubRow {
+                agent_id: crate::session::layout::split_id(&c.id).map_or_else(String::new, |(_, a)| a.to_string()),
+                agent_type: c.agent_type.clone(),
+                parts: c.parts as usize,
+                bytes: c.bytes,
+                first_upload: c.first_upload.clone(),
+                last_upload: c.last_upload.clone(),
+                id: c.id,
+            })
+            .collect(),
+        project,
+        agent: e.agent,
+        harness: e.harness,
+        parts: e.parts as usize,
+        bytes: e.bytes,
+        first_upload: e.first_upload,
+        last_upload: e.last_upload,
+        started_at: e.started,
+        ended_at: e.ended,
+        end_reason: e.end_reason,
+        id: e.id,
+    }
 }
 
 /// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15:12` (UTC); `-` when absent.
@@ -242,29 +318,6 @@ fn short_time(t: Option<&str>) -> String {
         Some(t) => crate::base::util::utc_stamp(t, "-", " ", ":"),
         None => t.map_or_else(|| "-".into(), |s| s.chars().take(19).collect()),
     }
-}
-
-/// When a session's bytes were first and last uploaded: from meta.json's part records (a
-/// compaction keeps the original times there: `first_uploaded_at`, `uploaded_at`), else from
-/// the objects' LastModified (which a compaction resets).
-fn upload_times(s: &SessionObjects, meta: Option<&crate::session::meta::Meta>) -> (Option<String>, Option<String>) {
-    type At = Option<(time::OffsetDateTime, String)>;
-    let (mut first, mut last): (At, At) = (None, None);
-    for e in meta.map(|m| m.parts.as_slice()).unwrap_or_default() {
-        let Some(l) = e.uploaded_at.as_deref() else { continue };
-        let f = e.extra.get("first_uploaded_at").and_then(serde_json::Value::as_str).unwrap_or(l);
-        if let Some(t) = parse_rfc3339(f) {
-            if first.as_ref().is_none_or(|(ft, _)| t < *ft) {
-                first = Some((t, f.to_string()));
-            }
-        }
-        if let Some(t) = parse_rfc3339(l) {
-            if last.as_ref().is_none_or(|(lt, _)| t > *lt) {
-                last = Some((t, l.to_string()));
-            }
-        }
-    }
-    (first.map(|(_, s)| s).or_else(|| s.first_upload()), last.map(|(_, s)| s).or_else(|| s.last_upload()))
 }
 
 #[cfg(test)]

@@ -248,6 +248,7 @@ impl<'a> Mirror<'a> {
             test_point("after_meta_put")?;
             st.meta_dirty = false;
             out.meta_written = true;
+            self.update_index(&meta);
         }
         self.save_state(&paths, &mut st)?;
         // Whatever a failed hook left pending has now been sent.
@@ -285,6 +286,19 @@ impl<'a> Mirror<'a> {
             }
         }
         Err(Error::Precondition { key })
+    }
+
+    /// The team index (`session::index`), after meta.json is durable: at most one small PUT,
+    /// none when the session's summary did not change. A failure is logged, never the
+    /// flush's: the index is a cache of meta.json, and the next update sends it again.
+    fn update_index(&self, meta: &Meta) {
+        use crate::session::index::{this_agent, Entry, Writer};
+        let agent = this_agent(self.cfg.agent_id.as_deref());
+        let w = Writer::new(self.store, &self.cfg.project, &self.cfg.dest_id(), agent, &self.state_dir);
+        let entry = if self.keys.sealing() { Entry::sealed_from_meta(meta) } else { Entry::from_meta(meta) };
+        if let Err(e) = w.record(vec![entry]) {
+            crate::base::log::log("WARN", &format!("index of {} not updated: {e}", meta.session_id));
+        }
     }
 
     fn save_state(&self, paths: &StatePaths, st: &mut State) -> Result<()> {

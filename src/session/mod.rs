@@ -5,10 +5,12 @@
 pub(crate) mod cache;
 pub(crate) mod catalog;
 pub(crate) mod discover;
+pub(crate) mod index;
 pub mod insight;
 pub(crate) mod journal;
 pub mod layout;
 pub mod meta;
+pub(crate) mod pricing;
 pub(crate) mod seal;
 pub(crate) mod search;
 pub mod state;

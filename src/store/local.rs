@@ -140,6 +140,53 @@ impl Store for LocalStore {
         }
     }
 
+    fn list_delimited(&self, prefix: &str, delimiter: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+        if delimiter != "/" || !(prefix.is_empty() || prefix.ends_with('/')) {
+            let all = self.list(prefix)?;
+            let mut objects = Vec::new();
+            let mut dirs = std::collections::BTreeSet::new();
+            for o in all {
+                match o.key[prefix.len()..].find(delimiter) {
+                    Some(i) => {
+                        dirs.insert(o.key[..prefix.len() + i + delimiter.len()].to_string());
+                    }
+                    None => objects.push(o),
+                }
+            }
+            return Ok((objects, dirs.into_iter().collect()));
+        }
+        // One directory read: its files are objects, its subdirectories common prefixes.
+        let dir = if prefix.is_empty() { self.root.clone() } else { self.path(prefix.trim_end_matches('/'))? };
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        let (mut objects, mut dirs) = (Vec::new(), Vec::new());
+        for entry in rd {
+            let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            let ft = entry.file_type().map_err(|e| Error::io("stat", entry.path(), e))?;
+            if ft.is_dir() {
+                dirs.push(format!("{prefix}{name}/"));
+            } else if ft.is_file() {
+                let md = entry.metadata().map_err(|e| Error::io("stat", entry.path(), e))?;
+                objects.push(ObjectInfo {
+                    key: format!("{prefix}{name}"),
+                    size: md.len(),
+                    last_modified: md.modified().ok().map(|t| rfc3339(t.into())),
+                    etag: None,
+                });
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        dirs.sort();
+        Ok((objects, dirs))
+    }
+
     fn list_bounded(&self, prefix: &str, _bound: super::ListBound) -> Result<Vec<ObjectInfo>> {
         // Walk only the directory that contains the prefix.
         let dir_rel = match prefix.rfind('/') {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::base::error::Result;
 
 pub(crate) mod backend;
+pub(crate) mod counting;
 pub(crate) mod local;
 pub(crate) mod s3;
 
@@ -104,6 +105,22 @@ pub trait Store: Send + Sync {
     /// [`Store::list`] with an explicit bound: more objects than it allows is an error
     /// naming the endpoint (a server that lists forever must not exhaust memory or time).
     fn list_bounded(&self, prefix: &str, bound: ListBound) -> Result<Vec<ObjectInfo>>;
+    /// The objects under `prefix` whose rest of the key has no `delimiter`, and the distinct
+    /// `prefix + rest up to and including the first delimiter` of the others (S3's
+    /// `CommonPrefixes`). The default derives it from a full listing.
+    fn list_delimited(&self, prefix: &str, delimiter: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+        let mut objects = Vec::new();
+        let mut dirs = std::collections::BTreeSet::new();
+        for o in self.list(prefix)? {
+            match o.key[prefix.len()..].find(delimiter) {
+                Some(i) => {
+                    dirs.insert(o.key[..prefix.len() + i + delimiter.len()].to_string());
+                }
+                None => objects.push(o),
+            }
+        }
+        Ok((objects, dirs.into_iter().collect()))
+    }
     /// Check that the bucket exists and answers (for `init`/`doctor`).
     fn check_bucket(&self) -> Result<()>;
     /// Create the bucket (for `init --create-bucket`).

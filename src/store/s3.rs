@@ -314,6 +314,98 @@ fn read_limited(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::r
     Ok(out)
 }
 
+impl S3Store {
+    /// LIST `prefix` (with `delimiter`: also the common prefixes), every page, bounded.
+    fn list_with(&self, prefix: &str, bound: ListBound, delimiter: Option<&str>) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+        let mut dirs: Vec<String> = Vec::new();
+        let mut out = Vec::new();
+
+        let mut token: Option<String> = None;
+        let mut held = 0usize;
+        let mut pages = 0usize;
+        let mut last_key: Option<String> = None;
+        let broken =
+            |msg: String| Error::Protocol { endpoint: self.endpoint.clone(), key: prefix.to_string(), op: "LIST", msg };
+        loop {
+            pages += 1;
+            if pages > MAX_LIST_PAGES {
+                return Err(broken(format!("more than {MAX_LIST_PAGES} listing pages; giving up")));
+            }
+            let page = self.retry(|| {
+                let mut action = self.bucket.list_objects_v2(Some(&self.creds));
+                action.with_prefix(prefix);
+                if let Some(d) = delimiter {
+                    action.with_delimiter(d);
+                }
+                if let Some(t) = &token {
+                    action.with_continuation_token(t.as_str());
+                }
+                let url = self.sign(&action);
+                let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("LIST", prefix, e))?;
+                let status = resp.status().as_u16();
+                let body = read_body(&mut resp).map_err(|e| self.net_err("LIST", prefix, e))?;
+                if status != 200 {
+                    return Err(self.http_err("LIST", prefix, status, &body));
+                }
+                let text = String::from_utf8_lossy(&body);
+                ListObjectsV2::parse_response(&text).map_err(|e| Error::Network {
+                    endpoint: self.endpoint.clone(),
+                    key: prefix.to_string(),
+                    op: "LIST",
+                    msg: format!("unreadable listing: {e}"),
+                })
+            })?;
+            let page_max = page
+                .contents
+                .iter()
+                .map(|c| c.key.as_str())
+                .chain(page.common_prefixes.iter().map(|c| c.prefix.as_str()))
+                .max()
+                .map(str::to_string);
+            dirs.extend(page.common_prefixes.into_iter().map(|c| c.prefix).filter(|p| p.starts_with(prefix)));
+            for c in page.contents {
+                if !c.key.starts_with(prefix) {
+                    continue; // not what we asked for: never act on it
+                }
+                held += c.key.len()
+                    + c.etag.as_ref().map_or(0, String::len)
+                    + c.last_modified.as_ref().map_or(0, String::len)
+                    + 64;
+                if out.len() >= bound.keys || held > bound.bytes {
+                    return Err(broken(format!(
+                        "the listing goes on past {} objects / {} MiB; refusing more (is the server looping?)",
+                        out.len(),
+                        held >> 20
+                    )));
+                }
+                out.push(ObjectInfo {
+                    key: c.key,
+                    size: c.size.unwrap_or(0),
+                    last_modified: c.last_modified,
+                    etag: c.etag,
+                });
+            }
+            match page.next_continuation_token {
+                Some(t) if !t.is_empty() => {
+                    // Another page must bring keys beyond the last page's: a server that
+                    // repeats a page (or sends empty ones forever) is looping.
+                    if token.as_deref() == Some(t.as_str())
+                        || page_max.is_none()
+                        || (last_key.is_some() && page_max <= last_key)
+                    {
+                        return Err(broken("the listing does not advance (same page again); giving up".into()));
+                    }
+                    last_key = page_max;
+                    token = Some(t);
+                }
+                _ => break,
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok((out, dirs))
+    }
+}
+
 impl Store for S3Store {
     fn describe(&self) -> String {
         format!("s3 {} bucket {}", self.endpoint, self.bucket.name())
@@ -464,80 +556,11 @@ impl Store for S3Store {
     }
 
     fn list_bounded(&self, prefix: &str, bound: ListBound) -> Result<Vec<ObjectInfo>> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        let mut held = 0usize;
-        let mut pages = 0usize;
-        let mut last_key: Option<String> = None;
-        let broken =
-            |msg: String| Error::Protocol { endpoint: self.endpoint.clone(), key: prefix.to_string(), op: "LIST", msg };
-        loop {
-            pages += 1;
-            if pages > MAX_LIST_PAGES {
-                return Err(broken(format!("more than {MAX_LIST_PAGES} listing pages; giving up")));
-            }
-            let page = self.retry(|| {
-                let mut action = self.bucket.list_objects_v2(Some(&self.creds));
-                action.with_prefix(prefix);
-                if let Some(t) = &token {
-                    action.with_continuation_token(t.as_str());
-                }
-                let url = self.sign(&action);
-                let mut resp = self.agent.get(&url).call().map_err(|e| self.net_err("LIST", prefix, e))?;
-                let status = resp.status().as_u16();
-                let body = read_body(&mut resp).map_err(|e| self.net_err("LIST", prefix, e))?;
-                if status != 200 {
-                    return Err(self.http_err("LIST", prefix, status, &body));
-                }
-                let text = String::from_utf8_lossy(&body);
-                ListObjectsV2::parse_response(&text).map_err(|e| Error::Network {
-                    endpoint: self.endpoint.clone(),
-                    key: prefix.to_string(),
-                    op: "LIST",
-                    msg: format!("unreadable listing: {e}"),
-                })
-            })?;
-            let page_max = page.contents.iter().map(|c| c.key.as_str()).max().map(str::to_string);
-            for c in page.contents {
-                if !c.key.starts_with(prefix) {
-                    continue; // not what we asked for: never act on it
-                }
-                held += c.key.len()
-                    + c.etag.as_ref().map_or(0, String::len)
-                    + c.last_modified.as_ref().map_or(0, String::len)
-                    + 64;
-                if out.len() >= bound.keys || held > bound.bytes {
-                    return Err(broken(format!(
-                        "the listing goes on past {} objects / {} MiB; refusing more (is the server looping?)",
-                        out.len(),
-                        held >> 20
-                    )));
-                }
-                out.push(ObjectInfo {
-                    key: c.key,
-                    size: c.size.unwrap_or(0),
-                    last_modified: c.last_modified,
-                    etag: c.etag,
-                });
-            }
-            match page.next_continuation_token {
-                Some(t) if !t.is_empty() => {
-                    // Another page must bring keys beyond the last page's: a server that
-                    // repeats a page (or sends empty ones forever) is looping.
-                    if token.as_deref() == Some(t.as_str())
-                        || page_max.is_none()
-                        || (last_key.is_some() && page_max <= last_key)
-                    {
-                        return Err(broken("the listing does not advance (same page again); giving up".into()));
-                    }
-                    last_key = page_max;
-                    token = Some(t);
-                }
-                _ => break,
-            }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        self.list_with(prefix, bound, None).map(|(o, _)| o)
+    }
+
+    fn list_delimited(&self, prefix: &str, delimiter: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+        self.list_with(prefix, ListBound::ANY, Some(delimiter))
     }
 
     fn check_bucket(&self) -> Result<()> {
