@@ -276,9 +276,14 @@ impl Config {
     /// A short, stable id of the destination (backend + endpoint + bucket + project):
     /// local state is bound to it, so switching destinations never skips data.
     pub fn dest_id(&self) -> String {
+        self.dest_id_for(&self.project)
+    }
+
+    /// [`Config::dest_id`] of another project in the same store.
+    pub fn dest_id_for(&self, project: &str) -> String {
         let desc = match &self.backend {
-            Backend::S3(s) => format!("s3\n{}\n{}\n{}", s.endpoint.trim_end_matches('/'), s.bucket, self.project),
-            Backend::Local { root } => format!("local\n{}\n{}", root.display(), self.project),
+            Backend::S3(s) => format!("s3\n{}\n{}\n{}", s.endpoint.trim_end_matches('/'), s.bucket, project),
+            Backend::Local { root } => format!("local\n{}\n{}", root.display(), project),
         };
         hex(&Sha256::digest(desc.as_bytes())[..8])
     }

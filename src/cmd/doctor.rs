@@ -115,7 +115,11 @@ pub fn run(a: &DoctorArgs) -> Result<()> {
 
     let cfg = check_config(&mut r, &dir)?;
     if let Some(cfg) = &cfg {
+        let fails = r.fails;
         check_store(&mut r, cfg)?;
+        if r.fails == fails {
+            check_index(&mut r, cfg)?;
+        }
     }
     check_hooks(&mut r, &dir)?;
     check_log(&mut r)?;
@@ -335,6 +339,67 @@ fn check_store(r: &mut Report, cfg: &Config) -> Result<()> {
             }
         }
     }
+}
+
+/// The team index (`session::index`) against one listing of the project's sessions: a
+/// missing, damaged or incomplete index is a warning (answers stay right, only slower).
+fn check_index(r: &mut Report, cfg: &Config) -> Result<()> {
+    let fix = || Some("tracecraft-hook reindex".to_string());
+    let store = match crate::store::backend::open(cfg, crate::store::Limits::MANUAL) {
+        Ok(s) => s,
+        Err(e) => return r.warn("index", format!("not checked: {e}"), None),
+    };
+    let a = match crate::session::index::audit(store.as_ref(), &cfg.project) {
+        Ok(a) => a,
+        Err(e) => return r.warn("index", format!("not checked: {e}"), None),
+    };
+    let some = |v: &[String]| {
+        let mut s: Vec<&str> = v.iter().take(3).map(String::as_str).collect();
+        if v.len() > 3 {
+            s.push("…");
+        }
+        s.join(", ")
+    };
+    if a.objects == 0 {
+        if a.sessions == 0 {
+            return r.ok("index", "no sessions yet");
+        }
+        return r.warn(
+            "index",
+            format!("no team index for the {} sessions of {}: list and stats read every meta.json (slow)", a.sessions, cfg.project),
+            fix(),
+        );
+    }
+    if !a.damaged.is_empty() {
+        r.warn(
+            "index",
+            format!("{} damaged index object{}: {} (list and stats fall back to meta.json)", a.damaged.len(), plural(a.damaged.len()), some(&a.damaged)),
+            fix(),
+        )?;
+    }
+    if !a.missing.is_empty() {
+        r.warn(
+            "index",
+            format!(
+                "{} of {} sessions are not in the index (mirrored by the Python CLI or an older version: {}); list and stats do not show them",
+                a.missing.len(),
+                a.sessions,
+                some(&a.missing)
+            ),
+            fix(),
+        )?;
+    }
+    if !a.gone.is_empty() {
+        r.warn(
+            "index",
+            format!("{} index entr{} name sessions no longer in the store: {}", a.gone.len(), if a.gone.len() == 1 { "y" } else { "ies" }, some(&a.gone)),
+            fix(),
+        )?;
+    }
+    if a.damaged.is_empty() && a.missing.is_empty() && a.gone.is_empty() {
+        r.ok("index", format!("team index covers all {} sessions ({} index objects)", a.sessions, a.objects))?;
+    }
+    Ok(())
 }
 
 /// Clock skew beyond which requests start failing soon (SigV4 allows 15 minutes).

@@ -24,6 +24,7 @@ pub(crate) mod install;
 pub(crate) mod keygen;
 pub(crate) mod list;
 pub(crate) mod page;
+pub(crate) mod reindex;
 pub(crate) mod restore;
 pub(crate) mod scan;
 pub(crate) mod search;

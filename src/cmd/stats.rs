@@ -1,16 +1,24 @@
-//! `tracecraft-hook stats`: numbers across the sessions of a project, from the `stats` each
-//! session's meta.json carries (see `insight`).
+//! `tracecraft-hook stats`: numbers across the sessions of a project (or every project):
+//! sessions, turns, tokens by model, cost in USD, the most used tools and the biggest
+//! sessions, and team views grouped by day, week, month, session, model, agent or project.
 //!
-//! Cost model: one listing of `<project>/sessions/claude-code/`, then one GET of meta.json
-//! per session (a few in parallel). Subagents are not fetched: their tokens are already
-//! rolled up in their session's `stats.subagent_tokens`, and the listing counts them.
-//! Sessions mirrored before stats existed (or by the Python CLI) have none until their next
-//! flush; they are counted as sessions and reported as such, never guessed.
+//! Cost model: the team index (`session::index`): one listing of `<project>/@index/` and
+//! the GETs of its objects (about one per machine and month, cached locally by ETag), not one
+//! GET per session. Without an index (or with a damaged one) it reads every session's
+//! meta.json instead: same numbers, slower. Sessions mirrored before stats existed (or by
+//! the Python CLI) have none until their next flush; they are counted as sessions and
+//! reported as such, never guessed.
+//!
+//! Tokens are attributed to the UTC day of each message (as ccusage's `daily` with
+//! `--timezone UTC` does), so `--since/--until` and `--by day|week|month` cut tokens by day;
+//! the per-session numbers (turns, tools, errors) count for sessions that started in the
+//! range. Stats written before per-day counting existed put their tokens on the session's
+//! start day. Subagents' tokens count on their own days, shown apart as subagent tokens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -18,32 +26,65 @@ use super::display::{describe_tokens, human};
 use super::{emit, open, project_dir, thousands};
 use crate::base::error::{Error, Result};
 use crate::base::util::{parse_rfc3339, rfc3339};
-use crate::session::catalog::{Catalog, SessionObjects};
-use crate::session::insight::{Stats, Tokens};
-use crate::session::meta::Meta;
+use crate::session::catalog::Catalog;
+use crate::session::index::{self, day_of, tokens as quad_tokens, Entry, Source, Want};
+use crate::session::insight::Tokens;
+use crate::session::pricing::Pricing;
 
-/// Sum up the mirrored sessions of this project: sessions, turns, tokens by model, the most
-/// used tools and the biggest sessions.
+/// Sum up the mirrored sessions: sessions, turns, tokens and cost by model, the most used
+/// tools and the biggest sessions; with --by, a table per day, week, month, session, model,
+/// agent or project.
 ///
-/// Reads meta.json of every session (one GET each, a few at a time). Turns are prompts a
-/// person typed; tokens are per model (input, output, cache writes, cache reads), the
-/// subagents' shown apart. Sessions without stats yet (mirrored by an older version or the
-/// Python CLI) are counted but add no numbers until their next flush.
+/// Reads the team index (see `reindex`), or every meta.json when there is none. Turns are
+/// prompts a person typed; tokens are per model (input, output, cache writes, cache reads),
+/// attributed to the UTC day of each message; the subagents' are shown apart. Cost is USD
+/// from the built-in price table (config `"pricing"` overrides it); a model without a
+/// price shows its tokens and no cost. Sessions without stats yet (mirrored by an older
+/// version or the Python CLI) are counted but add no numbers until their next flush.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// Only sessions started at or after DATE: `2026-11-01` (UTC midnight), an RFC 3339 time,
-    /// or an age like `7d`, `12h`, `30m`.
+    /// From DATE on: `2026-11-01` (UTC midnight), an RFC 3339 time, or an age like `7d`,
+    /// `12h`, `30m`. Tokens count by the day of each message; sessions by their start.
     #[arg(long, value_name = "DATE", value_parser = parse_since)]
     pub since: Option<OffsetDateTime>,
-    /// Print one JSON object instead of text.
+    /// Up to DATE's day, inclusive (same forms as --since).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub until: Option<OffsetDateTime>,
+    /// Group tokens and cost by day, week (starting Monday), month, session, model, agent
+    /// or project.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub by: Option<By>,
+    /// Only sessions of this agent (the `agent_id` of the machine or person that ran them).
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+    /// Every project in the bucket, not only this directory's.
     #[arg(long)]
+    pub all_projects: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long, conflicts_with = "csv")]
     pub json: bool,
+    /// Print the groups (--by, else by model) as CSV.
+    #[arg(long)]
+    pub csv: bool,
     /// How many tools and sessions to list.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+}
+
+/// What `stats --by` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    Day,
+    Week,
+    Month,
+    Session,
+    Model,
+    Agent,
+    Project,
 }
 
 /// `--since`: a date, an RFC 3339 time, or an age (`7d`, `12h`, `30m`) before now.
@@ -87,10 +128,42 @@ pub struct ToolCount {
     pub calls: u64,
 }
 
+/// Tokens and cost of one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelCost {
+    pub model: String,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+    pub total: u64,
+    /// USD; `None` when the model has no price.
+    pub cost_usd: Option<f64>,
+}
+
+/// One row of `--by`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Group {
+    pub key: String,
+    /// Sessions (and subagents) with tokens in this group.
+    pub sessions: u64,
+    #[serde(flatten)]
+    pub tokens: Tokens,
+    pub total: u64,
+    /// USD of the priced models.
+    pub cost_usd: f64,
+    /// Tokens of models without a price (not in `cost_usd`).
+    pub unpriced_tokens: u64,
+    pub models: Vec<String>,
+}
+
 /// What `stats --json` prints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     pub since: Option<String>,
+    pub until: Option<String>,
+    pub agent: Option<String>,
+    pub projects: Vec<String>,
+    /// `index` or `meta.json` (no index, or a damaged one).
+    pub source: String,
     pub sessions: u64,
     /// Sessions counted whose meta.json has no stats yet.
     pub sessions_without_stats: u64,
@@ -104,6 +177,14 @@ pub struct Report {
     pub api_errors: u64,
     pub tokens: BTreeMap<String, Tokens>,
     pub subagent_tokens: BTreeMap<String, Tokens>,
+    /// Every model (sessions and subagents together) with its cost.
+    pub models: Vec<ModelCost>,
+    /// USD of every priced model.
+    pub cost_usd: f64,
+    /// Models without a price: their tokens are not in `cost_usd`.
+    pub unpriced_models: Vec<String>,
+    pub by: Option<By>,
+    pub groups: Vec<Group>,
     pub top_tools: Vec<ToolCount>,
     pub biggest_sessions: Vec<Big>,
 }
@@ -112,48 +193,206 @@ pub struct Report {
 pub fn run(a: &StatsArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
-        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let (sessions, children) = crate::session::catalog::split_children(cat.sessions()?);
-    let metas = fetch_metas(&cat, &sessions)?;
-    let mut report = Report { since: a.since.map(rfc3339), ..Report::default() };
-    let mut tools: BTreeMap<String, u64> = BTreeMap::new();
-    let mut big = Vec::new();
-    for (s, meta) in sessions.iter().zip(metas) {
-        if let Some(since) = a.since {
-            let started = meta.as_ref().and_then(|m| m.started_at.as_deref()).and_then(parse_rfc3339);
-            if started.is_none_or(|t| t < since) {
-                continue;
+    let store = crate::store::counting::Counting::wrap(ctx.store.as_ref());
+    let projects = if a.all_projects { index::projects(&store)? } else { vec![ctx.cfg.project.clone()] };
+    let cache = index::cache_dir(&ctx.cfg);
+    let mut sources = BTreeSet::new();
+    let mut all: Vec<(String, Vec<Entry>)> = Vec::new();
+    for project in &projects {
+        let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
+            .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
+        let want = Want { from_month: a.since.map(index::month_of), ..Want::default() };
+        let view = index::view(&cat, cache.as_deref(), &want)?;
+        match &view.source {
+            Source::Index => sources.insert("index"),
+            Source::Scan(why) => {
+                if view.entries.len() >= 500 {
+                    eprintln!("note: {project}: {why}");
+                }
+                sources.insert("meta.json")
+            }
+        };
+        all.push((project.clone(), view.entries));
+    }
+    let pricing = Pricing::new(&ctx.cfg.pricing);
+    let mut report = build(a, &projects, all, &pricing);
+    report.source = sources.into_iter().collect::<Vec<_>>().join("+");
+    store.report("stats");
+    if a.csv {
+        return emit(csv(&report).trim_end());
+    }
+    if a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
+        return emit(&text);
+    }
+    let dest = if a.all_projects { format!("{} ({} projects)", ctx.cfg.describe(), projects.len()) } else { ctx.cfg.describe() };
+    print_text(&report, &dest)
+}
+
+/// The group key of a day for `--by day|week|month`.
+fn period_key(by: By, day: &str) -> String {
+    match by {
+        By::Month => day.get(..7).unwrap_or(day).to_string(),
+        By::Week => {
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            match time::Date::parse(day, &fmt) {
+                Ok(d) => {
+                    let monday = d - time::Duration::days(i64::from(d.weekday().number_days_from_monday()));
+                    format!("{:04}-{:02}-{:02}", monday.year(), u8::from(monday.month()), monday.day())
+                }
+                Err(_) => day.to_string(),
             }
         }
-        report.sessions += 1;
-        report.subagents += children.get(&s.id).map_or(0, |c| c.len() as u64);
-        let Some(st) = meta.as_ref().and_then(Stats::from_meta) else {
-            report.sessions_without_stats += 1;
-            continue;
-        };
-        report.turns += st.turns;
-        report.assistant_messages += st.assistant_messages;
-        report.tool_calls += st.tool_calls.values().sum::<u64>();
-        report.compactions += st.compactions;
-        report.tool_errors += st.tool_errors;
-        report.api_errors += st.api_errors;
-        for (m, t) in &st.tokens {
-            report.tokens.entry(m.clone()).or_default().add(t);
+        _ => day.to_string(),
+    }
+}
+
+#[derive(Default)]
+struct Acc {
+    tokens: BTreeMap<String, Tokens>,
+    sessions: BTreeSet<String>,
+}
+
+/// Add up the entries (see the module documentation for what counts where).
+pub fn build(a: &StatsArgs, projects: &[String], all: Vec<(String, Vec<Entry>)>, pricing: &Pricing) -> Report {
+    let since_day = a.since.map(day_of);
+    let until_day = a.until.map(day_of);
+    let in_range = |day: &str| since_day.as_deref().is_none_or(|s| day >= s) && until_day.as_deref().is_none_or(|u| day <= u);
+    let started_in_range = |e: &Entry| {
+        if a.since.is_none() && a.until.is_none() {
+            return true;
         }
-        for (m, t) in &st.subagent_tokens {
-            report.subagent_tokens.entry(m.clone()).or_default().add(t);
+        let t = e.started.as_deref().and_then(parse_rfc3339);
+        match t {
+            None => false,
+            Some(t) => a.since.is_none_or(|s| t >= s) && until_day.as_deref().is_none_or(|u| day_of(t).as_str() <= u),
         }
-        for (k, n) in &st.tool_calls {
-            *tools.entry(k.clone()).or_default() += n;
+    };
+    let mut report = Report {
+        since: a.since.map(rfc3339),
+        until: a.until.map(rfc3339),
+        agent: a.agent.clone(),
+        projects: projects.to_vec(),
+        by: a.by,
+        ..Report::default()
+    };
+    let mut tools: BTreeMap<String, u64> = BTreeMap::new();
+    let mut big = Vec::new();
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    for (project, entries) in all {
+        let (top, kids) = super::list::split(entries);
+        for e in top {
+            if a.agent.as_ref().is_some_and(|ag| e.agent.as_deref() != Some(ag.as_str())) {
+                continue;
+            }
+            let children = kids.get(&e.id).map(Vec::as_slice).unwrap_or_default();
+            let counted_session = started_in_range(&e);
+            // Tokens by day of this session and of its subagents.
+            let mut add = |who: &Entry, by_day: Vec<(String, String, Tokens)>, sub: bool, report: &mut Report| {
+                let mut any = false;
+                for (day, model, t) in by_day {
+                    if !in_range(&day) {
+                        continue;
+                    }
+                    any = true;
+                    let side = if sub { &mut report.subagent_tokens } else { &mut report.tokens };
+                    side.entry(model.clone()).or_default().add(&t);
+                    if let Some(by) = a.by {
+                        let key = match by {
+                            By::Day | By::Week | By::Month => period_key(by, &day),
+                            By::Session => e.id.clone(),
+                            By::Model => model.clone(),
+                            By::Agent => e.agent.clone().unwrap_or_else(|| "-".into()),
+                            By::Project => project.clone(),
+                        };
+                        let g = groups.entry(key).or_default();
+                        g.tokens.entry(model).or_default().add(&t);
+                        g.sessions.insert(format!("{project}/{}", who.id));
+                    }
+                }
+                any
+            };
+            add(&e, days_of(&e), false, &mut report);
+            if children.is_empty() {
+                // Subagents without entries of their own: the parent's roll-up, on its day.
+                let day = start_day(&e);
+                let rolled = e.sub_tokens.iter().map(|(m, q)| (day.clone(), m.clone(), quad_tokens(q))).collect();
+                add(&e, rolled, true, &mut report);
+            } else {
+                for c in children {
+                    add(c, days_of(c), true, &mut report);
+                }
+            }
+            if !counted_session {
+                continue;
+            }
+            report.sessions += 1;
+            report.subagents += children.len() as u64;
+            if !e.counted {
+                report.sessions_without_stats += 1;
+                continue;
+            }
+            report.turns += e.turns;
+            report.assistant_messages += e.messages;
+            report.tool_calls += e.tools.values().sum::<u64>();
+            report.compactions += e.compactions;
+            report.tool_errors += e.tool_errors;
+            report.api_errors += e.api_errors;
+            for (k, n) in &e.tools {
+                *tools.entry(k.clone()).or_default() += n;
+            }
+            let sub_total: u64 = if children.is_empty() {
+                e.sub_tokens.values().flatten().sum()
+            } else {
+                children.iter().flat_map(|c| c.tokens.values().flatten()).sum()
+            };
+            big.push(Big {
+                id: if projects.len() > 1 { format!("{project}/{}", e.id) } else { e.id.clone() },
+                started_at: e.started.clone(),
+                turns: e.turns,
+                tokens: e.tokens.values().flatten().sum::<u64>() + sub_total,
+                bytes: e.bytes + children.iter().map(|c| c.bytes).sum::<u64>(),
+            });
         }
-        big.push(Big {
-            id: s.id.clone(),
-            started_at: meta.as_ref().and_then(|m| m.started_at.clone()),
-            turns: st.turns,
-            tokens: st.all_tokens().total(),
-            bytes: s.part_bytes(),
-        });
+    }
+    // Models, cost.
+    let mut models: BTreeMap<String, Tokens> = BTreeMap::new();
+    for (m, t) in report.tokens.iter().chain(report.subagent_tokens.iter()) {
+        models.entry(m.clone()).or_default().add(t);
+    }
+    for (m, t) in models {
+        let cost = pricing.cost(&m, &t);
+        match cost {
+            Some(c) => report.cost_usd += c,
+            None => report.unpriced_models.push(m.clone()),
+        }
+        report.models.push(ModelCost { total: t.total(), tokens: t, cost_usd: cost, model: m });
+    }
+    report.groups = groups
+        .into_iter()
+        .map(|(key, acc)| {
+            let mut g = Group {
+                key,
+                sessions: acc.sessions.len() as u64,
+                tokens: Tokens::default(),
+                total: 0,
+                cost_usd: 0.0,
+                unpriced_tokens: 0,
+                models: acc.tokens.keys().cloned().collect(),
+            };
+            for (m, t) in &acc.tokens {
+                g.tokens.add(t);
+                match pricing.cost(m, t) {
+                    Some(c) => g.cost_usd += c,
+                    None => g.unpriced_tokens += t.total(),
+                }
+            }
+            g.total = g.tokens.total();
+            g
+        })
+        .collect();
+    if matches!(a.by, Some(By::Session | By::Model | By::Agent | By::Project)) {
+        report.groups.sort_by(|x, y| y.total.cmp(&x.total).then(x.key.cmp(&y.key)));
     }
     let mut tools: Vec<(String, u64)> = tools.into_iter().collect();
     tools.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -162,11 +401,72 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     big.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(b.bytes.cmp(&a.bytes)).then(a.id.cmp(&b.id)));
     big.truncate(a.top);
     report.biggest_sessions = big;
-    if a.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
-        return emit(&text);
+    report
+}
+
+/// The day a session's undated tokens go to: its start (else first upload, else last).
+fn start_day(e: &Entry) -> String {
+    [&e.started, &e.first_upload, &e.last_upload]
+        .into_iter()
+        .flatten()
+        .find_map(|s| parse_rfc3339(s))
+        .map_or_else(|| "1970-01-01".to_string(), day_of)
+}
+
+/// `(day, model, tokens)` of an entry: its per-day numbers, or all on its start day when it
+/// has none (stats written before per-day counting).
+fn days_of(e: &Entry) -> Vec<(String, String, Tokens)> {
+    if e.days.is_empty() {
+        let day = start_day(e);
+        return e.tokens.iter().map(|(m, q)| (day.clone(), m.clone(), quad_tokens(q))).collect();
     }
-    print_text(&report, &ctx.cfg.describe())
+    e.days.iter().flat_map(|(d, by)| by.iter().map(move |(m, q)| (d.clone(), m.clone(), quad_tokens(q)))).collect()
+}
+
+/// The groups (or, without --by, the models) as CSV.
+fn csv(r: &Report) -> String {
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::new();
+    if r.by.is_some() {
+        out.push_str("key,sessions,input,output,cache_creation,cache_read,total,cost_usd,unpriced_tokens\n");
+        for g in &r.groups {
+            let t = &g.tokens;
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{:.6},{}\n",
+                q(&g.key),
+                g.sessions,
+                t.input,
+                t.output,
+                t.cache_creation,
+                t.cache_read,
+                g.total,
+                g.cost_usd,
+                g.unpriced_tokens
+            ));
+        }
+    } else {
+        out.push_str("model,input,output,cache_creation,cache_read,total,cost_usd\n");
+        for m in &r.models {
+            let t = &m.tokens;
+            let cost = m.cost_usd.map(|c| format!("{c:.6}")).unwrap_or_default();
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{cost}\n",
+                q(&m.model),
+                t.input,
+                t.output,
+                t.cache_creation,
+                t.cache_read,
+                m.total
+            ));
+        }
+    }
+    out
 }
 
 fn print_text(r: &Report, dest: &str) -> Result<()> {
@@ -182,7 +482,7 @@ fn print_text(r: &Report, dest: &str) -> Result<()> {
             r.sessions_without_stats
         ))?;
     }
-    if r.sessions == 0 {
+    if r.sessions == 0 && r.models.is_empty() {
         return Ok(());
     }
     emit(&format!(
@@ -202,6 +502,45 @@ fn print_text(r: &Report, dest: &str) -> Result<()> {
         let w = by_model.keys().map(String::len).max().unwrap_or(0);
         for (m, t) in by_model {
             emit(&format!("  {m:<w$}  {}  (total {})", describe_tokens(t), human(t.total())))?;
+        }
+    }
+    if !r.models.is_empty() {
+        let unpriced = if r.unpriced_models.is_empty() {
+            String::new()
+        } else {
+            format!(" (no price for {}: tokens only)", r.unpriced_models.join(", "))
+        };
+        emit(&format!("\ncost: {}{unpriced}", usd(r.cost_usd)))?;
+    }
+    if let Some(by) = r.by {
+        let name = serde_json::to_value(by).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        emit(&format!("\nby {name}:"))?;
+        let w = r.groups.iter().map(|g| g.key.len()).max().unwrap_or(0).max(name.len());
+        emit(&format!(
+            "  {:<w$}  {:>8}  {:>9}  {:>9}  {:>11}  {:>11}  {:>11}  {:>10}",
+            name.to_uppercase(),
+            "SESSIONS",
+            "INPUT",
+            "OUTPUT",
+            "CACHE WRITE",
+            "CACHE READ",
+            "TOTAL",
+            "COST"
+        ))?;
+        for g in &r.groups {
+            let t = &g.tokens;
+            let cost = if g.unpriced_tokens > 0 { format!("{}+?", usd(g.cost_usd)) } else { usd(g.cost_usd) };
+            emit(&format!(
+                "  {:<w$}  {:>8}  {:>9}  {:>9}  {:>11}  {:>11}  {:>11}  {:>10}",
+                g.key,
+                thousands(g.sessions),
+                human(t.input),
+                human(t.output),
+                human(t.cache_creation),
+                human(t.cache_read),
+                human(g.total),
+                cost
+            ))?;
         }
     }
     if !r.top_tools.is_empty() {
@@ -229,26 +568,18 @@ fn print_text(r: &Report, dest: &str) -> Result<()> {
     Ok(())
 }
 
+/// `$12.34` (`$0.0012` below a cent).
+fn usd(x: f64) -> String {
+    if x > 0.0 && x < 0.01 {
+        format!("${x:.4}")
+    } else {
+        format!("${x:.2}")
+    }
+}
+
 /// `2026-11-21T19:15:12.167146+00:00` -> `2026-11-21 19:15`.
 fn minutes(s: &str) -> String {
     s.chars().take(16).collect::<String>().replace('T', " ")
-}
-
-/// meta.json of each session that has one, a few GETs at a time. An unreadable meta.json is
-/// a warning (the session counts without stats); any other error stops.
-fn fetch_metas(cat: &Catalog<'_>, sessions: &[SessionObjects]) -> Result<Vec<Option<Meta>>> {
-    let mut out = Vec::with_capacity(sessions.len());
-    for m in cat.metas(sessions) {
-        match m {
-            Ok(m) => out.push(m),
-            Err(e @ Error::Invalid(_)) => {
-                eprintln!("warning: {e}");
-                out.push(None);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -130,13 +130,6 @@ pub struct Plan {
     pub superseded: Vec<PartObject>,
 }
 
-impl Plan {
-    /// Bytes of the replay.
-    pub fn bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.obj.size).sum()
-    }
-}
-
 /// `compacted_seqs: [first, last]` of a merged entry, when well formed.
 pub fn compacted_seqs(e: &PartEntry) -> Option<(u32, u32)> {
     let arr = e.extra.get("compacted_seqs")?.as_array()?;
@@ -381,21 +374,6 @@ pub fn children_in_store(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -
     Ok(found)
 }
 
-/// Split a project's sessions into top-level ones and subagents by parent id. A subagent
-/// whose parent has no object of its own stays top-level (so it is never hidden).
-pub fn split_children(all: Vec<SessionObjects>) -> (Vec<SessionObjects>, BTreeMap<String, Vec<SessionObjects>>) {
-    let parents: std::collections::HashSet<String> =
-        all.iter().filter(|s| !is_child(&s.id)).map(|s| s.id.clone()).collect();
-    let mut top = Vec::new();
-    let mut kids: BTreeMap<String, Vec<SessionObjects>> = BTreeMap::new();
-    for s in all {
-        match split_id(&s.id).map(|(p, _)| p.to_string()) {
-            Some(p) if parents.contains(&p) => kids.entry(p).or_default().push(s),
-            _ => top.push(s),
-        }
-    }
-    (top, kids)
-}
 
 #[cfg(test)]
 mod tests {

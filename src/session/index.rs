@@ -761,9 +761,8 @@ pub enum Source {
 pub struct View {
     pub entries: Vec<Entry>,
     pub source: Source,
-    /// Index objects listed / fetched from the store (not the local cache).
+    /// Index objects listed.
     pub objects: usize,
-    pub fetched: usize,
     /// Sessions whose meta.json could not be read or opened (warnings, already printed).
     pub unreadable: usize,
 }
@@ -785,7 +784,7 @@ pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View
         v.objects = r.objects;
         return Ok(v);
     }
-    let mut v = View { objects: r.objects, fetched: r.fetched, entries: r.entries, source: Source::Index, unreadable: 0 };
+    let mut v = View { objects: r.objects, entries: r.entries, source: Source::Index, unreadable: 0 };
     // Sealed sessions: their numbers are only in their (sealed) meta.json.
     let sealed: Vec<usize> = (0..v.entries.len()).filter(|&i| v.entries[i].sealed).collect();
     if !sealed.is_empty() {
@@ -820,7 +819,7 @@ pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View
 pub fn scan(cat: &Catalog<'_>, why: String) -> Result<View> {
     let sessions = cat.sessions()?;
     let metas = cat.metas(&sessions);
-    let mut v = View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, fetched: 0, unreadable: 0 };
+    let mut v = View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, unreadable: 0 };
     for (s, m) in sessions.iter().zip(metas) {
         let e = match m {
             Ok(Some(meta)) => {
@@ -846,6 +845,78 @@ pub fn scan(cat: &Catalog<'_>, why: String) -> Result<View> {
         v.entries.push(e);
     }
     Ok(v)
+}
+
+/// How the index compares with the sessions in the store (`doctor`, `reindex`).
+#[derive(Debug, Default)]
+pub struct Audit {
+    pub objects: usize,
+    pub damaged: Vec<String>,
+    /// Sessions in the store (subagents included).
+    pub sessions: usize,
+    /// Sessions with no live entry.
+    pub missing: Vec<String>,
+    /// Live entries whose session has no object any more.
+    pub gone: Vec<String>,
+}
+
+/// Compare the index of `project` with one listing of its sessions.
+pub fn audit(store: &dyn Store, project: &str) -> Result<Audit> {
+    let r = read(store, project, None, &Want::default())?;
+    let listed: BTreeSet<String> =
+        crate::session::catalog::group(&crate::session::layout::sessions_prefix(project), store.list(&crate::session::layout::sessions_prefix(project))?)
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+    let indexed: BTreeSet<String> = r.entries.iter().map(|e| e.id.clone()).collect();
+    Ok(Audit {
+        objects: r.objects,
+        damaged: r.damaged,
+        sessions: listed.len(),
+        missing: listed.difference(&indexed).cloned().collect(),
+        gone: indexed.difference(&listed).cloned().collect(),
+    })
+}
+
+/// `reindex`: every session's entry from its meta.json (sealed ones as [`Entry::sealed_from_meta`]
+/// when `seal`), tombstones for entries whose session is gone, all written by this machine's
+/// writer into its month objects. Returns (sessions, tombstones, objects written).
+pub fn reindex(cat: &Catalog<'_>, w: &Writer<'_>, seal: bool) -> Result<(usize, usize, usize)> {
+    let old = read(cat.store, cat.project, None, &Want::default())?;
+    let sessions = cat.sessions()?;
+    let metas = cat.metas(&sessions);
+    let mut entries = Vec::with_capacity(sessions.len());
+    for (s, m) in sessions.iter().zip(metas) {
+        let mut e = match m {
+            Ok(Some(meta)) if seal => Entry::sealed_from_meta(&meta),
+            Ok(Some(meta)) => Entry::from_meta(&meta),
+            Ok(None) => Entry::from_objects(s),
+            Err(e @ Error::Invalid(_)) => {
+                eprintln!("warning: {e}");
+                Entry::from_objects(s)
+            }
+            Err(e) => return Err(e),
+        };
+        e.id.clone_from(&s.id);
+        if e.first_upload.is_none() {
+            e.first_upload = s.first_upload();
+        }
+        if e.last_upload.is_none() {
+            e.last_upload = s.last_upload();
+        }
+        entries.push(e);
+    }
+    let live: BTreeSet<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    let gone: Vec<Entry> = old
+        .entries
+        .iter()
+        .filter(|e| !live.contains(e.id.as_str()))
+        .map(|e| Entry { id: e.id.clone(), last_upload: e.last_upload.clone(), deleted: true, ..Entry::default() })
+        .collect();
+    let (n, g) = (entries.len(), gone.len());
+    entries.extend(gone);
+    let written = w.record_history(entries)?;
+    Ok((n, g, written))
 }
 
 /// The first instant of `YYYY-MM` of a time (for `Want::from_month`).
