@@ -12,6 +12,9 @@ S3S_VERSION=0.14.1
 MOTO_VERSION=5.2.5
 CACHE="$ROOT/.ci/cache"
 CLAUDE_NATIVE="$CACHE/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude"
+# The last pure-JavaScript ccusage (later releases need a per-platform native package).
+CCUSAGE_VERSION=17.2.1
+CCUSAGE_BIN="$CACHE/npm/node_modules/.bin/ccusage"
 SKIPPED_FILE="$ROOT/target/tmp/skipped.txt"
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -106,6 +109,13 @@ install_test_tools() {
     npm install --prefix "$CACHE/npm" --no-audit --no-fund @anthropic-ai/claude-code
   fi
 
+  section "Install: ccusage $CCUSAGE_VERSION (npm, into .ci/cache/npm; stats must equal its token totals)"
+  if [ -x "$CCUSAGE_BIN" ] && "$CCUSAGE_BIN" --version 2>/dev/null | grep -qx "$CCUSAGE_VERSION"; then
+    echo "already installed"
+  else
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund "ccusage@$CCUSAGE_VERSION"
+  fi
+
   # -- html/share browser tests (tests/html_browser.rs): headless Chromium + playwright-core --
   section "Install: headless Chromium (apt) and playwright-core (npm; browser tests of html and share)"
   if command -v chromium >/dev/null; then
@@ -124,6 +134,9 @@ install_test_tools() {
 export_test_tools() {
   if [ -z "${TRACECRAFT_TEST_CLAUDE_BIN:-}" ] && [ -x "$CLAUDE_NATIVE" ]; then
     export TRACECRAFT_TEST_CLAUDE_BIN="$CLAUDE_NATIVE"
+  fi
+  if [ -z "${TRACECRAFT_TEST_CCUSAGE_BIN:-}" ] && [ -x "$CCUSAGE_BIN" ]; then
+    export TRACECRAFT_TEST_CCUSAGE_BIN="$CCUSAGE_BIN"
   fi
   if [ -z "${TRACECRAFT_TEST_S3S_BIN:-}" ] && command -v s3s-fs >/dev/null; then
     TRACECRAFT_TEST_S3S_BIN="$(command -v s3s-fs)"

@@ -13,7 +13,7 @@
 //! | 3 | attachment | - |
 //! | 4-6 | msg_01A, opus, thinking / text / tool_use Read, same usage 1200/45/3000/0 | message 1, Read |
 //! | 7 | tool_result | - |
-//! | 8-9 | msg_01B, opus, tool_use Bash, tool_use Grep; output 80 then 120 (the larger wins), 10/500/4200 | message 2, Bash, Grep |
+//! | 8-9 | msg_01B (one requestId), opus, tool_use Bash, tool_use Grep; output 80 then 120 (the first line counts, as ccusage does), 10/500/4200 | message 2, Bash, Grep |
 //! | 10 | tool_result is_error | tool error 1 |
 //! | 11 | tool_result | - |
 //! | 12 | msg_01C, opus, 5/200/0/8000 (timestamp 10:05:10, later than the next lines) | message 3 |
@@ -38,7 +38,7 @@
 //! | 32 | last-prompt | - |
 //! | 33 | mode (10:20:00, the latest timestamp) | - |
 //!
-//! Opus: input 1200+10+5+20 = 1235, output 45+120+200+30 = 395, cache creation
+//! Opus: input 1200+10+5+20 = 1235, output 45+80+200+30 = 355, cache creation
 //! 3000+500+0+100 = 3600, cache read 0+4200+8000+9000 = 21200. Haiku: 50, 60, 0, 1000.
 
 mod common;
@@ -64,9 +64,13 @@ fn expected() -> Value {
         "tool_calls": {"Bash": 1, "Edit": 1, "Grep": 1, "Read": 1},
         "tokens": {
             "claude-haiku-4-5": {"input": 50, "output": 60, "cache_creation": 0, "cache_read": 1000},
-            "claude-opus-4-8": {"input": 1235, "output": 395, "cache_creation": 3600, "cache_read": 21200}
+            "claude-opus-4-8": {"input": 1235, "output": 355, "cache_creation": 3600, "cache_read": 21200}
         },
         "subagent_tokens": {},
+        "days": {"2026-11-21": {
+            "claude-haiku-4-5": {"input": 50, "output": 60, "cache_creation": 0, "cache_read": 1000},
+            "claude-opus-4-8": {"input": 1235, "output": 355, "cache_creation": 3600, "cache_read": 21200}
+        }},
         "compactions": 2,
         "api_errors": 1,
         "tool_errors": 1,
@@ -141,7 +145,7 @@ fn fixture_counts_match_hand_computed_values() {
     // list shows turns and tokens from the same stats.
     let list: Value = serde_json::from_str(&t.run(&["list", "--json"])).unwrap();
     assert_eq!(list[0]["turns"], json!(4));
-    assert_eq!(list[0]["tokens"], json!(1235 + 395 + 3600 + 21200 + 50 + 60 + 1000));
+    assert_eq!(list[0]["tokens"], json!(1235 + 355 + 3600 + 21200 + 50 + 60 + 1000));
     assert!(t.run(&["list"]).contains("TURNS"));
 }
 

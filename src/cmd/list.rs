@@ -126,7 +126,15 @@ pub fn run(a: &ListArgs) -> Result<()> {
             agent: a.agent.clone(),
             ..Want::default()
         };
-        let view = index::view(&cat, cache.as_deref(), &want)?;
+        let view = match index::view(&cat, cache.as_deref(), &want) {
+            Ok(v) => v,
+            // Another person's sealed sessions in a shared bucket: that project is passed over.
+            Err(e @ Error::Crypt(_)) if a.all_projects => {
+                eprintln!("warning: {project} skipped: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if let index::Source::Scan(why) = &view.source {
             if view.entries.len() >= 500 {
                 eprintln!("note: {project}: {why}");

@@ -202,7 +202,15 @@ pub fn run(a: &StatsArgs) -> Result<()> {
         let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
             .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
         let want = Want { from_month: a.since.map(index::month_of), ..Want::default() };
-        let view = index::view(&cat, cache.as_deref(), &want)?;
+        let view = match index::view(&cat, cache.as_deref(), &want) {
+            Ok(v) => v,
+            // Another person's sealed sessions in a shared bucket: that project is passed over.
+            Err(e @ Error::Crypt(_)) if a.all_projects => {
+                eprintln!("warning: {project} skipped: {e}");
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         match &view.source {
             Source::Index => sources.insert("index"),
             Source::Scan(why) => {

@@ -674,7 +674,8 @@ struct Fetched {
 fn fetch_all(store: &dyn Store, cache: Option<&Path>, objs: &[&ObjectInfo]) -> Vec<std::result::Result<Fetched, String>> {
     const PARALLEL: usize = 8;
     let one = |o: &ObjectInfo| -> std::result::Result<Fetched, String> {
-        let cached = cache.map(|c| cache_file(c, o));
+        // A store that is a directory is its own cache.
+        let cached = cache.filter(|_| store.local_path(&o.key).is_none()).map(|c| cache_file(c, o));
         if let Some(bytes) = cached.as_ref().and_then(|f| std::fs::read(f).ok()) {
             if let Ok(doc) = serde_json::from_slice::<Doc>(&bytes) {
                 return Ok(Fetched { doc, from_store: false });
@@ -916,6 +917,11 @@ pub fn reindex(cat: &Catalog<'_>, w: &Writer<'_>, seal: bool) -> Result<(usize, 
     let (n, g) = (entries.len(), gone.len());
     entries.extend(gone);
     let written = w.record_history(entries)?;
+    // Damaged objects are garbage: every session they named is in the objects just written.
+    for d in &old.damaged {
+        let key = d.split(" (").next().unwrap_or(d);
+        cat.store.delete(key)?;
+    }
     Ok((n, g, written))
 }
 

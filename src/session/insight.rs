@@ -202,6 +202,63 @@ fn is_prompt_text(s: &str) -> bool {
     !t.is_empty() && !NOT_A_PROMPT.iter().any(|m| t.starts_with(m))
 }
 
+/// Whether ccusage (17.x `usageDataSchema`) reads this line at all: a `timestamp` like
+/// `2026-11-21T10:00:00.000Z` (UTC, `Z`, no or 3 fraction digits), optional fields of the
+/// right type when present (`cwd`, `sessionId`, `version` `N.N.N...`, `requestId`,
+/// `costUSD`, `isApiErrorMessage`; in `message`: non-empty `model` and `id`, `content` a
+/// list of objects whose `text` is a string), and numeric usage counts.
+fn ccusage_reads(v: &Value) -> bool {
+    let opt = |x: Option<&Value>, ok: &dyn Fn(&Value) -> bool| x.is_none_or(ok);
+    let nonempty = |x: &Value| x.as_str().is_some_and(|s| !s.is_empty());
+    let ts_ok = v.get("timestamp").and_then(Value::as_str).is_some_and(|t| {
+        let b = t.as_bytes();
+        let d = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+        let head = b.len() >= 20
+            && d(0..4)
+            && b[4] == b'-'
+            && d(5..7)
+            && b[7] == b'-'
+            && d(8..10)
+            && b[10] == b'T'
+            && d(11..13)
+            && b[13] == b':'
+            && d(14..16)
+            && b[16] == b':'
+            && d(17..19);
+        head && (b.len() == 20 && b[19] == b'Z' || b.len() == 24 && b[19] == b'.' && d(20..23) && b[23] == b'Z')
+    });
+    let version_ok = |x: &Value| {
+        x.as_str().is_some_and(|s| {
+            let mut it = s.splitn(4, '.');
+            let num = |p: Option<&str>| p.is_some_and(|p| p.bytes().next().is_some_and(|c| c.is_ascii_digit()));
+            let (a, b, c) = (it.next(), it.next(), it.next());
+            num(a) && a.is_some_and(|a| a.bytes().all(|c| c.is_ascii_digit())) && num(b)
+                && b.is_some_and(|b| b.bytes().all(|c| c.is_ascii_digit())) && num(c)
+        })
+    };
+    let Some(msg) = v.get("message") else { return false };
+    let usage = msg.get("usage");
+    let num = |k: &str| usage.and_then(|u| u.get(k)).is_some_and(Value::is_number);
+    let opt_num = |k: &str| opt(usage.and_then(|u| u.get(k)), &Value::is_number);
+    let content_ok = |c: &Value| {
+        c.as_array().is_some_and(|a| a.iter().all(|b| b.is_object() && opt(b.get("text"), &Value::is_string)))
+    };
+    ts_ok
+        && opt(v.get("cwd"), &Value::is_string)
+        && opt(v.get("sessionId"), &nonempty)
+        && opt(v.get("version"), &version_ok)
+        && opt(v.get("requestId"), &nonempty)
+        && opt(v.get("costUSD"), &Value::is_number)
+        && opt(v.get("isApiErrorMessage"), &Value::is_boolean)
+        && opt(msg.get("model"), &nonempty)
+        && opt(msg.get("id"), &nonempty)
+        && opt(msg.get("content"), &content_ok)
+        && num("input_tokens")
+        && num("output_tokens")
+        && opt_num("cache_creation_input_tokens")
+        && opt_num("cache_read_input_tokens")
+}
+
 /// A short stable hash (FNV-1a, 64 bits, hex) of an id.
 fn short(id: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -351,7 +408,7 @@ impl Stats {
                 id.map(|id| LastMessage { id: short(id), model: model.to_string(), usage: Tokens::default() });
         }
         // Tokens: ccusage's rules (module documentation), the one place usage is added up.
-        let usage = msg.get("usage").filter(|_| !synthetic).and_then(Tokens::from_usage);
+        let usage = msg.get("usage").filter(|_| !synthetic && ccusage_reads(v)).and_then(Tokens::from_usage);
         let day = v.get("timestamp").and_then(Value::as_str).and_then(parse_rfc3339).map(|t| {
             let d = t.to_offset(time::UtcOffset::UTC).date();
             format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
@@ -501,15 +558,17 @@ mod tests {
         let u = r#"{"input_tokens":10,"output_tokens":2,"cache_creation_input_tokens":3}"#;
         let text = [
             // Same id and request: once.
-            l("2026-03-01T23:30:00+00:00", "m1", Some("r1"), u),
-            l("2026-03-01T23:30:01+00:00", "m1", Some("r1"), u),
+            l("2026-03-01T23:30:00Z", "m1", Some("r1"), u),
+            l("2026-03-01T23:30:01.000Z", "m1", Some("r1"), u),
             // Same id, another request (a retry): counted again.
             l("2026-03-02T00:10:00Z", "m1", Some("r2"), u),
             // No requestId: every line counts (ccusage does not deduplicate it).
             l("2026-03-02T00:11:00Z", "m3", None, u),
             l("2026-03-02T00:11:00Z", "m3", None, u),
-            // Local time 01:00+02:00 is the previous UTC day.
+            // ccusage reads only `...Z` timestamps: an offset one is not counted.
             l("2026-03-03T01:00:00+02:00", "m4", Some("r4"), u),
+            // Seconds fraction of 3 digits or none, `Z`.
+            l("2026-03-01T23:59:59.999Z", "m7", Some("r7"), u),
             // No output_tokens, or no timestamp: not counted.
             l("2026-03-02T00:12:00Z", "m5", Some("r5"), r#"{"input_tokens":10}"#),
             r#"{"type":"assistant","requestId":"r6","message":{"id":"m6","model":"claude-x","usage":{"input_tokens":1,"output_tokens":1}}}"#.to_string() + "\n",
@@ -518,8 +577,8 @@ mod tests {
         let s = count(&text);
         let t = |n: u64| Tokens { input: 10 * n, output: 2 * n, cache_creation: 3 * n, cache_read: 0 };
         assert_eq!(s.tokens["claude-x"], t(5));
-        assert_eq!(s.days["2026-03-01"]["claude-x"], t(1));
-        assert_eq!(s.days["2026-03-02"]["claude-x"], t(4));
+        assert_eq!(s.days["2026-03-01"]["claude-x"], t(2));
+        assert_eq!(s.days["2026-03-02"]["claude-x"], t(3));
         assert_eq!(s.days.len(), 2);
     }
 

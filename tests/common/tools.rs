@@ -11,11 +11,12 @@
 //! | `claude`        | `TRACECRAFT_TEST_CLAUDE_BIN`    | `.ci/cache/npm/...` (where `.ci/test` installs it), `PATH` |
 //! | `chromium`      | `TRACECRAFT_TEST_CHROMIUM_BIN`  | `chromium`, `chromium-browser` on `PATH` |
 //! | `openssl`       | `TRACECRAFT_TEST_OPENSSL_BIN`   | `PATH`                                 |
+//! | `ccusage`       | `TRACECRAFT_TEST_CCUSAGE_BIN`   | `.ci/cache/npm/node_modules/.bin/ccusage` (where `.ci/test` installs it), `PATH` |
 //!
 //! A test asks with [`require`]. A missing tool FAILS the test with a message naming the
 //! tool and the command that installs it, unless the run opted out of that tool by name:
 //! `TRACECRAFT_TEST_WITHOUT=claude,python` (names: `s3s-fs`, `moto`, `python` or
-//! `tracecraft-ai`, `claude`, `chromium`, `openssl`). An opted-out tool is not used even
+//! `tracecraft-ai`, `claude`, `chromium`, `openssl`, `ccusage`). An opted-out tool is not used even
 //! when installed; the test (or the part of it needing the tool) is skipped and recorded as
 //! one line `<test binary>::<test name>\t<tool>` in `target/tmp/skipped.txt`, which
 //! `.ci/test` lists at the end of the run.
@@ -43,9 +44,16 @@ pub enum Tool {
     Chromium,
     /// The `openssl` command (certificates for the TLS test).
     Openssl,
+    /// ccusage (npm), whose token totals `stats` must equal.
+    Ccusage,
 }
 
-pub const ALL: [Tool; 6] = [Tool::S3s, Tool::Moto, Tool::TracecraftPy, Tool::Claude, Tool::Chromium, Tool::Openssl];
+pub const ALL: [Tool; 7] =
+    [Tool::S3s, Tool::Moto, Tool::TracecraftPy, Tool::Claude, Tool::Chromium, Tool::Openssl, Tool::Ccusage];
+
+/// The ccusage version the equality test runs (the last pure-JavaScript release: later ones
+/// ship a native binary per platform as an optional npm dependency).
+pub const CCUSAGE_VERSION: &str = "17.2.1";
 
 /// Where npm puts the native Claude Code binary under a prefix.
 pub const NPM_CLAUDE: &str = "node_modules/@anthropic-ai/claude-code-linux-x64/claude";
@@ -60,6 +68,7 @@ impl Tool {
             Tool::Claude => "claude",
             Tool::Chromium => "chromium",
             Tool::Openssl => "openssl",
+            Tool::Ccusage => "ccusage",
         }
     }
 
@@ -82,6 +91,7 @@ impl Tool {
             Tool::Claude => "TRACECRAFT_TEST_CLAUDE_BIN",
             Tool::Chromium => "TRACECRAFT_TEST_CHROMIUM_BIN",
             Tool::Openssl => "TRACECRAFT_TEST_OPENSSL_BIN",
+            Tool::Ccusage => "TRACECRAFT_TEST_CCUSAGE_BIN",
         }
     }
 
@@ -96,6 +106,7 @@ impl Tool {
                 "apt-get install -y chromium && npm install --prefix .ci/cache/npm --no-audit --no-fund playwright-core"
             }
             Tool::Openssl => "apt-get install -y openssl curl",
+            Tool::Ccusage => "npm install --prefix .ci/cache/npm --no-audit --no-fund ccusage@17.2.1",
         }
     }
 
@@ -146,6 +157,11 @@ impl Tool {
                 ["chromium", "chromium-browser", "google-chrome"].iter().filter_map(|n| which(n)).collect()
             }
             Tool::Openssl => which("openssl").into_iter().collect(),
+            Tool::Ccusage => {
+                let mut v = vec![repo().join(".ci/cache/npm/node_modules/.bin/ccusage")];
+                v.extend(which("ccusage"));
+                v
+            }
         };
         candidates.into_iter().find(|p| self.works(p))
     }
