@@ -346,7 +346,7 @@ pub fn build(a: &StatsArgs, projects: &[String], all: Vec<(String, Vec<Entry>)>,
             report.compactions += e.compactions;
             report.tool_errors += e.tool_errors;
             report.api_errors += e.api_errors;
-            for (k, n) in &e.tools {
+            for (k, n) in e.tools.iter() {
                 *tools.entry(k.clone()).or_default() += n;
             }
             let sub_total: u64 = if children.is_empty() {

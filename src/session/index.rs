@@ -117,6 +117,78 @@ pub fn tokens(q: &Quad) -> Tokens {
     Tokens { input: q[0], output: q[1], cache_creation: q[2], cache_read: q[3] }
 }
 
+/// A small map kept as a vector of pairs (a JSON object on the wire): an entry holds a few
+/// models, days and tools, and 100,000 entries in memory must stay well under 128 MB, which
+/// a `BTreeMap` per field (one 11-slot node each) would not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pairs<T>(pub Vec<(String, T)>);
+
+impl<T> Default for Pairs<T> {
+    fn default() -> Self {
+        Pairs(Vec::new())
+    }
+}
+
+impl<T> Pairs<T> {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &T)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<T> FromIterator<(String, T)> for Pairs<T> {
+    fn from_iter<I: IntoIterator<Item = (String, T)>>(it: I) -> Self {
+        let mut v: Vec<(String, T)> = it.into_iter().collect();
+        v.shrink_to_fit();
+        Pairs(v)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Pairs<T> {
+    type Item = (&'a String, &'a T);
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, T)>, fn(&'a (String, T)) -> (&'a String, &'a T)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl<T: Serialize> Serialize for Pairs<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Pairs<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = Pairs<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> std::result::Result<Pairs<T>, A::Error> {
+                let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(64));
+                while let Some((k, x)) = a.next_entry::<String, T>()? {
+                    v.push((k, x));
+                }
+                v.shrink_to_fit();
+                Ok(Pairs(v))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -164,18 +236,18 @@ pub struct Entry {
     pub tool_errors: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub api_errors: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tools: BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "Pairs::is_empty")]
+    pub tools: Pairs<u64>,
     /// Tokens per model ([`Quad`]).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tokens: BTreeMap<String, Quad>,
+    #[serde(skip_serializing_if = "Pairs::is_empty")]
+    pub tokens: Pairs<Quad>,
     /// Tokens per UTC day, then model.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub days: BTreeMap<String, BTreeMap<String, Quad>>,
+    #[serde(skip_serializing_if = "Pairs::is_empty")]
+    pub days: Pairs<Pairs<Quad>>,
     /// The subagents' tokens as the parent's meta.json rolled them up (used only when a
     /// subagent has no entry of its own).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub sub_tokens: BTreeMap<String, Quad>,
+    #[serde(skip_serializing_if = "Pairs::is_empty")]
+    pub sub_tokens: Pairs<Quad>,
     /// When this entry was made (RFC 3339): the newest entry of a session wins.
     pub rev: String,
     /// The session is gone from the store (written by `reindex`).
@@ -229,7 +301,7 @@ impl Entry {
             compactions: s.compactions,
             tool_errors: s.tool_errors,
             api_errors: s.api_errors,
-            tools: s.tool_calls,
+            tools: s.tool_calls.into_iter().collect(),
             tokens: s.tokens.iter().map(|(m, t)| (m.clone(), quad(t))).collect(),
             days: s.days.iter().map(|(d, by)| (d.clone(), by.iter().map(|(m, t)| (m.clone(), quad(t))).collect())).collect(),
             sub_tokens: s.subagent_tokens.iter().map(|(m, t)| (m.clone(), quad(t))).collect(),
@@ -597,55 +669,46 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
             Some(d) => slot.1.push((d, o)),
         }
     }
-    let months: BTreeSet<String> = tree.values().flat_map(|m| m.keys().cloned()).collect();
+    let months: Vec<String> = {
+        let all: BTreeSet<String> = tree.values().flat_map(|m| m.keys().cloned()).collect();
+        all.into_iter().rev().filter(|m| want.from_month.as_ref().is_none_or(|f| m >= f)).collect()
+    };
+    // `list` reads month by month from the newest and stops early; `stats` reads them all at
+    // once (month objects first: they say which day objects are still needed).
+    let rounds: Vec<&[String]> =
+        if want.most_recent > 0 { months.chunks(1).collect() } else { vec![months.as_slice()] };
     let mut best: HashMap<String, Entry> = HashMap::new();
-    for month in months.iter().rev() {
-        if want.from_month.as_ref().is_some_and(|f| month < f) {
-            break;
-        }
-        // Objects of this month, every agent, fetched in parallel.
-        let objs: Vec<&ObjectInfo> = tree
-            .values()
-            .filter_map(|m| m.get(month))
-            .flat_map(|(mo, days)| mo.iter().copied().chain(days.iter().map(|(_, o)| *o)))
+    for round in rounds {
+        let month_objs: Vec<(&str, &ObjectInfo)> = round
+            .iter()
+            .flat_map(|m| tree.iter().filter_map(move |(agent, ms)| ms.get(m).and_then(|(mo, _)| mo.map(|o| (agent.as_str(), o)))))
             .collect();
-        let docs = fetch_all(store, cache, &objs);
-        // A month object says which of its agent's day objects it already holds.
-        let mut throughs: HashMap<String, String> = HashMap::new();
-        for (o, d) in objs.iter().zip(&docs) {
-            if let (Some(k), Ok(f)) = (parse_key(&p, &o.key), d) {
-                if k.day.is_none() {
-                    throughs.insert(k.agent, f.doc.through.clone().unwrap_or_default());
-                }
+        let mut throughs: HashMap<(String, String), String> = HashMap::new();
+        fetch_each(store, cache, &month_objs.iter().map(|(_, o)| *o).collect::<Vec<_>>(), |i, got| {
+            let (agent, o) = month_objs[i];
+            if let Some(t) = absorb(&mut best, o, got, &mut out) {
+                let month = parse_key(&p, &o.key).map(|k| k.month).unwrap_or_default();
+                throughs.insert((agent.to_string(), month), t);
             }
-        }
-        for (o, d) in objs.iter().zip(docs) {
-            let Some(k) = parse_key(&p, &o.key) else { continue };
-            let f = match d {
-                Err(why) => {
-                    out.damaged.push(format!("{} ({why})", o.key));
-                    continue;
-                }
-                Ok(f) => f,
-            };
-            out.fetched += usize::from(f.from_store);
-            if let (Some(day), Some(t)) = (&k.day, throughs.get(&k.agent)) {
-                if day < t {
-                    continue; // folded into the month object
-                }
-            }
-            for e in f.doc.entries {
-                if e.id.is_empty() {
-                    continue;
-                }
-                if best.get(&e.id).is_none_or(|old| old.rev < e.rev) {
-                    best.insert(e.id.clone(), e);
-                }
-            }
-        }
+        });
+        let day_objs: Vec<&ObjectInfo> = round
+            .iter()
+            .flat_map(|m| {
+                let throughs = &throughs;
+                tree.iter().filter_map(move |(agent, ms)| ms.get(m).map(|(_, days)| (agent, m, days))).flat_map(
+                    move |(agent, m, days)| {
+                        let t = throughs.get(&(agent.clone(), m.clone()));
+                        days.iter().filter(move |(d, _)| t.is_none_or(|t| d >= t)).map(|(_, o)| *o)
+                    },
+                )
+            })
+            .collect();
+        fetch_each(store, cache, &day_objs, |i, got| {
+            absorb(&mut best, day_objs[i], got, &mut out);
+        });
         if want.most_recent > 0 {
             // Entries in older months were all last updated before this month began.
-            let start = parse_rfc3339(&format!("{month}-01T00:00:00Z"));
+            let start = parse_rfc3339(&format!("{}-01T00:00:00Z", round[0]));
             let recent = best
                 .values()
                 .filter(|e| !e.deleted && e.parent_id().is_none())
@@ -665,14 +728,46 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
     Ok(out)
 }
 
+/// Merge a fetched object's entries into `best` (the newest `rev` of each session wins);
+/// returns a month object's `through`.
+fn absorb(
+    best: &mut HashMap<String, Entry>,
+    o: &ObjectInfo,
+    got: std::result::Result<Fetched, String>,
+    out: &mut Read,
+) -> Option<String> {
+    match got {
+        Err(why) => {
+            out.damaged.push(format!("{} ({why})", o.key));
+            None
+        }
+        Ok(f) => {
+            out.fetched += usize::from(f.from_store);
+            for e in f.doc.entries {
+                if !e.id.is_empty() && best.get(&e.id).is_none_or(|old| old.rev < e.rev) {
+                    best.insert(e.id.clone(), e);
+                }
+            }
+            f.doc.through
+        }
+    }
+}
+
 struct Fetched {
     doc: Doc,
     from_store: bool,
 }
 
-/// GET (or read from the cache) and parse each object, 8 at a time.
-fn fetch_all(store: &dyn Store, cache: Option<&Path>, objs: &[&ObjectInfo]) -> Vec<std::result::Result<Fetched, String>> {
-    const PARALLEL: usize = 8;
+/// GET (or read from the local cache) and parse each object, [`PARALLEL`] at a time, handing
+/// each result to `done(i, result)` as it arrives (on this thread), so only the objects in
+/// flight are held in memory.
+fn fetch_each(
+    store: &dyn Store,
+    cache: Option<&Path>,
+    objs: &[&ObjectInfo],
+    mut done: impl FnMut(usize, std::result::Result<Fetched, String>),
+) {
+    const PARALLEL: usize = 16;
     let one = |o: &ObjectInfo| -> std::result::Result<Fetched, String> {
         // A store that is a directory is its own cache.
         let cached = cache.filter(|_| store.local_path(&o.key).is_none()).map(|c| cache_file(c, o));
@@ -698,15 +793,28 @@ fn fetch_all(store: &dyn Store, cache: Option<&Path>, objs: &[&ObjectInfo]) -> V
         }
         Ok(Fetched { doc, from_store: true })
     };
-    let mut out = Vec::with_capacity(objs.len());
-    for batch in objs.chunks(PARALLEL) {
-        let got: Vec<_> = std::thread::scope(|s| {
-            let hs: Vec<_> = batch.iter().map(|o| s.spawn(move || one(o))).collect();
-            hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("reader panicked".into()))).collect()
-        });
-        out.extend(got);
+    if objs.is_empty() {
+        return;
     }
-    out
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, std::result::Result<Fetched, String>)>(PARALLEL);
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(objs.len()) {
+            let tx = tx.clone();
+            let (next, one) = (&next, &one);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(o) = objs.get(i) else { break };
+                if tx.send((i, one(o))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, got) in rx {
+            done(i, got);
+        }
+    });
 }
 
 /// Every object under `prefix` (index keys only). Asked with a delimiter that never occurs
