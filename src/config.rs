@@ -505,7 +505,9 @@ fn parse_pricing(path: Option<&Path>, v: Option<&Value>) -> Result<std::collecti
                 Ok((model.clone(), price))
             })
             .collect(),
-        Some(_) => Err(Error::config(path, "\"pricing\" must be an object {model: {input, output, cache_write, cache_read}}")),
+        Some(_) => {
+            Err(Error::config(path, "\"pricing\" must be an object {model: {input, output, cache_write, cache_read}}"))
+        }
     }
 }
 

@@ -24,9 +24,7 @@ fn backends() -> Vec<Backend> {
 /// block, all with the same `message.id`, `requestId` and usage (the second block with a
 /// larger output count, as streaming updates leave it: ccusage counts the first line).
 fn call(sid: &str, ts: &str, id: &str, model: &str, u: [u64; 4]) -> String {
-    let usage = |out: u64| {
-        json!({"input_tokens": u[0], "output_tokens": out, "cache_creation_input_tokens": u[2], "cache_read_input_tokens": u[3]})
-    };
+    let usage = |out: u64| json!({"input_tokens": u[0], "output_tokens": out, "cache_creation_input_tokens": u[2], "cache_read_input_tokens": u[3]});
     let line = |block: Value, out: u64| {
         json!({
             "type": "assistant", "sessionId": sid, "timestamp": ts, "requestId": format!("req_{id}"),
@@ -42,8 +40,7 @@ fn call(sid: &str, ts: &str, id: &str, model: &str, u: [u64; 4]) -> String {
 }
 
 fn prompt(sid: &str, ts: &str, text: &str) -> String {
-    json!({"type": "user", "sessionId": sid, "timestamp": ts, "message": {"role": "user", "content": text}})
-        .to_string()
+    json!({"type": "user", "sessionId": sid, "timestamp": ts, "message": {"role": "user", "content": text}}).to_string()
         + "\n"
 }
 
@@ -81,7 +78,10 @@ fn fixtures() -> Vec<(&'static str, String)> {
             "s-gamma",
             session(
                 "s-gamma",
-                &[("2026-03-10T12:00:00.000Z", MYSTERY, [5, 5, 5, 5]), ("2026-04-01T08:00:00.000Z", HAIKU, [1, 1, 1, 1])],
+                &[
+                    ("2026-03-10T12:00:00.000Z", MYSTERY, [5, 5, 5, 5]),
+                    ("2026-04-01T08:00:00.000Z", HAIKU, [1, 1, 1, 1]),
+                ],
             ),
         ),
     ]
@@ -336,9 +336,13 @@ fn team_views_by_period_session_model_agent_project_and_csv() {
         // A second project in the same bucket: --all-projects sees both.
         let second = format!("{}-two", e.project);
         let sid = "s-other-project";
-        common::append(&e.transcript_path(sid), session(sid, &[("2026-03-04T01:00:00Z", HAIKU, [9, 9, 9, 9])]).as_bytes());
+        common::append(
+            &e.transcript_path(sid),
+            session(sid, &[("2026-03-04T01:00:00Z", HAIKU, [9, 9, 9, 9])]).as_bytes(),
+        );
         let p = e.transcript_path(sid);
-        let out = e.cmd(&["flush", "--transcript", p.to_str().unwrap()]).env("TRACECRAFT_PROJECT", &second).output().unwrap();
+        let out =
+            e.cmd(&["flush", "--transcript", p.to_str().unwrap()]).env("TRACECRAFT_PROJECT", &second).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let all = json_of(&e, &["list", "--json", "--all-projects"]);
         let projects: std::collections::BTreeSet<&str> =
@@ -399,7 +403,8 @@ fn ccusage_daily(bin: &Path, home: &Path) -> Value {
         .output()
         .unwrap();
     assert!(out.status.success(), "ccusage: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ccusage output: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ccusage output: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[test]
@@ -408,7 +413,8 @@ fn token_totals_equal_ccusage_per_day_and_per_model() {
     let e = Env::new(Backend::Local, "index-ccusage");
     mirror_fixtures(&e);
     // And the realistic fixture of tests/insight.rs (repeated ids, synthetic messages, errors).
-    let real = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/insight/session.jsonl")).unwrap();
+    let real =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/insight/session.jsonl")).unwrap();
     common::append(&e.transcript_path("s-real"), &real);
     flush(&e, "s-real");
     let cc = ccusage_daily(&bin, e.home());
@@ -417,7 +423,12 @@ fn token_totals_equal_ccusage_per_day_and_per_model() {
     assert!(days.len() >= 5, "{cc}");
     for d in days {
         let date = d["date"].as_str().unwrap();
-        let g = ours["groups"].as_array().unwrap().iter().find(|g| g["key"] == date).unwrap_or_else(|| panic!("{date}: {ours}"));
+        let g = ours["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["key"] == date)
+            .unwrap_or_else(|| panic!("{date}: {ours}"));
         for (theirs, mine) in [
             ("inputTokens", "input"),
             ("outputTokens", "output"),

@@ -366,14 +366,22 @@ fn check_index(r: &mut Report, cfg: &Config) -> Result<()> {
         }
         return r.warn(
             "index",
-            format!("no team index for the {} sessions of {}: list and stats read every meta.json (slow)", a.sessions, cfg.project),
+            format!(
+                "no team index for the {} sessions of {}: list and stats read every meta.json (slow)",
+                a.sessions, cfg.project
+            ),
             fix(),
         );
     }
     if !a.damaged.is_empty() {
         r.warn(
             "index",
-            format!("{} damaged index object{}: {} (list and stats fall back to meta.json)", a.damaged.len(), plural(a.damaged.len()), some(&a.damaged)),
+            format!(
+                "{} damaged index object{}: {} (list and stats fall back to meta.json)",
+                a.damaged.len(),
+                plural(a.damaged.len()),
+                some(&a.damaged)
+            ),
             fix(),
         )?;
     }
@@ -392,7 +400,12 @@ fn check_index(r: &mut Report, cfg: &Config) -> Result<()> {
     if !a.gone.is_empty() {
         r.warn(
             "index",
-            format!("{} index entr{} name sessions no longer in the store: {}", a.gone.len(), if a.gone.len() == 1 { "y" } else { "ies" }, some(&a.gone)),
+            format!(
+                "{} index entr{} name sessions no longer in the store: {}",
+                a.gone.len(),
+                if a.gone.len() == 1 { "y" } else { "ies" },
+                some(&a.gone)
+            ),
             fix(),
         )?;
     }

@@ -124,6 +124,7 @@ pub fn run(a: &ListArgs) -> Result<()> {
         let want = Want {
             most_recent: if a.sort == SortBy::Recent && here.is_none() { a.limit } else { 0 },
             agent: a.agent.clone(),
+            listing_will_do: a.limit > 0 && a.limit <= REFRESH_MAX && a.agent.is_none(),
             ..Want::default()
         };
         let view = match index::view(&cat, cache.as_deref(), &want) {
@@ -267,6 +268,12 @@ fn refresh(store: &dyn crate::store::Store, cfg: &crate::config::Config, rows: &
         for (&i, m) in idx.iter().zip(cat.metas(&objs)) {
             match m {
                 Ok(Some(meta)) => {
+                    // Subagent types the parent's meta.json lists (a child known only from
+                    // the listing has none).
+                    let listed = crate::session::meta::extra::entries(&meta);
+                    for c in rows[i].2.iter_mut().filter(|c| c.agent_type.is_none()) {
+                        c.agent_type = listed.iter().find(|l| l.session_id == c.id).and_then(|l| l.agent_type.clone());
+                    }
                     let old = &rows[i].1;
                     let mut e = Entry::from_meta(&meta);
                     if e.parts == 0 {

@@ -38,10 +38,15 @@ pub fn run(a: &ReindexArgs) -> Result<()> {
     let keys = crate::session::seal::Keys::for_config(&ctx.cfg);
     let seal = keys.sealing();
     for project in &projects {
-        let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe())).with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
+        let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
+            .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
         let w = Writer::new(&store, project, &ctx.cfg.dest_id_for(project), agent.clone(), &state);
         let (n, gone, objects) = index::reindex(&cat, &w, seal)?;
-        let gone = if gone > 0 { format!(", {gone} entr{} of deleted sessions retired", if gone == 1 { "y" } else { "ies" }) } else { String::new() };
+        let gone = if gone > 0 {
+            format!(", {gone} entr{} of deleted sessions retired", if gone == 1 { "y" } else { "ies" })
+        } else {
+            String::new()
+        };
         emit(&format!(
             "reindexed {} session{} of project {project}{gone}: {objects} index object{} written as agent {agent}",
             thousands(n as u64),

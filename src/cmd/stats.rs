@@ -233,7 +233,11 @@ pub fn run(a: &StatsArgs) -> Result<()> {
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
         return emit(&text);
     }
-    let dest = if a.all_projects { format!("{} ({} projects)", ctx.cfg.describe(), projects.len()) } else { ctx.cfg.describe() };
+    let dest = if a.all_projects {
+        format!("{} ({} projects)", ctx.cfg.describe(), projects.len())
+    } else {
+        ctx.cfg.describe()
+    };
     print_text(&report, &dest)
 }
 
@@ -265,7 +269,8 @@ struct Acc {
 pub fn build(a: &StatsArgs, projects: &[String], all: Vec<(String, Vec<Entry>)>, pricing: &Pricing) -> Report {
     let since_day = a.since.map(day_of);
     let until_day = a.until.map(day_of);
-    let in_range = |day: &str| since_day.as_deref().is_none_or(|s| day >= s) && until_day.as_deref().is_none_or(|u| day <= u);
+    let in_range =
+        |day: &str| since_day.as_deref().is_none_or(|s| day >= s) && until_day.as_deref().is_none_or(|u| day <= u);
     let started_in_range = |e: &Entry| {
         if a.since.is_none() && a.until.is_none() {
             return true;

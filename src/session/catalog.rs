@@ -374,7 +374,6 @@ pub fn children_in_store(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -
     Ok(found)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

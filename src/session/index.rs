@@ -303,7 +303,11 @@ impl Entry {
             api_errors: s.api_errors,
             tools: s.tool_calls.into_iter().collect(),
             tokens: s.tokens.iter().map(|(m, t)| (m.clone(), quad(t))).collect(),
-            days: s.days.iter().map(|(d, by)| (d.clone(), by.iter().map(|(m, t)| (m.clone(), quad(t))).collect())).collect(),
+            days: s
+                .days
+                .iter()
+                .map(|(d, by)| (d.clone(), by.iter().map(|(m, t)| (m.clone(), quad(t))).collect()))
+                .collect(),
             sub_tokens: s.subagent_tokens.iter().map(|(m, t)| (m.clone(), quad(t))).collect(),
             rev: String::new(),
             deleted: false,
@@ -504,8 +508,11 @@ impl<'a> Writer<'a> {
         let seg = agent_segment(&self.agent);
         let mut m = LocalMonth::default();
         let listing = list_flat(self.store, &format!("{p}{seg}/{month}"))?;
-        let keys: Vec<(IndexKey, &ObjectInfo)> =
-            listing.iter().filter_map(|o| parse_key(&p, &o.key).map(|k| (k, o))).filter(|(k, _)| k.month == month).collect();
+        let keys: Vec<(IndexKey, &ObjectInfo)> = listing
+            .iter()
+            .filter_map(|o| parse_key(&p, &o.key).map(|k| (k, o)))
+            .filter(|(k, _)| k.month == month)
+            .collect();
         let through = keys.iter().find(|(k, _)| k.day.is_none()).and_then(|(_, o)| {
             let doc = self.store.get(&o.key).ok().flatten().and_then(|b| serde_json::from_slice::<Doc>(&b).ok())?;
             let through = doc.through.clone().unwrap_or_else(|| format!("{month}-01"));
@@ -557,7 +564,13 @@ impl<'a> Writer<'a> {
         let earlier = m.days.keys().any(|d| *d < today);
         let doc = if earlier && m.month_put_on.as_deref() != Some(today.as_str()) {
             m.month_put_on = Some(today.clone());
-            Doc { v: VERSION, agent: self.agent.clone(), period: month.clone(), through: Some(today.clone()), entries: m.all() }
+            Doc {
+                v: VERSION,
+                agent: self.agent.clone(),
+                period: month.clone(),
+                through: Some(today.clone()),
+                entries: m.all(),
+            }
         } else {
             let entries = m.days.get(&today).map(|d| d.values().cloned().collect()).unwrap_or_default();
             Doc { v: VERSION, agent: self.agent.clone(), period: today.clone(), through: None, entries }
@@ -593,7 +606,13 @@ impl<'a> Writer<'a> {
             // Later day objects of this month (today's) must still be read after it.
             let through = m.month_put_on.clone().map_or(through.clone(), |p| p.max(through));
             m.month_put_on = Some(through.clone());
-            let doc = Doc { v: VERSION, agent: self.agent.clone(), period: month.clone(), through: Some(through), entries: m.all() };
+            let doc = Doc {
+                v: VERSION,
+                agent: self.agent.clone(),
+                period: month.clone(),
+                through: Some(through),
+                entries: m.all(),
+            };
             m.dirty = true;
             self.save(&month, &m)?;
             self.put(&doc)?;
@@ -611,7 +630,6 @@ impl<'a> Writer<'a> {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------
 // Reading
 
@@ -624,6 +642,8 @@ pub struct Want {
     /// known to be the most recent (0: read everything).
     pub most_recent: usize,
     pub agent: Option<String>,
+    /// Without an index, the listing alone is enough (`list` reads the rows it shows).
+    pub listing_will_do: bool,
 }
 
 /// The index as read.
@@ -648,7 +668,12 @@ impl Read {
 
 /// The local cache of index objects a reader fetched (`~/.tracecraft/cache/index/`).
 fn cache_file(cache: &Path, info: &ObjectInfo) -> PathBuf {
-    let tag = format!("{}\n{}\n{}", info.key, info.size, info.etag.as_deref().or(info.last_modified.as_deref()).unwrap_or(""));
+    let tag = format!(
+        "{}\n{}\n{}",
+        info.key,
+        info.size,
+        info.etag.as_deref().or(info.last_modified.as_deref()).unwrap_or("")
+    );
     cache.join(hex(&<sha2::Sha256 as sha2::Digest>::digest(tag.as_bytes())[..16]))
 }
 
@@ -681,7 +706,9 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
     for round in rounds {
         let month_objs: Vec<(&str, &ObjectInfo)> = round
             .iter()
-            .flat_map(|m| tree.iter().filter_map(move |(agent, ms)| ms.get(m).and_then(|(mo, _)| mo.map(|o| (agent.as_str(), o)))))
+            .flat_map(|m| {
+                tree.iter().filter_map(move |(agent, ms)| ms.get(m).and_then(|(mo, _)| mo.map(|o| (agent.as_str(), o))))
+            })
             .collect();
         let mut throughs: HashMap<(String, String), String> = HashMap::new();
         fetch_each(store, cache, &month_objs.iter().map(|(_, o)| *o).collect::<Vec<_>>(), |i, got| {
@@ -881,6 +908,9 @@ pub struct View {
 pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View> {
     let r = read(cat.store, cat.project, cache, want)?;
     if r.is_empty() {
+        if want.listing_will_do {
+            return listing(cat, "no index yet (run `tracecraft-hook reindex` once to make this fast)".into());
+        }
         return scan(cat, "no index yet (run `tracecraft-hook reindex` once to make this fast)".into());
     }
     if !r.damaged.is_empty() {
@@ -889,7 +919,7 @@ pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View
             if r.damaged.len() == 1 { "" } else { "s" },
             r.damaged.join(", ")
         );
-        let mut v = scan(cat, why)?;
+        let mut v = if want.listing_will_do { listing(cat, why)? } else { scan(cat, why)? };
         v.objects = r.objects;
         return Ok(v);
     }
@@ -924,11 +954,18 @@ pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View
     Ok(v)
 }
 
+/// Every session from one listing alone (ids, parts, sizes, upload times; no meta.json).
+pub fn listing(cat: &Catalog<'_>, why: String) -> Result<View> {
+    let entries = cat.sessions()?.iter().map(Entry::from_objects).collect();
+    Ok(View { entries, source: Source::Scan(why), objects: 0, unreadable: 0 })
+}
+
 /// Every session's summary from its meta.json (one listing, one GET per session).
 pub fn scan(cat: &Catalog<'_>, why: String) -> Result<View> {
     let sessions = cat.sessions()?;
     let metas = cat.metas(&sessions);
-    let mut v = View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, unreadable: 0 };
+    let mut v =
+        View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, unreadable: 0 };
     for (s, m) in sessions.iter().zip(metas) {
         let e = match m {
             Ok(Some(meta)) => {
@@ -972,11 +1009,13 @@ pub struct Audit {
 /// Compare the index of `project` with one listing of its sessions.
 pub fn audit(store: &dyn Store, project: &str) -> Result<Audit> {
     let r = read(store, project, None, &Want::default())?;
-    let listed: BTreeSet<String> =
-        crate::session::catalog::group(&crate::session::layout::sessions_prefix(project), store.list(&crate::session::layout::sessions_prefix(project))?)
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
+    let listed: BTreeSet<String> = crate::session::catalog::group(
+        &crate::session::layout::sessions_prefix(project),
+        store.list(&crate::session::layout::sessions_prefix(project))?,
+    )
+    .into_iter()
+    .map(|s| s.id)
+    .collect();
     let indexed: BTreeSet<String> = r.entries.iter().map(|e| e.id.clone()).collect();
     Ok(Audit {
         objects: r.objects,
@@ -1037,7 +1076,6 @@ pub fn reindex(cat: &Catalog<'_>, w: &Writer<'_>, seal: bool) -> Result<(usize, 
 pub fn month_of(t: time::OffsetDateTime) -> String {
     day_of(t)[..7].to_string()
 }
-
 
 #[cfg(test)]
 mod tests {

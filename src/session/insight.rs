@@ -110,7 +110,6 @@ impl Tokens {
         self.cache_read += o.cache_read;
     }
 
-
     /// From an Anthropic `usage` object: `None` unless `input_tokens` and `output_tokens`
     /// are numbers (ccusage skips such a line); odd cache fields count 0.
     fn from_usage(u: &Value) -> Option<Tokens> {
@@ -232,8 +231,11 @@ fn ccusage_reads(v: &Value) -> bool {
             let mut it = s.splitn(4, '.');
             let num = |p: Option<&str>| p.is_some_and(|p| p.bytes().next().is_some_and(|c| c.is_ascii_digit()));
             let (a, b, c) = (it.next(), it.next(), it.next());
-            num(a) && a.is_some_and(|a| a.bytes().all(|c| c.is_ascii_digit())) && num(b)
-                && b.is_some_and(|b| b.bytes().all(|c| c.is_ascii_digit())) && num(c)
+            num(a)
+                && a.is_some_and(|a| a.bytes().all(|c| c.is_ascii_digit()))
+                && num(b)
+                && b.is_some_and(|b| b.bytes().all(|c| c.is_ascii_digit()))
+                && num(c)
         })
     };
     let Some(msg) = v.get("message") else { return false };

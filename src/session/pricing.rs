@@ -113,7 +113,8 @@ mod tests {
     #[test]
     fn unknown_models_have_no_price() {
         let p = Pricing::default();
-        for m in ["claude-opus-4-7", "claude-sonnet-4-5-2025", "gpt-5", "unknown", "<synthetic>", "claude-sonnet-4-5x"] {
+        for m in ["claude-opus-4-7", "claude-sonnet-4-5-2025", "gpt-5", "unknown", "<synthetic>", "claude-sonnet-4-5x"]
+        {
             assert_eq!(p.price(m), None, "{m}");
         }
         assert!(p.price("claude-sonnet-4-5@20250929").is_some());
@@ -123,10 +124,7 @@ mod tests {
     #[test]
     fn config_overrides_win() {
         let mine = Price { input: 1.0, output: 2.0, cache_write: 0.0, cache_read: 0.5 };
-        let p = Pricing::new(&BTreeMap::from([
-            ("claude-sonnet-4-5".to_string(), mine),
-            ("gpt-5".to_string(), mine),
-        ]));
+        let p = Pricing::new(&BTreeMap::from([("claude-sonnet-4-5".to_string(), mine), ("gpt-5".to_string(), mine)]));
         assert_eq!(p.price("claude-sonnet-4-5-20250929"), Some(mine));
         let c = p.cost("gpt-5", &t(1_000_000, 1_000_000, 5, 2_000_000)).unwrap();
         assert!((c - 4.0).abs() < 1e-12, "{c}");

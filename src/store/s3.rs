@@ -316,7 +316,12 @@ fn read_limited(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::r
 
 impl S3Store {
     /// LIST `prefix` (with `delimiter`: also the common prefixes), every page, bounded.
-    fn list_with(&self, prefix: &str, bound: ListBound, delimiter: Option<&str>) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
+    fn list_with(
+        &self,
+        prefix: &str,
+        bound: ListBound,
+        delimiter: Option<&str>,
+    ) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
         let mut dirs: Vec<String> = Vec::new();
         let mut out = Vec::new();
 
