@@ -701,7 +701,7 @@ fn follow_min_bytes_holds_small_appends_until_the_threshold_and_stop_sends_the_r
     f.wait_stderr("the loop running", &format!("following {sid} every"));
     // Small appends: each interval sees fewer than MIN new bytes, so nothing is uploaded.
     let mut n = 2;
-    while len(&t) + line(&proj, n).len() as u64 <= MIN - 1 {
+    while len(&t) + (line(&proj, n).len() as u64) < MIN {
         append(&t, line(&proj, n).as_bytes());
         n += 1;
         thread::sleep(Duration::from_millis(400));

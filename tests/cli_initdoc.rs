@@ -469,11 +469,10 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
         "{out:?}"
     );
     assert!(
-        lines.iter().any(|l| l
-            .starts_with(&format!(
-                "backfilled 2 sessions and 1 subagent ({} bytes) to local store",
-                thousands(b1.len() + b2.len() + y.len())
-            ))),
+        lines.iter().any(|l| l.starts_with(&format!(
+            "backfilled 2 sessions and 1 subagent ({} bytes) to local store",
+            thousands(b1.len() + b2.len() + y.len())
+        ))),
         "{out:?}"
     );
     assert_eq!(replay(&s3_sessions.join("a1")), a1.as_bytes());

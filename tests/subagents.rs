@@ -320,7 +320,7 @@ fn backfill_mirrors_old_sessions_with_their_subagents_exactly() {
     let mut old_listed = listed(&t.sid);
     old_listed.sort();
     assert_eq!(old_listed, [t.child("aa11"), t.child("old01")]);
-    assert_eq!(listed(&new_sid), [new_child.clone()]);
+    assert_eq!(listed(&new_sid), vec![new_child.clone()]);
     // The idle session is finished, its subagents with it; the fresh one stays open.
     for id in [t.sid.clone(), t.child("aa11"), t.child("old01")] {
         assert!(t.e.meta(&id).unwrap()["ended_at"].is_string(), "{id} should be ended");

@@ -625,9 +625,14 @@ fn count(n: usize, what: &str) -> String {
 }
 
 fn not_finished(id: &str, e: &Error) -> Error {
-    Error::Invalid(format!(
-        "could not finish {id}: {e}\n  nothing is lost: the next hook event or `tracecraft-hook flush --final --session-id {id}` catches up"
-    ))
+    // A subagent is caught up with its session (`flush` takes no subagent id).
+    let how = match crate::session::layout::split_id(id) {
+        Some((parent, _)) => {
+            format!("the next hook event of {parent} or `tracecraft-hook follow --session-id {parent}`")
+        }
+        None => format!("the next hook event or `tracecraft-hook flush --final --session-id {id}`"),
+    };
+    Error::Invalid(format!("could not finish {id}: {e}\n  nothing is lost: {how} catches up"))
 }
 
 /// `d` scaled by a random factor in [0.8, 1.2], so many followers do not retry in step.
