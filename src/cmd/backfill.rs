@@ -130,6 +130,8 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
     let progress = std::io::stderr().is_terminal();
     let total = candidates.len();
     let mut would_redact: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    // Older-layout agent files per project directory, read once for all its sessions.
+    let mut beside: HashMap<PathBuf, subagents::Beside> = HashMap::new();
 
     for (i, (c, slot)) in candidates.iter().zip(&assigned).enumerate() {
         if progress {
@@ -158,7 +160,9 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
             continue;
         }
         let final_ = !a.no_finalize && SystemTime::now().duration_since(c.mtime).is_ok_and(|d| d >= FINALIZE_IDLE);
-        let files = subagents::find(&c.transcript, &c.id, &state_dir);
+        let dir = c.transcript.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let beside = beside.entry(dir).or_insert_with_key(|d| subagents::Beside::scan(d));
+        let files = subagents::find_with(&c.transcript, &c.id, &state_dir, beside);
         let session = Session { id: c.id.clone(), transcript: c.transcript.clone(), cwd: c.cwd.clone() };
         let outcome = if a.dry_run {
             // The session, then each subagent it would send.

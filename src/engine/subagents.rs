@@ -69,47 +69,87 @@ pub fn subagents_dir(transcript: &Path, sid: &str) -> Option<PathBuf> {
 /// `<dir>/<sid>/subagents/agent-*.jsonl`, and older `<dir>/agent-*.jsonl` files whose first
 /// line names `sid` (or that we mirrored for it before), sorted by agent id.
 pub fn find(transcript: &Path, sid: &str, state_dir: &Path) -> Vec<AgentFile> {
-    let Some(dir) = transcript.parent() else { return Vec::new() };
+    let beside = transcript.parent().map(Beside::scan).unwrap_or_default();
+    find_with(transcript, sid, state_dir, &beside)
+}
+
+/// [`find`], with the older-layout files of the transcript's directory already read.
+pub fn find_with(transcript: &Path, sid: &str, state_dir: &Path, beside: &Beside) -> Vec<AgentFile> {
     let mut out: Vec<AgentFile> = Vec::new();
-    let scan = |d: &Path, check_owner: bool, out: &mut Vec<AgentFile>| {
-        let Ok(rd) = std::fs::read_dir(d) else { return };
+    let add = |aid: &str, path: &Path, out: &mut Vec<AgentFile>, owned: &dyn Fn(&str) -> bool| {
+        let child = child_id(sid, aid);
+        if validate_id(&child).is_err() || out.iter().any(|f| f.agent_id == aid) || !owned(&child) {
+            return;
+        }
+        out.push(AgentFile { agent_id: aid.to_string(), path: path.to_path_buf(), agent_type: None });
+    };
+    if let Some(Ok(rd)) = subagents_dir(transcript, sid).map(std::fs::read_dir) {
         for e in rd.flatten() {
             let name = e.file_name();
             let Some(aid) = name.to_str().and_then(agent_id_of) else { continue };
-            let child = child_id(sid, aid);
-            if validate_id(&child).is_err() || out.iter().any(|f| f.agent_id == aid) {
-                continue;
-            }
             let path = e.path();
-            if !path.is_file() {
-                continue;
+            if path.is_file() {
+                add(aid, &path, &mut out, &|_| true);
             }
-            if check_owner && !StatePaths::new(state_dir, &child).state.exists() && !first_line_names(&path, sid) {
-                continue;
-            }
-            out.push(AgentFile { agent_id: aid.to_string(), path, agent_type: None });
         }
-    };
-    if let Some(sub) = subagents_dir(transcript, sid) {
-        scan(&sub, false, &mut out);
     }
-    scan(dir, true, &mut out);
+    for (aid, path, owners) in &beside.files {
+        let owned = |child: &str| owners.iter().any(|o| o == sid) || StatePaths::new(state_dir, child).state.exists();
+        add(aid, path, &mut out, &owned);
+    }
     out.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
     out
 }
 
-/// Whether the first line of `path` (its first [`HEAD_MAX`] bytes) says `"sessionId":"<sid>"`.
-/// Inside a JSON string those quotes would be escaped, so only the key itself matches.
-fn first_line_names(path: &Path, sid: &str) -> bool {
+/// The older-layout agent files (`<dir>/agent-*.jsonl`) of one project directory, with the
+/// session ids their first line names, read once: `backfill` looks up every session of a
+/// directory, and reading every file again for each session would be quadratic.
+#[derive(Debug, Default)]
+pub struct Beside {
+    files: Vec<(String, PathBuf, Vec<String>)>,
+}
+
+impl Beside {
+    /// Read `dir`'s `agent-*.jsonl` files (the first line of each).
+    pub fn scan(dir: &Path) -> Beside {
+        let Ok(rd) = std::fs::read_dir(dir) else { return Beside::default() };
+        let mut files = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(aid) = name.to_str().and_then(agent_id_of) else { continue };
+            let path = e.path();
+            if path.is_file() {
+                let owners = first_line_owners(&path);
+                files.push((aid.to_string(), path, owners));
+            }
+        }
+        Beside { files }
+    }
+}
+
+/// The session ids the first line of `path` (its first [`HEAD_MAX`] bytes) names as
+/// `"sessionId":"<sid>"`. Inside a JSON string those quotes would be escaped, so only the key
+/// itself matches.
+fn first_line_owners(path: &Path) -> Vec<String> {
     use std::io::Read;
-    let Ok(f) = std::fs::File::open(path) else { return false };
+    let Ok(f) = std::fs::File::open(path) else { return Vec::new() };
     let mut head = Vec::new();
     if f.take(HEAD_MAX).read_to_end(&mut head).is_err() {
-        return false;
+        return Vec::new();
     }
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let needle = format!("\"sessionId\":\"{sid}\"");
-    line.windows(needle.len()).any(|w| w == needle.as_bytes())
+    const KEY: &[u8] = b"\"sessionId\":\"";
+    let mut owners = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.windows(KEY.len()).position(|w| w == KEY) {
+        rest = &rest[i + KEY.len()..];
+        let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+        if let Ok(id) = std::str::from_utf8(&rest[..end]) {
+            owners.push(id.to_string());
+        }
+        rest = &rest[end..];
+    }
+    owners
 }
 
 /// The sidecar of an agent transcript (`agent-<id>.meta.json`): its JSON, or its text.
