@@ -9,7 +9,7 @@
 # key, like the local store), index objects included, as 20 agents' flushes leave them.
 # For each size and store: `stats --json` cold (no local copy of the index objects) and
 # unchanged (second run: the local copy answers, the listing only checks it), `list
-# --limit 50` cold, and for N <= 10000 `stats` without the index (every meta.json: what it
+# --limit 50` cold, and for N <= SCAN_MAX (1000) `stats` without the index (every meta.json: what it
 # cost before). Each timing is the best and the median of RUNS runs under /usr/bin/time
 # (wall, user+sys CPU, peak RSS); request counts come from the binary (TRACECRAFT_REQUESTS).
 # Output: a Markdown table on stdout and in $W/team.md.
@@ -108,7 +108,7 @@ for n in "${SIZES[@]}"; do
     measure "stats --by day --json" "$n" "$store" ":" -- "$BIN" stats --by day --json --cwd "$proj"
     measure "list --limit 50 (cold)" "$n" "$store" "$cold" -- "$BIN" list --limit 50 --json --cwd "$proj"
     measure "list --limit 50 (unchanged)" "$n" "$store" ":" -- "$BIN" list --limit 50 --json --cwd "$proj"
-    if [ "$n" -le 10000 ]; then
+    if [ "$n" -le "${SCAN_MAX:-1000}" ]; then
       mv "$bucket_dir/team/@index" "$W/index-aside"
       RUNS=1 measure "stats --json without index (every meta.json)" "$n" "$store" ":" -- "$BIN" stats --json --cwd "$proj"
       mv "$W/index-aside" "$bucket_dir/team/@index"
