@@ -14,7 +14,7 @@
 # (wall, user+sys CPU, peak RSS); request counts come from the binary (TRACECRAFT_REQUESTS).
 # Output: a Markdown table on stdout and in $W/team.md.
 #
-# Environment: TRACECRAFT_BIN (binary to measure; default target/release/tracecraft-hook,
+# Environment: STORES ("local s3s-fs"), TRACECRAFT_BIN (binary to measure; default target/release/tracecraft-hook,
 # built if missing), RUNS (default 3), KEEP=1 (keep the work directory).
 set -euo pipefail
 
@@ -87,7 +87,7 @@ measure() {
 }
 
 for n in "${SIZES[@]}"; do
-  for store in local s3s-fs; do
+  for store in ${STORES:-local s3s-fs}; do
     proj="$W/proj-$store-$n"
     mkdir -p "$proj"
     if [ "$store" = local ]; then
