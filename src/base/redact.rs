@@ -84,9 +84,15 @@ const URL_PART_MAX: usize = 1024;
 const NAME_MAX: usize = 64;
 const VALUE_MAX: usize = 512;
 
-/// Aho-Corasick uses its SIMD (Teddy) searcher for at most 64 literals: more keywords are
-/// split over several automata, each one pass.
-const TEDDY_MAX: usize = 64;
+/// Aho-Corasick's SIMD (Teddy) searcher runs in its fast "slim" form for at most 32
+/// literals (16 bytes a step more, and looser masks, above): the fingerprints are split over
+/// automata of at most this many, each one pass.
+const TEDDY_SLIM: usize = 32;
+
+/// Fragments that several keywords share (case variants of the secret-name words mostly):
+/// fingerprints for all of them at once. See `Core::build`.
+const SHARED_FRAGMENTS: &[&str] =
+    &["oken", "OKEN", "ecre", "ECRE", "uth", "UTH", "ass", "ASS", "wili", "WILI", "glp", "gls", "glf", "glc", "sl."];
 
 /// A keyword found in the buffer.
 struct Hit {
@@ -94,26 +100,45 @@ struct Hit {
     end: usize,
 }
 
-/// One compiled rule.
+/// One rule, its pattern compiled on the first hit of one of its keywords.
 #[derive(Debug)]
 struct Rule {
     spec: &'static Spec,
-    /// The pattern anchored at the keyword hit (`Find::Regex` rules only).
-    re: Option<Regex>,
-    /// Index of the secret group (0: the whole match).
-    group: usize,
+    /// The pattern anchored at the keyword hit with the index of its secret group (0: the
+    /// whole match); `Find::Regex` rules only.
+    re: OnceLock<(Regex, usize)>,
+}
+
+impl Rule {
+    /// The compiled pattern and its secret group. Compiling all ~75 patterns up front cost
+    /// ~66 ms on the first redaction of a process (the hook's flush path); most transcripts
+    /// never hit most rules' keywords.
+    fn regex(&self) -> Option<&(Regex, usize)> {
+        let Find::Regex(p) = self.spec.find else { return None };
+        Some(self.re.get_or_init(|| {
+            let re = builtin_regex(&format!("^(?:{})", rules::expand(p)));
+            let group = re.capture_names().position(|n| n == Some("s")).unwrap_or(0);
+            (re, group)
+        }))
+    }
+}
+
+/// Compiles a built-in pattern (a test compiles every one, so this never panics at run time).
+fn builtin_regex(re: &str) -> Regex {
+    Regex::new(re).unwrap_or_else(|e| panic!("built-in redaction pattern {re:?}: {e}"))
 }
 
 /// The built-in rule set, compiled once per process.
 #[derive(Debug)]
 struct Core {
-    /// The keywords, in automata of at most [`TEDDY_MAX`] each, with the keyword index of
-    /// each of their patterns.
+    /// The fingerprints, in automata of at most [`TEDDY_SLIM`] each, with the fingerprint
+    /// index of each of their patterns.
     keywords: Vec<(AhoCorasick, Vec<usize>)>,
-    /// For each keyword, the rules it triggers and how far before the hit each rule's own
-    /// keyword starts (a rule keyword that contains a shorter one runs on the shorter one's
-    /// hits: `sshpass` on `pass` at offset 3).
-    keyword_rules: Vec<Vec<(u16, u8)>>,
+    /// For each fingerprint, the keywords found through it (index into `kws`) and how far
+    /// before the fingerprint each starts (`sshpass` through `ass` at offset 4).
+    targets: Vec<Vec<(u16, u8)>>,
+    /// Every keyword with the rules it triggers.
+    kws: Vec<(&'static str, Vec<u16>)>,
     rules: Vec<Rule>,
     pem_begin: Regex,
     pem_end: Regex,
@@ -126,70 +151,72 @@ fn core() -> &'static Core {
 
 impl Core {
     fn build() -> Core {
-        let builtin = |re: &str| Regex::new(re).unwrap_or_else(|e| panic!("built-in redaction pattern {re:?}: {e}"));
-        let rules: Vec<Rule> = SPECS
-            .iter()
-            .map(|spec| match spec.find {
-                Find::Regex(p) => {
-                    let re = builtin(&format!("^(?:{})", rules::expand(p)));
-                    let group = re.capture_names().position(|n| n == Some("s")).unwrap_or(0);
-                    Rule { spec, re: Some(re), group }
-                }
-                _ => Rule { spec, re: None, group: 0 },
-            })
-            .collect();
-        // A keyword that contains another is replaced by the shorter one (its rules run on the
-        // shorter one's hits), so that leftmost-first matching never hides a keyword.
-        let all: Vec<&str> = SPECS.iter().flat_map(|s| s.keywords.iter().copied()).collect();
-        let shortest = |k: &'static str| -> (&'static str, u8) {
-            let mut best = (k, 0);
-            for &o in SPECS.iter().flat_map(|s| s.keywords.iter()) {
-                if o.len() < best.0.len() {
-                    if let Some(off) = k.find(o) {
-                        best = (o, off as u8);
-                    }
-                }
-            }
-            best
-        };
-        let mut words: Vec<&'static str> = Vec::new();
-        let mut keyword_rules: Vec<Vec<(u16, u8)>> = Vec::new();
+        let builtin = builtin_regex;
+        let rules: Vec<Rule> = SPECS.iter().map(|spec| Rule { spec, re: OnceLock::new() }).collect();
+        // The prefilter searches fingerprints, not keywords: each keyword is found through the
+        // shortest other keyword or shared fragment it contains (`sshpass` through `ass`,
+        // `access_token$` through `oken`), so that no fingerprint contains another (leftmost-first
+        // matching would hide it) and there are few of them. A hit is then checked against the
+        // full keywords of its fingerprint before any rule runs.
+        let mut kws: Vec<(&'static str, Vec<u16>)> = Vec::new();
         for (i, spec) in SPECS.iter().enumerate() {
             for &k in spec.keywords {
-                let (k, off) = shortest(k);
-                let idx = match words.iter().position(|w| *w == k) {
-                    Some(idx) => idx,
-                    None => {
-                        words.push(k);
-                        keyword_rules.push(Vec::new());
-                        words.len() - 1
-                    }
-                };
-                if !keyword_rules[idx].contains(&(i as u16, off)) {
-                    keyword_rules[idx].push((i as u16, off));
+                match kws.iter_mut().find(|(w, _)| *w == k) {
+                    Some((_, rules)) => rules.push(i as u16),
+                    None => kws.push((k, vec![i as u16])),
                 }
             }
         }
-        debug_assert!(all.len() >= words.len());
-        // Teddy fingerprints the first min(4, shortest) bytes of its patterns: the 3-byte
-        // keywords get their own automaton so the others are told apart on 4 bytes (far
-        // fewer candidates to verify).
-        let (short, long): (Vec<usize>, Vec<usize>) = (0..words.len()).partition(|&i| words[i].len() < 4);
+        let candidates: Vec<&'static str> = kws.iter().map(|(k, _)| *k).chain(SHARED_FRAGMENTS.iter().copied()).collect();
+        let fold = |k: &'static str| -> (&'static str, usize) {
+            let (mut fp, mut off) = (k, 0);
+            while let Some((c, o)) = candidates
+                .iter()
+                .filter(|c| c.len() < fp.len())
+                .filter_map(|c| fp.find(c).map(|o| (*c, o)))
+                .min_by_key(|(c, _)| c.len())
+            {
+                (fp, off) = (c, off + o);
+            }
+            (fp, off)
+        };
+        let mut words: Vec<&'static str> = Vec::new();
+        let mut targets: Vec<Vec<(u16, u8)>> = Vec::new();
+        for (ki, (k, _)) in kws.iter().enumerate() {
+            let (fp, off) = fold(k);
+            let idx = words.iter().position(|w| *w == fp).unwrap_or_else(|| {
+                words.push(fp);
+                targets.push(Vec::new());
+                words.len() - 1
+            });
+            targets[idx].push((ki as u16, off as u8));
+        }
+        // Teddy (SIMD) is fastest in its slim form, up to 32 patterns, and fingerprints the first
+        // min(4, shortest) bytes: the 3-byte fingerprints get their own automata so the others
+        // are told apart on 4 bytes. Within an automaton, neighbours in case-insensitive order
+        // share a bucket (Teddy puts pattern i in bucket 7 - i % 8), which keeps its masks tight.
+        let mut order: Vec<usize> = (0..words.len()).collect();
+        order.sort_by_key(|&i| (words[i].len() >= 4, words[i].to_ascii_lowercase()));
+        let split = order.iter().position(|&i| words[i].len() >= 4).unwrap_or(order.len());
+        let (short, long) = order.split_at(split);
         let keywords = short
-            .chunks(TEDDY_MAX)
-            .chain(long.chunks(TEDDY_MAX))
-            .map(|ids| {
+            .chunks(TEDDY_SLIM)
+            .chain(long.chunks(TEDDY_SLIM))
+            .map(|chunk| {
+                let rows = chunk.len().div_ceil(8);
+                let ids: Vec<usize> = (0..rows).flat_map(|r| (0..8).filter_map(move |b| chunk.get(b * rows + r))).copied().collect();
                 let ac = AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostFirst)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(ids.iter().map(|&i| words[i]))
                     .expect("redaction keywords build");
-                (ac, ids.to_vec())
+                (ac, ids)
             })
             .collect();
         Core {
             keywords,
-            keyword_rules,
+            targets,
+            kws,
             rules,
             pem_begin: builtin(r"^-----BEGIN (?:(?:RSA|EC|OPENSSH|DSA|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----"),
             pem_end: builtin(r"^-----END (?:(?:RSA|EC|OPENSSH|DSA|ENCRYPTED|PGP) )?PRIVATE KEY(?: BLOCK)?-----"),
@@ -214,22 +241,28 @@ impl Core {
             }
         }
         hits.sort_unstable();
-        for (start, end, word) in hits {
-            let m = Hit { start, end };
-            for &(r, off) in &self.keyword_rules[word] {
-                let Some(at) = m.start.checked_sub(off as usize) else { continue };
-                let slot = done.iter().position(|&(x, _)| x == r);
-                if slot.is_some_and(|i| at < done[i].1) {
+        for (start, _, fp) in hits {
+            for &(k, off) in &self.targets[fp] {
+                let Some(at) = start.checked_sub(off as usize) else { continue };
+                let (word, rules) = &self.kws[k as usize];
+                if !buf[at..].starts_with(word.as_bytes()) {
                     continue;
                 }
-                let mut matched_to = 0;
-                if let Some(span) = self.try_rule(buf, r as usize, at, m.end, &mut matched_to) {
-                    spans.push(span);
-                }
-                if matched_to > 0 {
-                    match slot {
-                        Some(i) => done[i].1 = matched_to,
-                        None => done.push((r, matched_to)),
+                let kw_end = at + word.len();
+                for &r in rules {
+                    let slot = done.iter().position(|&(x, _)| x == r);
+                    if slot.is_some_and(|i| at < done[i].1) {
+                        continue;
+                    }
+                    let mut matched_to = 0;
+                    if let Some(span) = self.try_rule(buf, r as usize, at, kw_end, &mut matched_to) {
+                        spans.push(span);
+                    }
+                    if matched_to > 0 {
+                        match slot {
+                            Some(i) => done[i].1 = matched_to,
+                            None => done.push((r, matched_to)),
+                        }
                     }
                 }
             }
@@ -254,17 +287,17 @@ impl Core {
                 if spec.left_word && spec.before == 0 && !starts_word(buf, at) {
                     return None;
                 }
-                let re = rule.re.as_ref()?;
+                let (re, group) = rule.regex()?;
                 let from = at.checked_sub(spec.before)?;
                 let to = buf.len().min(kw_end + spec.after);
                 let hay = &buf[from..to];
-                let (m_start, start, end) = if rule.group == 0 {
+                let (m_start, start, end) = if *group == 0 {
                     let m = re.find(hay)?;
                     (from + m.start(), from + m.start(), from + m.end())
                 } else {
                     let c = re.captures(hay)?;
                     let m = c.get(0)?;
-                    let g = c.get(rule.group)?;
+                    let g = c.get(*group)?;
                     (from + m.start(), from + g.start(), from + g.end())
                 };
                 *matched_to = end;
@@ -1397,7 +1430,16 @@ mod tests {
             assert!(names.contains(&n), "{n}");
         }
         assert!(names.len() > 40, "{}", names.len());
-        assert!(core().keywords.len() <= 3, "{} keyword passes", core().keywords.len());
+        let passes = core().keywords.len();
+        let fps: usize = core().keywords.iter().map(|(_, ids)| ids.len()).sum();
+        assert!(passes <= 4, "{passes} keyword passes over {fps} fingerprints");
+    }
+
+    #[test]
+    fn every_builtin_pattern_compiles() {
+        // Patterns compile lazily, on their keyword's first hit: compile them all here.
+        let n = core().rules.iter().filter_map(Rule::regex).count();
+        assert!(n > 60, "{n} regex rules");
     }
 
     #[test]
