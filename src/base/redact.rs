@@ -14,12 +14,15 @@
 //! PEM blocks, URL passwords and secret-named assignments (`DB_PASSWORD=...`,
 //! `"apiKey": "..."`, in env, shell, YAML, JSON, TOML, INI, header and table shapes).
 //!
-//! How it stays fast: one Aho-Corasick pass over the buffer finds every keyword (SIMD, case
-//! sensitive, so that its Teddy searcher applies); a buffer without a keyword costs that pass
-//! only. Each hit runs only the rules of its keyword, each anchored at the hit on a bounded
+//! How it stays fast: a SIMD (Teddy) prefilter finds keyword fingerprints in two passes over
+//! the buffer (the 3-byte ones, then the others; a keyword is found through the shortest
+//! other keyword or shared fragment it contains, so ~140 keywords need ~120 fingerprints); a
+//! buffer without one costs those passes only. A fingerprint hit is checked against its full
+//! keywords, then runs only those keywords' rules, each anchored at the hit on a bounded
 //! window (`regex::bytes` with `^`), so a hit that is no secret fails within a few bytes. The
-//! compiled rule set is built once per process, on first use (the hook's no-op path never
-//! builds it). A buffer without a match comes back borrowed.
+//! prefilter is built on the first redaction of a process, and each rule's pattern on the
+//! first hit of one of its keywords (the hook's no-op path builds nothing). A buffer without a
+//! match comes back borrowed.
 //!
 //! Transcript lines are JSON, so a file's content shows up JSON-escaped (`\n`, `\"`, `\/`),
 //! sometimes twice (a JSON file printed by a tool). Patterns accept quotes with any number of
@@ -44,7 +47,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::packed;
 use regex::bytes::Regex;
 
 use self::rules::{Check, Find, Spec, PASSWORD_ASSIGNMENT, SPECS};
@@ -84,21 +87,10 @@ const URL_PART_MAX: usize = 1024;
 const NAME_MAX: usize = 64;
 const VALUE_MAX: usize = 512;
 
-/// Aho-Corasick's SIMD (Teddy) searcher runs in its fast "slim" form for at most 32
-/// literals (16 bytes a step more, and looser masks, above): the fingerprints are split over
-/// automata of at most this many, each one pass.
-const TEDDY_SLIM: usize = 32;
-
 /// Fragments that several keywords share (case variants of the secret-name words mostly):
 /// fingerprints for all of them at once. See `Core::build`.
-const SHARED_FRAGMENTS: &[&str] =
-    &["oken", "OKEN", "ecre", "ECRE", "uth", "UTH", "ass", "ASS", "wili", "WILI", "glp", "gls", "glf", "glc", "sl."];
-
-/// A keyword found in the buffer.
-struct Hit {
-    start: usize,
-    end: usize,
-}
+/// (Only 4-byte ones: 3-byte fragments like `ass` or `uth` made the 3-byte pass 5x slower.)
+const SHARED_FRAGMENTS: &[&str] = &["oken", "OKEN", "ecre", "ECRE", "wili", "WILI"];
 
 /// One rule, its pattern compiled on the first hit of one of its keywords.
 #[derive(Debug)]
@@ -131,9 +123,9 @@ fn builtin_regex(re: &str) -> Regex {
 /// The built-in rule set, compiled once per process.
 #[derive(Debug)]
 struct Core {
-    /// The fingerprints, in automata of at most [`TEDDY_SLIM`] each, with the fingerprint
-    /// index of each of their patterns.
-    keywords: Vec<(AhoCorasick, Vec<usize>)>,
+    /// The fingerprints, in two SIMD searchers (3-byte ones and the others), with the
+    /// fingerprint index of each of their patterns.
+    keywords: Vec<(packed::Searcher, Vec<usize>)>,
     /// For each fingerprint, the keywords found through it (index into `kws`) and how far
     /// before the fingerprint each starts (`sshpass` through `ass` at offset 4).
     targets: Vec<Vec<(u16, u8)>>,
@@ -191,26 +183,31 @@ impl Core {
             });
             targets[idx].push((ki as u16, off as u8));
         }
-        // Teddy (SIMD) is fastest in its slim form, up to 32 patterns, and fingerprints the first
-        // min(4, shortest) bytes: the 3-byte fingerprints get their own automata so the others
-        // are told apart on 4 bytes. Within an automaton, neighbours in case-insensitive order
-        // share a bucket (Teddy puts pattern i in bucket 7 - i % 8), which keeps its masks tight.
+        // Teddy (SIMD) fingerprints the first min(4, shortest) bytes of its patterns: the
+        // 3-byte fingerprints get their own searcher (slim Teddy, few enough to keep its masks
+        // tight: ~5 GB/s), and the others one fat Teddy pass told apart on 4 bytes. Measured
+        // alternatives (bench/README.md): slim passes of 32 (4 passes) and one fat pass in
+        // other orders were slower. Within a searcher, neighbours in case-insensitive order are
+        // spread so that Teddy's buckets (pattern i goes to bucket B-1 - i % B) hold patterns
+        // that share bytes, which keeps its masks tight.
         let mut order: Vec<usize> = (0..words.len()).collect();
         order.sort_by_key(|&i| (words[i].len() >= 4, words[i].to_ascii_lowercase()));
         let split = order.iter().position(|&i| words[i].len() >= 4).unwrap_or(order.len());
         let (short, long) = order.split_at(split);
-        let keywords = short
-            .chunks(TEDDY_SLIM)
-            .chain(long.chunks(TEDDY_SLIM))
-            .map(|chunk| {
-                let rows = chunk.len().div_ceil(8);
-                let ids: Vec<usize> = (0..rows).flat_map(|r| (0..8).filter_map(move |b| chunk.get(b * rows + r))).copied().collect();
-                let ac = AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(ids.iter().map(|&i| words[i]))
+        let keywords = [short, long]
+            .into_iter()
+            .filter(|group| !group.is_empty())
+            .map(|group| {
+                let rows = group.len().div_ceil(8);
+                let ids: Vec<usize> =
+                    (0..rows).flat_map(|r| (0..8).filter_map(move |b| group.get(b * rows + r))).copied().collect();
+                let searcher = packed::Config::new()
+                    .heuristic_pattern_limits(false)
+                    .builder()
+                    .extend(ids.iter().map(|&i| words[i]))
+                    .build()
                     .expect("redaction keywords build");
-                (ac, ids)
+                (searcher, ids)
             })
             .collect();
         Core {
@@ -232,10 +229,10 @@ impl Core {
         // Every keyword start is visited (not only non-overlapping ones): a token glued to
         // another must not hide it.
         let mut hits: Vec<(usize, usize, usize)> = Vec::new();
-        for (ac, ids) in &self.keywords {
+        for (searcher, ids) in &self.keywords {
             let mut pos = 0;
             while pos < buf.len() {
-                let Some(m) = ac.find(Input::new(buf).span(pos..buf.len())) else { break };
+                let Some(m) = searcher.find_in(buf, aho_corasick::Span::from(pos..buf.len())) else { break };
                 hits.push((m.start(), m.end(), ids[m.pattern().as_usize()]));
                 pos = m.start() + 1;
             }
@@ -1020,7 +1017,8 @@ fn assignment(buf: &[u8], at: usize, kw_end: usize) -> Option<(usize, usize, boo
     let xml = ns > 0 && buf[ns - 1] == b'<';
     let mut i = ne;
     // Closing quote of the key.
-    i = skip_quote(buf, i).unwrap_or(i);
+    let quoted_name = skip_quote(buf, i);
+    i = quoted_name.unwrap_or(i);
     let ws_start = i;
     i = skip_blanks(buf, i);
     let had_blank = i > ws_start;
@@ -1045,6 +1043,8 @@ fn assignment(buf: &[u8], at: usize, kw_end: usize) -> Option<(usize, usize, boo
         }
         b'|' => i += 1,
         b'>' if xml => i += 1,
+        // .NET appSettings: `<add key="ApiKey" value="..." />`.
+        b'v' if quoted_name.is_some() && had_blank && buf[i..].starts_with(b"value=") => i += 6,
         _ if flag && had_blank => {}
         _ => return None,
     }
@@ -1318,34 +1318,39 @@ impl JsonCursor {
                 self.line_kind = LineKind::Unknown;
             }
         }
+        // No line break is left before `target`: jump from quote to backslash to quote.
         while self.pos < target {
-            let b = buf[self.pos];
-            if b == b'\n' {
-                self.in_string = false;
-                self.line_kind = LineKind::Unknown;
-                self.pos += 1;
-                continue;
-            }
-            if self.line_kind == LineKind::Unknown && !b.is_ascii_whitespace() {
+            if self.line_kind == LineKind::Unknown {
+                let b = buf[self.pos];
+                if b.is_ascii_whitespace() {
+                    self.pos += 1;
+                    continue;
+                }
                 self.line_kind = if b == b'{' || b == b'[' { LineKind::Json } else { LineKind::Text };
             }
             if self.line_kind != LineKind::Json {
-                self.pos += 1;
-                continue;
+                self.pos = target;
+                break;
             }
-            if self.in_string && b == b'\\' {
-                let len = escape_len(buf, self.pos);
-                if self.pos + len > target {
-                    // `target` is inside this escape: start the match at its backslash.
-                    return Some(self.pos);
-                }
-                self.pos += len;
-                continue;
-            }
-            if b == b'"' {
+            let Some(k) = memchr::memchr2(b'"', b'\\', &buf[self.pos..target]) else {
+                self.pos = target;
+                break;
+            };
+            let p = self.pos + k;
+            if buf[p] == b'"' {
                 self.in_string = !self.in_string;
+                self.pos = p + 1;
+            } else if self.in_string {
+                let len = escape_len(buf, p);
+                if p + len > target {
+                    // `target` is inside this escape: start the match at its backslash.
+                    self.pos = p;
+                    return Some(p);
+                }
+                self.pos = p + len;
+            } else {
+                self.pos = p + 1;
             }
-            self.pos += 1;
         }
         if self.line_kind == LineKind::Unknown {
             if let Some(&b) = buf.get(target) {
@@ -1432,7 +1437,7 @@ mod tests {
         assert!(names.len() > 40, "{}", names.len());
         let passes = core().keywords.len();
         let fps: usize = core().keywords.iter().map(|(_, ids)| ids.len()).sum();
-        assert!(passes <= 4, "{passes} keyword passes over {fps} fingerprints");
+        assert!(passes <= 2, "{passes} keyword passes over {fps} fingerprints");
     }
 
     #[test]
@@ -1968,6 +1973,13 @@ mod tests {
             ("Authorization: Token Ab1Cd2Ef3Gh4Ij5Kl6", "bearer_token"),
             ("PGPASSWORD=Zq9Hunter2x psql", "password_assignment"),
             ("sshpass -p 'Zq9Hunter2x' ssh h", "cli_password"),
+            // Shapes added with the speed work: s3fs's password file, a %-encoded secret key, a
+            // %-encoded webhook URL, .NET appSettings, a .ppk read with the Read tool's gutter.
+            ("AKIAZ2Q3W4E5R6T7Y8U9:wJalrXUtnFEMI/K7MDENG/bPxRfiCYzABCDEFKZZ", "aws_secret_key"),
+            ("aws_secret_access_key=wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYzABCDEFKZZ&x=1", "aws_secret_key"),
+            ("https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0123ABCD%2FB0123ABCDEF%2FAb1Cd2Ef3Gh4Ij5Kl6Mn7Op8", "slack_webhook"),
+            ("<add key=\"ApiKey\" value=\"Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8\" />", "secret_assignment"),
+            ("Private-Lines: 1\n     9\u{2192}Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWx1y2z3A4b5c6D7e8F9g0H1i2J3k4L5m6N", "private_key"),
         ] {
             let (out, c) = red(input);
             assert_eq!(c.get(rule).copied(), Some(1), "{input} -> {out} {c:?}");
@@ -1988,6 +2000,8 @@ mod tests {
             "password=changeme",
             "\"integrity\": \"sha512-Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWx1y2z3A4b5c6/+==\"",
             "\"id\": \"toolu_01Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op\"",
+            "<add key=\"ApiKeyHeader\" value=\"X-Api-Key\" />",
+            "<add key=\"Environment\" value=\"Production\" />",
         ] {
             untouched(lookalike);
         }
