@@ -186,48 +186,46 @@ fn transcript(target: usize, secret_every: usize, screenshots: bool) -> Vec<u8> 
     out
 }
 
-/// CPU time of this thread (user + system), from `/proc/thread-self/schedstat` (Linux; its
-/// first field is the time on a CPU in ns). `None` elsewhere: wall time is reported alone.
+/// CPU time of this thread, from `/proc/thread-self/schedstat` (Linux; its first field is the
+/// time on a CPU in ns, brought up to date at each scheduler tick). `None` elsewhere: wall
+/// time is reported alone.
 fn thread_cpu() -> Option<Duration> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     Some(Duration::from_nanos(s.split_whitespace().next()?.parse().ok()?))
 }
 
-/// MB/s of `f` over `buf`, run for about `budget`: best and median by wall time, and best
-/// and median by the thread's CPU time (which the machine's other jobs skew far less).
+/// MB/s of `f` over `buf`, run for about `budget`: best and median by wall time, and the
+/// mean by the thread's CPU time over the whole run (which the machine's other jobs skew far
+/// less; the kernel updates it per scheduler tick, so only a run of many calls is precise).
 struct Speed {
     best: f64,
     median: f64,
-    cpu_best: Option<f64>,
-    cpu_median: Option<f64>,
+    cpu_mean: Option<f64>,
 }
 
 fn measure(buf: &[u8], budget: Duration, mut f: impl FnMut(&[u8]) -> usize) -> Speed {
-    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
-    let start = Instant::now();
+    let mut wall = Vec::new();
+    let (start, cpu_start) = (Instant::now(), thread_cpu());
     while wall.len() < 5 || start.elapsed() < budget {
-        let (t, c) = (Instant::now(), thread_cpu());
+        let t = Instant::now();
         black_box(f(black_box(buf)));
         wall.push(t.elapsed().as_secs_f64());
-        if let (Some(c0), Some(c1)) = (c, thread_cpu()) {
-            cpu.push((c1 - c0).as_secs_f64().max(1e-9));
-        }
     }
+    let cpu = thread_cpu().zip(cpu_start).map(|(b, a)| (b - a).as_secs_f64());
     let mbps = |secs: f64| buf.len() as f64 / secs / 1e6;
-    let stats = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        (!v.is_empty()).then(|| (mbps(v[0]), mbps(v[v.len() / 2])))
-    };
-    let (best, median) = stats(&mut wall).unwrap_or_default();
-    let cpu = if cpu.len() == wall.len() { stats(&mut cpu) } else { None };
-    Speed { best, median, cpu_best: cpu.map(|c| c.0), cpu_median: cpu.map(|c| c.1) }
+    wall.sort_by(f64::total_cmp);
+    Speed {
+        best: mbps(wall[0]),
+        median: mbps(wall[wall.len() / 2]),
+        cpu_mean: cpu.filter(|&c| c > 0.0).map(|c| mbps(c / wall.len() as f64)),
+    }
 }
 
 impl std::fmt::Display for Speed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "best {:>6.0} median {:>6.0} MB/s", self.best, self.median)?;
-        if let (Some(b), Some(m)) = (self.cpu_best, self.cpu_median) {
-            write!(f, " | CPU time: best {b:>6.0} median {m:>6.0} MB/s")?;
+        write!(f, "wall best {:>6.0} median {:>6.0} MB/s", self.best, self.median)?;
+        if let Some(m) = self.cpu_mean {
+            write!(f, " | CPU time: mean {m:>6.0} MB/s")?;
         }
         Ok(())
     }
@@ -237,7 +235,7 @@ impl std::fmt::Display for Speed {
 fn record(case: &str, speed: &Speed, target: Option<f64>) {
     append(&json!({
         "kind": "inproc", "bench": "redact", "case": case, "median": speed.median, "best": speed.best,
-        "cpu_median": speed.cpu_median, "cpu_best": speed.cpu_best, "unit": "MB/s", "target": target,
+        "cpu_mean": speed.cpu_mean, "unit": "MB/s", "target": target,
     }));
 }
 
@@ -283,7 +281,7 @@ fn main() {
         then_cpu.map_or(f64::NAN, ms),
     );
     append(&json!({"kind": "inproc", "bench": "redact", "case": "first redaction of a process (rule set setup)",
-        "median": ms(first), "best": ms(first), "cpu_median": first_cpu.map(ms), "unit": "ms", "target": null}));
+        "median": ms(first), "best": ms(first), "cpu_mean": first_cpu.map(ms), "unit": "ms", "target": null}));
     let with_extra = Redactor::new(&[ExtraPattern { name: "internal_id".into(), regex: r"INT-[0-9]{8}".into() }])
         .expect("valid pattern");
 

@@ -159,7 +159,8 @@ impl Core {
                 }
             }
         }
-        let candidates: Vec<&'static str> = kws.iter().map(|(k, _)| *k).chain(SHARED_FRAGMENTS.iter().copied()).collect();
+        let candidates: Vec<&'static str> =
+            kws.iter().map(|(k, _)| *k).chain(SHARED_FRAGMENTS.iter().copied()).collect();
         let fold = |k: &'static str| -> (&'static str, usize) {
             let (mut fp, mut off) = (k, 0);
             while let Some((c, o)) = candidates
@@ -354,7 +355,7 @@ impl Core {
         let body_start = at + header.end();
         let body_end = pem_body_end(buf, body_start, limit);
         let body = &buf[body_start..body_end];
-        let footer = body.windows(9).position(|w| w == b"-----END ").and_then(|i| {
+        let footer = memchr::memmem::find(body, b"-----END ").and_then(|i| {
             let m = self.pem_end.find(&buf[body_start + i..limit])?;
             Some((i, body_start + i + m.end()))
         });
@@ -827,7 +828,7 @@ fn is_placeholder(v: &[u8]) -> bool {
         "opts.",
         "args.",
     ];
-    PARTS.iter().any(|p| lower.windows(p.len()).any(|w| w == p.as_bytes()))
+    PARTS.iter().any(|p| memchr::memmem::find(&lower, p.as_bytes()).is_some())
 }
 
 /// Placeholders written in a token's shape (`sk-proj-YOUR-KEY-HERE`, `ghp_xxxxxxxx...`,
@@ -837,7 +838,7 @@ fn is_template(body: &[u8]) -> bool {
     const PARTS: &[&[u8]] =
         &[b"your_", b"your-", b"xxxxxxxx", b"<", b"...", b"{{", b"${", b"placeholder", b"redacted", b"insert_"];
     let lower = body.to_ascii_lowercase();
-    PARTS.iter().any(|p| lower.windows(p.len()).any(|w| w == *p))
+    PARTS.iter().any(|p| memchr::memmem::find(&lower, p).is_some())
 }
 
 /// Bytes of a key name (`DB_PASSWORD`, `X-Api-Key`, `spring.datasource.password`).
@@ -1977,9 +1978,15 @@ mod tests {
             // %-encoded webhook URL, .NET appSettings, a .ppk read with the Read tool's gutter.
             ("AKIAZ2Q3W4E5R6T7Y8U9:wJalrXUtnFEMI/K7MDENG/bPxRfiCYzABCDEFKZZ", "aws_secret_key"),
             ("aws_secret_access_key=wJalrXUtnFEMI%2FK7MDENG%2FbPxRfiCYzABCDEFKZZ&x=1", "aws_secret_key"),
-            ("https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0123ABCD%2FB0123ABCDEF%2FAb1Cd2Ef3Gh4Ij5Kl6Mn7Op8", "slack_webhook"),
+            (
+                "https%3A%2F%2Fhooks.slack.com%2Fservices%2FT0123ABCD%2FB0123ABCDEF%2FAb1Cd2Ef3Gh4Ij5Kl6Mn7Op8",
+                "slack_webhook",
+            ),
             ("<add key=\"ApiKey\" value=\"Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8\" />", "secret_assignment"),
-            ("Private-Lines: 1\n     9\u{2192}Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWx1y2z3A4b5c6D7e8F9g0H1i2J3k4L5m6N", "private_key"),
+            (
+                "Private-Lines: 1\n     9\u{2192}Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWx1y2z3A4b5c6D7e8F9g0H1i2J3k4L5m6N",
+                "private_key",
+            ),
         ] {
             let (out, c) = red(input);
             assert_eq!(c.get(rule).copied(), Some(1), "{input} -> {out} {c:?}");
