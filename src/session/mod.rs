@@ -5,6 +5,7 @@
 pub(crate) mod cache;
 pub(crate) mod catalog;
 pub(crate) mod discover;
+pub(crate) mod claude_line;
 pub mod insight;
 pub(crate) mod journal;
 pub mod layout;
