@@ -643,10 +643,28 @@ pub fn restored_prefix(meta: &Meta, t: &mut Transcript) -> Result<Option<u64>> {
             Some(h) if t.hash_range(pos, pos + p.uploaded_bytes)?.as_deref() == Some(h.as_str()) => {
                 pos += p.uploaded_bytes
             }
+            None if pieces_match(p, t, pos)? => pos += p.uploaded_bytes,
             _ => return Ok(None),
         }
     }
     Ok((!parts.is_empty()).then_some(pos))
+}
+
+/// A part that `compact` merged with server-side copies has no sha256 of its own, but the
+/// `[bytes, sha256]` of each original in `piece_sha256`: whether they all match from `pos`.
+fn pieces_match(p: &PartEntry, t: &mut Transcript, mut pos: u64) -> Result<bool> {
+    let Some(v) = p.extra.get("piece_sha256") else { return Ok(false) };
+    let Ok(pieces) = serde_json::from_value::<Vec<(u64, String)>>(v.clone()) else { return Ok(false) };
+    if pieces.is_empty() || pieces.iter().try_fold(0u64, |a, (n, _)| a.checked_add(*n)) != Some(p.uploaded_bytes) {
+        return Ok(false);
+    }
+    for (n, h) in &pieces {
+        if t.hash_range(pos, pos + n)?.as_deref() != Some(h.as_str()) {
+            return Ok(false);
+        }
+        pos += n;
+    }
+    Ok(true)
 }
 
 fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {

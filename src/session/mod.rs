@@ -4,8 +4,8 @@
 
 pub(crate) mod cache;
 pub(crate) mod catalog;
-pub(crate) mod discover;
 pub(crate) mod claude_line;
+pub(crate) mod discover;
 pub mod insight;
 pub(crate) mod journal;
 pub mod layout;
