@@ -384,6 +384,15 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_and_a_cut_emoji_in_a_skipped_output() {
+        let l = parse(br#"{"\u0074ype":"user","message":{"content":[{"type":"tool_result","content":"\ud83d cut","is_error":true}]}}"#)
+            .unwrap();
+        assert_eq!(l.kind.as_deref(), Some("user"));
+        let Some(Message { content: Content::Blocks(b), .. }) = l.message else { panic!("blocks") };
+        assert_eq!((b[0].kind.as_deref(), b[0].is_error), (Some("tool_result"), Some(true)));
+    }
+
+    #[test]
     fn only_one_whole_object_is_a_line() {
         for bad in [&b"[1]"[..], b"\"s\"", b"{\"a\":1} x", b"{\"a\":1}{}", b"{\"a\":", b"", b"{\"a\":\"\x01\"}"] {
             assert!(parse(bad).is_none(), "{}", String::from_utf8_lossy(bad));
