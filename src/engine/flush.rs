@@ -692,6 +692,35 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_compacted_part_is_recognised_in_a_restored_file_by_its_pieces() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.jsonl");
+        let (a, b) = (b"{\"a\":1}\n".as_slice(), b"{\"b\":22}\n".as_slice());
+        std::fs::write(&path, [a, b].concat()).unwrap();
+        let mut t = Transcript::open(&path).unwrap();
+        let mut meta = Meta::new("s");
+        let mut part = PartEntry {
+            seq: 0,
+            uuid: "deadbeef".into(),
+            uploaded_bytes: (a.len() + b.len()) as u64,
+            compacted_from: Some(serde_json::json!(2)),
+            ..Default::default()
+        };
+        let pieces = serde_json::json!([[a.len(), sha256_hex(a)], [b.len(), sha256_hex(b)]]);
+        part.extra.insert("piece_sha256".into(), pieces);
+        meta.parts.push(part.clone());
+        assert_eq!(restored_prefix(&meta, &mut t).unwrap(), Some((a.len() + b.len()) as u64));
+        // A piece that does not match, or pieces that do not add up: not recognised.
+        part.extra
+            .insert("piece_sha256".into(), serde_json::json!([[a.len(), sha256_hex(b)], [b.len(), sha256_hex(b)]]));
+        meta.parts = vec![part.clone()];
+        assert_eq!(restored_prefix(&meta, &mut t).unwrap(), None);
+        part.extra.insert("piece_sha256".into(), serde_json::json!([[a.len(), sha256_hex(a)]]));
+        meta.parts = vec![part];
+        assert_eq!(restored_prefix(&meta, &mut t).unwrap(), None);
+    }
+
+    #[test]
     fn newline_sha_is_right() {
         assert_eq!(sha256_hex(b"\n"), NEWLINE_SHA);
     }
