@@ -112,9 +112,9 @@ struct Job {
     /// Index into the projects (`Targets::projects`).
     project: usize,
     session: SessionObjects,
-    /// meta.json when the cache had it at the listed version (`Some(None)`: the session has
-    /// none); `None`: the worker GETs it.
-    meta: Option<Option<Meta>>,
+    /// Whether the cache holds its meta.json at the listed version (the worker reads it
+    /// from there, else GETs it).
+    meta_cached: bool,
     /// Whether its meta.json may be cached (never a sealed session's, in the clear).
     cache_meta: bool,
 }
@@ -371,15 +371,11 @@ fn targets(
             }
             // A sealed session's meta.json is never cached in the clear.
             let cache_meta = !sealing && !s.parts.iter().any(|p| seal::is_sealed(&p.key));
-            let meta = match (&s.meta, cache.filter(|_| cache_meta)) {
-                (None, _) => Some(None),
-                (Some(_), Some(c)) => meta_version(&s)
-                    .and_then(|v| c.get_bytes(&meta_key(&p, &s.id), &v))
-                    .and_then(|b| Meta::parse(&b).ok())
-                    .map(Some),
-                (Some(_), None) => None,
+            let meta_cached = match (meta_version(&s), cache.filter(|_| cache_meta)) {
+                (Some(v), Some(c)) => c.contains(&meta_key(&p, &s.id), &v),
+                _ => false,
             };
-            t.jobs.push(Job { project: pi, session: s, meta, cache_meta });
+            t.jobs.push(Job { project: pi, session: s, meta_cached, cache_meta });
         }
         t.projects.push(p);
     }
@@ -401,18 +397,6 @@ fn part_version(p: &PlanPart) -> (String, Option<String>) {
         None => format!("size:{}:{}", p.obj.size, p.obj.last_modified.as_deref().unwrap_or("")),
     };
     (version, sha)
-}
-
-/// Whether every part of every job is in the cache (by its index; nothing read).
-fn all_cached(cache: Option<&Cache>, jobs: &[Job]) -> bool {
-    let Some(c) = cache else { return false };
-    jobs.iter().all(|j| match &j.meta {
-        Some(meta) => replay_plan(&j.session.parts, meta.as_ref())
-            .parts
-            .iter()
-            .all(|p| !seal::is_sealed(&p.obj.key) && c.contains(&p.obj.key, &part_version(p).0)),
-        None => false,
-    })
 }
 
 /// Scan every job (`matcher` None: only fill the cache): a pool of workers takes the
@@ -437,7 +421,10 @@ fn scan_all(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..t.jobs.len()).map(|_| None).collect());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let width = if matcher.is_some() && all_cached(cache, &t.jobs) { cores } else { PARALLEL };
+    // Every meta.json cached at its listed version: nothing changed since the parts were
+    // cached, so this is reading files, one worker per core; else GETs, overlapped.
+    let warm = cache.is_some() && t.jobs.iter().all(|j| j.meta_cached || j.session.meta.is_none());
+    let width = if matcher.is_some() && warm { cores } else { PARALLEL };
     let threads = width.min(t.jobs.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -491,13 +478,19 @@ fn run_job(
     a: &SearchArgs,
     scanner: Option<&mut Scanner<'_>>,
 ) -> Outcome {
-    let meta: Option<Meta> = match &job.meta {
-        Some(m) => m.clone(),
-        None => match cat.meta(&job.session.id) {
+    let key = meta_key(cat.project, &job.session.id);
+    let cached = match (cache, job.meta_cached, meta_version(&job.session)) {
+        (Some(c), true, Some(v)) => c.get_bytes(&key, &v).and_then(|b| Meta::parse(&b).ok()),
+        _ => None,
+    };
+    let meta: Option<Meta> = match (cached, &job.session.meta) {
+        (Some(m), _) => Some(m),
+        (None, None) => None,
+        (None, Some(_)) => match cat.meta(&job.session.id) {
             Ok(m) => {
                 if let (Some(c), Some(m), Some(v), true) = (cache, &m, meta_version(&job.session), job.cache_meta) {
                     if let Ok(bytes) = serde_json::to_vec(m) {
-                        c.put_bytes(&meta_key(cat.project, &job.session.id), &v, &bytes);
+                        c.put_bytes(&key, &v, &bytes);
                     }
                 }
                 m

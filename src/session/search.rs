@@ -173,18 +173,24 @@ pub struct Scanner<'m> {
     /// Stop collecting hit details beyond this many (counting goes on).
     pub max_hits: usize,
     pub count: u64,
-    /// The buffer being filled: `buf[..filled]` are bytes not scanned yet (starting with the
-    /// cut line carried over), `buf[..nl_free]` of them known to hold no newline.
+    /// The buffer being filled: `buf[..scanned]` are whole lines already scanned (the
+    /// context of the next ones), `buf[scanned..filled]` bytes not scanned yet, of which
+    /// `buf[scanned..nl_free]` are known to hold no newline.
     buf: Vec<u8>,
+    scanned: usize,
     filled: usize,
     nl_free: usize,
-    /// The buffer scanned last: `prev[..prev_len]` are its whole lines.
+    /// The buffer scanned before: `prev[..prev_len]` are its whole lines.
     prev: Vec<u8>,
     prev_len: usize,
 }
 
-/// Bytes scanned at once (each scanner holds two such buffers; a longer line grows one).
+/// Size of a scan buffer (each scanner holds two; a longer line grows one).
 pub const CHUNK: usize = 1 << 20;
+
+/// Bytes read at once: small enough that what was just read is still in the core's cache
+/// when it is scanned (a read of a whole `CHUNK` spends most of its time in cache misses).
+const READ: usize = 128 << 10;
 
 impl<'m> Scanner<'m> {
     pub fn new(m: &'m Matcher) -> Scanner<'m> {
@@ -196,6 +202,7 @@ impl<'m> Scanner<'m> {
             max_hits: usize::MAX,
             count: 0,
             buf: Vec::new(),
+            scanned: 0,
             filled: 0,
             nl_free: 0,
             prev: Vec::new(),
@@ -209,22 +216,38 @@ impl<'m> Scanner<'m> {
         self.names.clear();
         self.hits = Vec::new();
         self.count = 0;
+        self.scanned = 0;
         self.filled = 0;
         self.nl_free = 0;
         self.prev_len = 0;
     }
 
-    /// Room to fill: at least `CHUNK` bytes of buffer, and more when a line does not fit.
+    /// Room to fill (at most `READ` bytes): when the buffer is full, its scanned lines
+    /// become the context and the unscanned rest moves to the other buffer.
     fn room(&mut self) -> &mut [u8] {
         if self.buf.len() < CHUNK {
             self.buf.resize(CHUNK, 0);
         }
         if self.filled == self.buf.len() {
-            // One line longer than the buffer: grow it (the line must be whole to decode it).
-            let n = self.buf.len() * 2;
-            self.buf.resize(n, 0);
+            if self.scanned == 0 {
+                // One line longer than the buffer: grow it (the line must be whole to decode it).
+                let n = self.buf.len() * 2;
+                self.buf.resize(n, 0);
+            } else {
+                std::mem::swap(&mut self.buf, &mut self.prev);
+                self.prev_len = self.scanned;
+                let carry = self.filled - self.scanned;
+                if self.buf.len() < carry.max(CHUNK) {
+                    self.buf.resize(carry.max(CHUNK), 0);
+                }
+                self.buf[..carry].copy_from_slice(&self.prev[self.scanned..self.filled]);
+                self.scanned = 0;
+                self.filled = carry;
+                self.nl_free = carry;
+            }
         }
-        &mut self.buf[self.filled..]
+        let end = self.buf.len().min(self.filled + READ);
+        &mut self.buf[self.filled..end]
     }
 
     /// Feed the next bytes of the session (any split).
@@ -235,9 +258,7 @@ impl<'m> Scanner<'m> {
             room[..n].copy_from_slice(&bytes[..n]);
             self.filled += n;
             bytes = &bytes[n..];
-            if self.filled == self.buf.len() {
-                self.process(false);
-            }
+            self.process(false);
         }
     }
 
@@ -254,60 +275,50 @@ impl<'m> Scanner<'m> {
             };
             self.filled += n;
             total += n as u64;
-            if self.filled == self.buf.len() {
-                self.process(false);
-            }
+            self.process(false);
         }
     }
 
-    /// Scan the whole lines of the buffer (every byte when `last`), then make the scanned
-    /// buffer the context and carry the cut line over into the other one.
+    /// Scan the whole lines not scanned yet (every byte when `last`).
     fn process(&mut self, last: bool) {
-        let cut = if last {
+        let end = if last {
             self.filled
         } else {
-            match memchr::memrchr(b'\n', &self.buf[self.nl_free..self.filled]) {
-                Some(i) => self.nl_free + i + 1,
-                None => {
-                    self.nl_free = self.filled;
-                    return;
-                }
+            let from = self.nl_free.max(self.scanned);
+            let found = memchr::memrchr(b'\n', &self.buf[from..self.filled]).map(|i| from + i + 1);
+            self.nl_free = self.filled;
+            match found {
+                Some(end) => end,
+                None => return,
             }
         };
-        let buf = std::mem::take(&mut self.buf);
-        let prev = std::mem::take(&mut self.prev);
-        self.scan(&buf[..cut], &prev[..self.prev_len]);
-        let carry = self.filled - cut;
-        self.prev = buf;
-        self.prev_len = cut;
-        self.buf = prev;
-        if self.buf.len() < carry.max(CHUNK) {
-            self.buf.resize(carry.max(CHUNK), 0);
+        if end > self.scanned {
+            let buf = std::mem::take(&mut self.buf);
+            let prev = std::mem::take(&mut self.prev);
+            self.scan(&buf[..end], self.scanned, &prev[..self.prev_len], last);
+            self.buf = buf;
+            self.prev = prev;
+            self.scanned = end;
         }
-        self.buf[..carry].copy_from_slice(&self.prev[cut..cut + carry]);
-        self.filled = carry;
-        self.nl_free = carry;
     }
 
     /// The end of the session: a last line without a newline is a line too.
     pub fn finish(&mut self) {
-        if self.filled > 0 {
-            self.process(true);
-        }
+        self.process(true);
     }
 
-    /// Scan a buffer of whole lines (the last may lack its newline); `prev_tail` holds the
-    /// lines before it.
-    fn scan(&mut self, buf: &[u8], prev_tail: &[u8]) {
-        let mut counted = 0; // bytes of buf whose newlines are in self.line
-        let mut at = 0;
+    /// Scan the lines of `buf[from..]` (`buf[..from]` and `prev_tail` are the lines before
+    /// them); the last lacks its newline only when `last`.
+    fn scan(&mut self, buf: &[u8], from: usize, prev_tail: &[u8], last: bool) {
+        let mut counted = from; // bytes of buf whose newlines are in self.line
+        let mut at = from;
         while at < buf.len() {
             let (start, end) = match &self.m.finder {
                 Some(f) => match f.find_at(buf, at) {
                     Some(mt) => {
-                        let s = memchr::memrchr(b'\n', &buf[..mt.start()]).map_or(0, |i| i + 1);
+                        let s = memchr::memrchr(b'\n', &buf[at..mt.start()]).map_or(at, |i| at + i + 1);
                         let e = memchr::memchr(b'\n', &buf[mt.start()..]).map_or(buf.len(), |i| mt.start() + i);
-                        (s.max(at), e)
+                        (s, e)
                     }
                     None => break,
                 },
@@ -320,7 +331,7 @@ impl<'m> Scanner<'m> {
             at = end + 1;
         }
         self.line += newlines(&buf[counted.min(buf.len())..]);
-        if buf.last().is_some_and(|b| *b != b'\n') {
+        if last && buf.len() > from && buf.last().is_some_and(|b| *b != b'\n') {
             self.line += 1; // the unterminated last line
         }
     }
