@@ -5,6 +5,7 @@
     tool.py wait-idle STATE_FILE TRANSCRIPT [TIMEOUT_S]
     tool.py reqs S3S_LOG FROM_LINE [TO_LINE]
     tool.py gen-sessions STORE_DIR PROJECT N
+    tool.py clone-sessions S3S_ROOT BUCKET PROJECT N
     tool.py record RESULTS.jsonl KEY=VALUE...
     tool.py report RESULTS.jsonl MACHINE.json OUT.md OUT.json
 
@@ -124,6 +125,44 @@ def gen_sessions(store_dir, project, n):
         }
         with open(os.path.join(d, "meta.json"), "w") as f:
             json.dump(meta, f, indent=2)
+
+
+def clone_sessions(root, bucket, project, n):
+    """Copy the flushed sessions of PROJECT in s3s-fs's directory ROOT (bucket BUCKET) until
+    there are N: session `<id>` is copied as `<id>-c<k>` (parts byte for byte, meta.json
+    with the new id), with the sidecar file s3s-fs keeps per object. Flushing hundreds of
+    4 MiB sessions takes minutes on a loaded machine; a copy takes milliseconds."""
+    import base64
+    import shutil
+
+    n = int(n)
+    rel = os.path.join(project, "sessions", "claude-code")
+    base = os.path.join(root, bucket, rel)
+    ids = sorted(d for d in os.listdir(base) if not d.endswith(tuple("-c%d" % k for k in range(1000))))
+    b64 = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+    have, k = len(os.listdir(base)), 0
+    while have < n:
+        k += 1
+        for sid in ids:
+            if have >= n:
+                break
+            new = "%s-c%d" % (sid, k)
+            d = os.path.join(base, new)
+            os.makedirs(d, exist_ok=True)
+            for name in sorted(os.listdir(os.path.join(base, sid))):
+                src = os.path.join(base, sid, name)
+                if name == "meta.json":
+                    with open(src) as f:
+                        body = f.read().replace('"%s"' % sid, '"%s"' % new).replace("/%s.jsonl" % sid, "/%s.jsonl" % new)
+                    with open(os.path.join(d, name), "w") as f:
+                        f.write(body)
+                else:
+                    shutil.copyfile(src, os.path.join(d, name))
+                side = lambda s: os.path.join(root, ".bucket-%s.object-%s.metadata.json" % (b64(bucket), b64(s)))
+                old_side = side("/".join([project, "sessions", "claude-code", sid, name]))
+                if os.path.exists(old_side):
+                    shutil.copyfile(old_side, side("/".join([project, "sessions", "claude-code", new, name])))
+            have += 1
 
 
 def quartiles(xs):
@@ -414,6 +453,8 @@ def main(argv):
         print(json.dumps(count_reqs(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None)))
     elif cmd == "gen-sessions":
         gen_sessions(*args)
+    elif cmd == "clone-sessions":
+        clone_sessions(*args)
     elif cmd == "record":
         record(*args)
     elif cmd == "report":
