@@ -5,6 +5,7 @@
     tool.py wait-idle STATE_FILE TRANSCRIPT [TIMEOUT_S]
     tool.py reqs S3S_LOG FROM_LINE [TO_LINE]
     tool.py gen-sessions STORE_DIR PROJECT N
+    tool.py clone-sessions S3S_ROOT BUCKET PROJECT N
     tool.py record RESULTS.jsonl KEY=VALUE...
     tool.py report RESULTS.jsonl MACHINE.json OUT.md OUT.json
 
@@ -126,6 +127,44 @@ def gen_sessions(store_dir, project, n):
             json.dump(meta, f, indent=2)
 
 
+def clone_sessions(root, bucket, project, n):
+    """Copy the flushed sessions of PROJECT in s3s-fs's directory ROOT (bucket BUCKET) until
+    there are N: session `<id>` is copied as `<id>-c<k>` (parts byte for byte, meta.json
+    with the new id), with the sidecar file s3s-fs keeps per object. Flushing hundreds of
+    4 MiB sessions takes minutes on a loaded machine; a copy takes milliseconds."""
+    import base64
+    import shutil
+
+    n = int(n)
+    rel = os.path.join(project, "sessions", "claude-code")
+    base = os.path.join(root, bucket, rel)
+    ids = sorted(d for d in os.listdir(base) if not d.endswith(tuple("-c%d" % k for k in range(1000))))
+    b64 = lambda s: base64.urlsafe_b64encode(s.encode()).decode().rstrip("=")
+    have, k = len(os.listdir(base)), 0
+    while have < n:
+        k += 1
+        for sid in ids:
+            if have >= n:
+                break
+            new = "%s-c%d" % (sid, k)
+            d = os.path.join(base, new)
+            os.makedirs(d, exist_ok=True)
+            for name in sorted(os.listdir(os.path.join(base, sid))):
+                src = os.path.join(base, sid, name)
+                if name == "meta.json":
+                    with open(src) as f:
+                        body = f.read().replace('"%s"' % sid, '"%s"' % new).replace("/%s.jsonl" % sid, "/%s.jsonl" % new)
+                    with open(os.path.join(d, name), "w") as f:
+                        f.write(body)
+                else:
+                    shutil.copyfile(src, os.path.join(d, name))
+                side = lambda s: os.path.join(root, ".bucket-%s.object-%s.metadata.json" % (b64(bucket), b64(s)))
+                old_side = side("/".join([project, "sessions", "claude-code", sid, name]))
+                if os.path.exists(old_side):
+                    shutil.copyfile(old_side, side("/".join([project, "sessions", "claude-code", new, name])))
+            have += 1
+
+
 def quartiles(xs):
     xs = sorted(xs)
     if len(xs) < 2:
@@ -187,11 +226,12 @@ TARGETS = {
     "s3.delta.64K.inline": {"reqs": 2, "no_list": True},
     "s3.delta.1M.inline": {"reqs": 2, "no_list": True},
     "s3.big": {"ratio_to": "s3.big.raw", "ratio": 1.3, "rss_mb": 32},
+    "s3.bigu": {"ratio_to": "s3.bigu.raw", "ratio": 1.3, "rss_mb": 32},
     "local.big": {"rss_mb": 32},
     "s3.big.age": {"ratio_to": "s3.big", "ratio": 1.2, "rss_mb": 32},
     "s3.show": {"ms": 200, "rss_mb": 32},
     "local.show": {"ms": 200, "rss_mb": 32},
-    "s3.compact": {"ms": 8000, "rss_mb": 64},
+    "s3.compact": {"ms": 8000, "rss_mb": 64, "ratio_to": "s3.compact.floor", "ratio": 0.5},
     "local.compact": {"ms": 8000, "rss_mb": 64},
     "s3.list": {"pages": True},
     "s3.search.warm": {"ratio_to": "s3.search.rg", "ratio": 1.5, "rss_mb": 64},
@@ -203,6 +243,7 @@ TARGETS = {
 SHORT = {
     "bin.true": "/bin/true",
     "s3.big.raw": "raw PUT",
+    "s3.bigu.raw": "raw PUT",
     "s3.big": "plain flush",
     "local.big.cp": "cp",
     "s3.compact.floor": "raw GETs + PUT",
@@ -217,6 +258,7 @@ REFS = {
     "s3.delta.1M.inline": ["py.delta.1M"],
     "s3.big": ["s3.big.raw", "s3.big.py"],
     "s3.big.raw8": ["s3.big.raw"],
+    "s3.bigu": ["s3.bigu.raw"],
     "s3.big.age": ["s3.big"],
     "local.big": ["local.big.cp"],
     "s3.show": ["py.show"],
@@ -362,21 +404,25 @@ def report(results, machine, out_md, out_json):
         )
     md.append("")
     if inproc:
-        md.append("In-process benches (`cargo bench`, one core, plain harness):")
+        md.append("In-process benches (`cargo bench`, one core, plain harness; targets judged on the"
+                  " mean by CPU time when the bench reports it, which the machine's other jobs skew less):")
         md.append("")
-        md.append("| bench | case | median | best | target | |")
-        md.append("|---|---|---:|---:|---|---|")
+        md.append("| bench | case | median | best | CPU mean | target | |")
+        md.append("|---|---|---:|---:|---:|---|---|")
         for r in inproc:
             tgt, ok = "", ""
             if r.get("target") is not None:
                 better_high = r["unit"].endswith("/s")
                 tgt = (">= " if better_high else "<= ") + f"{r['target']:g} {r['unit']}"
-                good = r["median"] >= r["target"] if better_high else r["median"] <= r["target"]
+                judged = r["cpu_mean"] if r.get("cpu_mean") is not None else r["median"]
+                good = judged >= r["target"] if better_high else judged <= r["target"]
                 ok = "met" if good else "MISSED"
                 if m.get("quick"):
                     ok = "(smoke run: not judged)"
                 verdicts.append((f"{r['bench']}: {r['case']}", ok, tgt))
-            md.append(f"| {r['bench']} | {r['case']} | {r['median']:,.1f} {r['unit']} | {r['best']:,.1f} {r['unit']} | {tgt} | {ok} |")
+            cpu = lambda k: f"{r[k]:,.1f} {r['unit']}" if r.get(k) is not None else ""
+            md.append(f"| {r['bench']} | {r['case']} | {r['median']:,.1f} {r['unit']} | {r['best']:,.1f} {r['unit']}"
+                      f" | {cpu('cpu_mean')} | {tgt} | {ok} |")
         md.append("")
     missed = [v for v in verdicts if v[1].startswith("MISSED")]
     if m.get("quick"):
@@ -407,6 +453,8 @@ def main(argv):
         print(json.dumps(count_reqs(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None)))
     elif cmd == "gen-sessions":
         gen_sessions(*args)
+    elif cmd == "clone-sessions":
+        clone_sessions(*args)
     elif cmd == "record":
         record(*args)
     elif cmd == "report":

@@ -7,7 +7,7 @@
 //! matches and how fast is `session::search`; what is cached and when it is trusted is
 //! `session::cache`.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -20,7 +20,7 @@ use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::session::cache::{parse_size, Cache, DEFAULT_MAX};
 use crate::session::catalog::{group, replay_plan, Catalog, PlanPart, SessionObjects};
-use crate::session::layout::{is_child, sessions_prefix, HARNESS};
+use crate::session::layout::{is_child, meta_key, sessions_prefix, HARNESS};
 use crate::session::meta::Meta;
 use crate::session::seal::{self, Keys};
 use crate::session::search::{parse_date, Hit, Matcher, Query, Role, Scanner};
@@ -109,9 +109,30 @@ pub struct SyncArgs {
 
 /// One session to scan.
 struct Job {
-    project: String,
-    id: String,
-    parts: Vec<PlanPart>,
+    /// Index into the projects (`Targets::projects`).
+    project: usize,
+    session: SessionObjects,
+    /// Whether the cache holds its meta.json at the listed version (the worker reads it
+    /// from there, else GETs it).
+    meta_cached: bool,
+    /// Whether its meta.json may be cached (never a sealed session's, in the clear).
+    cache_meta: bool,
+}
+
+/// The sessions to scan, in (project, id) order, and their projects.
+struct Targets {
+    projects: Vec<String>,
+    jobs: Vec<Job>,
+}
+
+/// What became of one job.
+enum Outcome {
+    Found(Found),
+    /// Not searched: another machine's (--agent).
+    Skipped,
+    /// meta.json sealed for someone else (passed over, said once per project).
+    Sealed(Error),
+    Failed(Error),
 }
 
 /// What scanning a session gave.
@@ -121,7 +142,8 @@ struct Found {
     count: u64,
 }
 
-/// Sessions scanned at once (GETs overlap; scanning uses the cores).
+/// Sessions fetched and scanned at once when some bytes come over the network (GETs
+/// overlap across sessions); when every part is cached, one per core.
 const PARALLEL: usize = 8;
 
 /// Run `search`.
@@ -143,23 +165,18 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let cache = if a.no_cache { None } else { Some(open_cache(&ctx.cfg.dest_id())?) };
-    let jobs = jobs(
-        ctx.store.as_ref(),
-        &ctx.cfg,
-        cache.as_ref(),
-        &ctx.cfg.project,
-        &ctx.cfg.describe(),
-        a.all_projects,
-        a,
-        &matcher,
-    )?;
-    let lean = a.count || a.files;
     let keys = Keys::for_config(&ctx.cfg);
+    let dest = ctx.cfg.describe();
+    let t = targets(ctx.store.as_ref(), &ctx.cfg, cache.as_ref(), &dest, a.all_projects, a, &matcher)?;
+    let lean = a.count || a.files;
     let results = scan_all(
         ctx.store.as_ref(),
+        &ctx.cfg,
         &keys,
         cache.as_ref(),
-        &jobs,
+        &dest,
+        &t,
+        a,
         |s: &mut Scanner<'_>| {
             if lean {
                 s.max_hits = 0;
@@ -175,11 +192,14 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     let color = !a.json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut first_err = None;
-    for (job, r) in jobs.iter().zip(results) {
+    for (job, r) in t.jobs.iter().zip(results) {
+        let project = &t.projects[job.project];
+        let id = &job.session.id;
         let found = match r {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("tracecraft-hook: session {}: {e}", job.id);
+            Outcome::Found(f) => f,
+            Outcome::Skipped | Outcome::Sealed(_) => continue,
+            Outcome::Failed(e) => {
+                eprintln!("tracecraft-hook: session {id}: {e}");
                 first_err.get_or_insert(e);
                 continue;
             }
@@ -187,16 +207,16 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         if found.count == 0 {
             continue;
         }
-        let shown_id = if a.all_projects { format!("{}/{}", job.project, job.id) } else { job.id.clone() };
+        let shown_id = if a.all_projects { format!("{project}/{id}") } else { id.clone() };
         let line = if a.files {
             if a.json {
-                json!({"project": job.project, "session": job.id}).to_string()
+                json!({"project": project, "session": id}).to_string()
             } else {
                 shown_id
             }
         } else if a.count {
             if a.json {
-                json!({"project": job.project, "session": job.id, "count": found.count}).to_string()
+                json!({"project": project, "session": id, "count": found.count}).to_string()
             } else {
                 format!("{shown_id}\t{}", found.count)
             }
@@ -205,11 +225,11 @@ pub fn run(a: &SearchArgs) -> Result<()> {
             for h in &found.hits {
                 if a.json {
                     let mut v = serde_json::to_value(h).unwrap_or_default();
-                    v["project"] = json!(job.project);
-                    v["session"] = json!(job.id);
+                    v["project"] = json!(project);
+                    v["session"] = json!(id);
                     s.push_str(&v.to_string());
                 } else {
-                    s.push_str(&format_hit(&job.project, &job.id, h, a.all_projects, color));
+                    s.push_str(&format_hit(project, id, h, a.all_projects, color));
                 }
                 s.push('\n');
             }
@@ -251,33 +271,32 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
         no_cache: false,
         cwd: None,
     };
-    let jobs = jobs(
-        ctx.store.as_ref(),
-        &ctx.cfg,
-        Some(&cache),
-        &ctx.cfg.project,
-        &ctx.cfg.describe(),
-        a.all_projects,
-        &args,
-        &NO_MATCH,
-    )?;
     let keys = Keys::for_config(&ctx.cfg);
-    let results = scan_all(ctx.store.as_ref(), &keys, Some(&cache), &jobs, |_| {}, None);
+    let dest = ctx.cfg.describe();
+    let t = targets(ctx.store.as_ref(), &ctx.cfg, Some(&cache), &dest, a.all_projects, &args, &NO_MATCH)?;
+    let results = scan_all(ctx.store.as_ref(), &ctx.cfg, &keys, Some(&cache), &dest, &t, &args, |_| {}, None);
     cache.save()?;
-    let failed: Vec<Error> = results.into_iter().filter_map(|r| r.err()).collect();
+    let mut synced = 0;
+    let mut failed = None;
+    for (job, r) in t.jobs.iter().zip(results) {
+        match r {
+            Outcome::Found(_) => synced += 1,
+            Outcome::Skipped | Outcome::Sealed(_) => {}
+            Outcome::Failed(e) => {
+                eprintln!("tracecraft-hook: session {}: {e}", job.session.id);
+                failed.get_or_insert(e);
+            }
+        }
+    }
     let (bytes, files) = cache.usage();
-    eprintln!(
-        "cache: {files} part(s), {} bytes, {} session(s) synced",
-        super::thousands(bytes),
-        jobs.len() - failed.len()
-    );
-    match failed.into_iter().next() {
+    eprintln!("cache: {files} part(s), {} bytes, {synced} session(s) synced", super::thousands(bytes));
+    match failed {
         Some(e) => Err(e),
         None => Ok(()),
     }
 }
 
-/// `sync` filters nothing: a placeholder matcher for `jobs` (never used to scan).
+/// `sync` filters nothing: a placeholder matcher for `targets` (never used to scan).
 static NO_MATCH: std::sync::LazyLock<Matcher> =
     std::sync::LazyLock::new(|| Matcher::new(Query { pattern: "x".into(), ..Default::default() }).expect("literal"));
 
@@ -289,18 +308,18 @@ fn open_cache(dest: &str) -> Result<Cache> {
     Cache::open(&paths::tracecraft_dir()?.join("cache"), dest, max)
 }
 
-/// The sessions to scan, with their replay plans, in (project, id) order.
-#[allow(clippy::too_many_arguments)]
-fn jobs(
+/// The sessions to scan, in (project, id) order, from the listing alone: meta.json is taken
+/// from the cache when the listing shows the version cached, else fetched by the worker that
+/// scans the session (so meta.json GETs overlap the part GETs of other sessions).
+fn targets(
     store: &dyn Store,
     cfg: &crate::config::Config,
     cache: Option<&Cache>,
-    project: &str,
     dest: &str,
     all_projects: bool,
     a: &SearchArgs,
     m: &Matcher,
-) -> Result<Vec<Job>> {
+) -> Result<Targets> {
     let mut by_project: Vec<(String, Vec<SessionObjects>)> = Vec::new();
     if all_projects {
         let marker = format!("/sessions/{HARNESS}/");
@@ -315,6 +334,7 @@ fn jobs(
             by_project.push((p, g));
         }
     } else {
+        let project = &cfg.project;
         let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg));
         let sessions = match &a.session {
             Some(q) => {
@@ -329,124 +349,172 @@ fn jobs(
         };
         by_project.push((project.to_string(), sessions));
     }
-    let mut out = Vec::new();
-    for (p, sessions) in by_project {
-        let cat = Catalog::new(store, &p, format!("{dest} (project {p})")).with_keys(Keys::for_config(cfg));
-        let sessions: Vec<SessionObjects> = sessions
-            .into_iter()
-            .filter(|s| a.subagents || !is_child(&s.id) || a.session.as_deref() == Some(s.id.as_str()))
+    let sealing = Keys::for_config(cfg).sealing();
+    let mut t = Targets { projects: Vec::new(), jobs: Vec::new() };
+    for (pi, (p, sessions)) in by_project.into_iter().enumerate() {
+        for s in sessions {
+            if !(a.subagents || !is_child(&s.id) || a.session.as_deref() == Some(s.id.as_str())) {
+                continue;
+            }
             // With --all-projects, --session is a prefix matched in every project.
-            .filter(|s| !all_projects || a.session.as_deref().is_none_or(|q| s.id.starts_with(q)))
-            .filter(|s| !s.parts.is_empty())
-            .filter(|s| {
-                // Every line of a session was uploaded before its last part: older than
-                // --since means nothing to find.
-                let last = s.last_upload().and_then(|t| crate::base::util::parse_rfc3339(&t));
-                !matches!((m.query().since, last), (Some(since), Some(last)) if last < since)
-            })
-            .collect();
-        let mut sealed: Option<(usize, Error)> = None;
-        for (s, meta) in sessions.iter().zip(metas(&cat, cache, &sessions)) {
-            let meta: Option<Meta> = match meta {
-                Ok(m) => m,
-                Err(e @ Error::Invalid(_)) => {
-                    eprintln!("warning: {e}; reading every part in key order");
-                    None
-                }
-                // A session this machine cannot decrypt (another person's, in a shared
-                // bucket) is passed over, said once per project; naming it is still an error.
-                Err(e @ Error::Crypt(_)) if a.session.is_none() => {
-                    let n = sealed.as_ref().map_or(0, |(n, _)| *n);
-                    sealed = Some((n + 1, sealed.map_or(e, |(_, first)| first)));
-                    continue;
-                }
-                Err(e) => return Err(e),
+            if all_projects && a.session.as_deref().is_some_and(|q| !s.id.starts_with(q)) {
+                continue;
+            }
+            if s.parts.is_empty() {
+                continue;
+            }
+            // Every line of a session was uploaded before its last part: older than
+            // --since means nothing to find.
+            let last = s.last_upload().and_then(|t| crate::base::util::parse_rfc3339(&t));
+            if matches!((m.query().since, last), (Some(since), Some(last)) if last < since) {
+                continue;
+            }
+            // A sealed session's meta.json is never cached in the clear.
+            let cache_meta = !sealing && !s.parts.iter().any(|p| seal::is_sealed(&p.key));
+            let meta_cached = match (meta_version(&s), cache.filter(|_| cache_meta)) {
+                (Some(v), Some(c)) => c.contains(&meta_key(&p, &s.id), &v),
+                _ => false,
             };
-            if let Some(agent) = &a.agent {
-                if meta.as_ref().and_then(|m| m.agent_id.as_deref()) != Some(agent.as_str()) {
-                    continue;
-                }
-            }
-            let plan = replay_plan(&s.parts, meta.as_ref());
-            out.push(Job { project: p.clone(), id: s.id.clone(), parts: plan.parts });
+            t.jobs.push(Job { project: pi, session: s, meta_cached, cache_meta });
         }
-        if let Some((n, first)) = sealed {
-            eprintln!("warning: {n} encrypted session(s) of project {p} not searched: {first}");
-        }
+        t.projects.push(p);
     }
-    Ok(out)
+    Ok(t)
 }
 
-/// meta.json of each session: from the cache when the listing shows the same version
-/// (ETag, size, LastModified), else GET (in parallel) and cached.
-fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) -> Vec<Result<Option<Meta>>> {
-    let version = |s: &SessionObjects| {
-        s.meta.as_ref().map(|m| {
-            format!("meta:{}:{}:{}", m.etag.as_deref().unwrap_or(""), m.size, m.last_modified.as_deref().unwrap_or(""))
-        })
+/// The version a cached meta.json is kept under: the listing's ETag, size and LastModified.
+fn meta_version(s: &SessionObjects) -> Option<String> {
+    s.meta.as_ref().map(|m| {
+        format!("meta:{}:{}:{}", m.etag.as_deref().unwrap_or(""), m.size, m.last_modified.as_deref().unwrap_or(""))
+    })
+}
+
+/// The cache version of a part: meta.json's sha256 for it, else the listing's size and time.
+fn part_version(p: &PlanPart) -> (String, Option<String>) {
+    let sha = p.entry.as_ref().and_then(|e| e.sha256.clone());
+    let version = match &sha {
+        Some(h) => format!("sha256:{h}"),
+        None => format!("size:{}:{}", p.obj.size, p.obj.last_modified.as_deref().unwrap_or("")),
     };
-    let key = |s: &SessionObjects| crate::session::layout::meta_key(cat.project, &s.id);
-    let mut out: Vec<Option<Result<Option<Meta>>>> = Vec::with_capacity(sessions.len());
-    let mut missing = Vec::new();
-    for (i, s) in sessions.iter().enumerate() {
-        // A sealed session's meta.json is never cached in the clear.
-        let cache = cache.filter(|_| !cat.keys.sealing() && !s.parts.iter().any(|p| seal::is_sealed(&p.key)));
-        let cached = match (cache, version(s)) {
-            (Some(c), Some(v)) => c.get_bytes(&key(s), &v).and_then(|b| Meta::parse(&b).ok()),
-            _ => None,
-        };
-        match (cached, &s.meta) {
-            (Some(m), _) => out.push(Some(Ok(Some(m)))),
-            (None, None) => out.push(Some(Ok(None))),
-            (None, Some(_)) => {
-                out.push(None);
-                missing.push(i);
-            }
-        }
-    }
-    let wanted: Vec<SessionObjects> = missing.iter().map(|i| sessions[*i].clone()).collect();
-    for (i, r) in missing.into_iter().zip(cat.metas(&wanted)) {
-        let sealed = cat.keys.sealing() || sessions[i].parts.iter().any(|p| seal::is_sealed(&p.key));
-        if let (Some(c), Ok(Some(m)), Some(v), false) = (cache, &r, version(&sessions[i]), sealed) {
-            if let Ok(bytes) = serde_json::to_vec(m) {
-                c.put_bytes(&key(&sessions[i]), &v, &bytes);
-            }
-        }
-        out[i] = Some(r);
-    }
-    out.into_iter().map(|r| r.unwrap_or(Ok(None))).collect()
+    (version, sha)
 }
 
-/// Scan every job (`matcher` None: only fill the cache), `PARALLEL` sessions at a time.
+/// Scan every job (`matcher` None: only fill the cache): a pool of workers takes the
+/// sessions in order, each fetching meta.json when needed, then the parts.
+#[allow(clippy::too_many_arguments)]
 fn scan_all(
     store: &dyn Store,
+    cfg: &crate::config::Config,
     keys: &Keys,
     cache: Option<&Cache>,
-    jobs: &[Job],
+    dest: &str,
+    t: &Targets,
+    a: &SearchArgs,
     setup: impl Fn(&mut Scanner<'_>) + Sync,
     matcher: Option<&Matcher>,
-) -> Vec<Result<Found>> {
+) -> Vec<Outcome> {
+    let cats: Vec<Catalog<'_>> = t
+        .projects
+        .iter()
+        .map(|p| Catalog::new(store, p, format!("{dest} (project {p})")).with_keys(Keys::for_config(cfg)))
+        .collect();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Found>>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
-    let threads = PARALLEL.min(jobs.len()).max(1);
+    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..t.jobs.len()).map(|_| None).collect());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Every meta.json cached at its listed version: nothing changed since the parts were
+    // cached, so this is reading files, one worker per core; else GETs, overlapped.
+    let warm = cache.is_some() && t.jobs.iter().all(|j| j.meta_cached || j.session.meta.is_none());
+    let width = if matcher.is_some() && warm { cores } else { PARALLEL };
+    let threads = width.min(t.jobs.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let r = scan_one(store, keys, cache, job, &setup, matcher);
-                if let Ok(mut res) = results.lock() {
-                    res[i] = Some(r);
+            scope.spawn(|| {
+                // One scanner per worker, its buffers reused from session to session.
+                let mut scanner = matcher.map(Scanner::new);
+                if let Some(s) = scanner.as_mut() {
+                    setup(s);
+                }
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = t.jobs.get(i) else { break };
+                    let r = run_job(store, keys, cache, &cats[job.project], job, a, scanner.as_mut());
+                    if let Ok(mut res) = results.lock() {
+                        res[i] = Some(r);
+                    }
                 }
             });
         }
     });
-    results
+    let out: Vec<Outcome> = results
         .into_inner()
         .unwrap_or_default()
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Invalid("a search thread panicked".into()))))
-        .collect()
+        .map(|r| r.unwrap_or_else(|| Outcome::Failed(Error::Invalid("a search thread panicked".into()))))
+        .collect();
+    // Sessions sealed for someone else: one warning per project.
+    for (pi, p) in t.projects.iter().enumerate() {
+        let sealed: Vec<&Error> = t
+            .jobs
+            .iter()
+            .zip(&out)
+            .filter(|(j, _)| j.project == pi)
+            .filter_map(|(_, o)| if let Outcome::Sealed(e) = o { Some(e) } else { None })
+            .collect();
+        if let Some(first) = sealed.first() {
+            eprintln!("warning: {} encrypted session(s) of project {p} not searched: {first}", sealed.len());
+        }
+    }
+    out
+}
+
+/// One session: its meta.json (cached or fetched), the --agent filter, then every part of
+/// its replay plan, in order, from the cache or the store.
+fn run_job(
+    store: &dyn Store,
+    keys: &Keys,
+    cache: Option<&Cache>,
+    cat: &Catalog<'_>,
+    job: &Job,
+    a: &SearchArgs,
+    scanner: Option<&mut Scanner<'_>>,
+) -> Outcome {
+    let key = meta_key(cat.project, &job.session.id);
+    let cached = match (cache, job.meta_cached, meta_version(&job.session)) {
+        (Some(c), true, Some(v)) => c.get_bytes(&key, &v).and_then(|b| Meta::parse(&b).ok()),
+        _ => None,
+    };
+    let meta: Option<Meta> = match (cached, &job.session.meta) {
+        (Some(m), _) => Some(m),
+        (None, None) => None,
+        (None, Some(_)) => match cat.meta(&job.session.id) {
+            Ok(m) => {
+                if let (Some(c), Some(m), Some(v), true) = (cache, &m, meta_version(&job.session), job.cache_meta) {
+                    if let Ok(bytes) = serde_json::to_vec(m) {
+                        c.put_bytes(&key, &v, &bytes);
+                    }
+                }
+                m
+            }
+            Err(e @ Error::Invalid(_)) => {
+                eprintln!("warning: {e}; reading every part in key order");
+                None
+            }
+            // A session this machine cannot decrypt (another person's, in a shared
+            // bucket) is passed over; naming it is still an error.
+            Err(e @ Error::Crypt(_)) if a.session.is_none() => return Outcome::Sealed(e),
+            Err(e) => return Outcome::Failed(e),
+        },
+    };
+    if let Some(agent) = &a.agent {
+        if meta.as_ref().and_then(|m| m.agent_id.as_deref()) != Some(agent.as_str()) {
+            return Outcome::Skipped;
+        }
+    }
+    let plan = replay_plan(&job.session.parts, meta.as_ref());
+    match scan_parts(store, keys, cache, &plan.parts, scanner) {
+        Ok(f) => Outcome::Found(f),
+        Err(e) => Outcome::Failed(e),
+    }
 }
 
 /// Feeds a scanner (if any) and a cache file (if any) at once.
@@ -470,47 +538,34 @@ impl Write for Tee<'_, '_, '_> {
     }
 }
 
-fn scan_one(
+fn scan_parts(
     store: &dyn Store,
     keys: &Keys,
     cache: Option<&Cache>,
-    job: &Job,
-    setup: &(impl Fn(&mut Scanner<'_>) + Sync),
-    matcher: Option<&Matcher>,
+    parts: &[PlanPart],
+    mut scanner: Option<&mut Scanner<'_>>,
 ) -> Result<Found> {
-    let mut scanner = matcher.map(Scanner::new);
     if let Some(s) = scanner.as_mut() {
-        setup(s);
+        s.reset();
     }
-    for p in &job.parts {
+    for p in parts {
         if seal::is_sealed(&p.obj.key) {
             // Encrypted parts are opened with the identity and searched, never cached
             // (the cache would have to hold either ciphertext to decrypt on every search,
             // or plaintext the bucket does not hold).
             let Some(s) = scanner.as_mut() else { continue };
-            let mut tee = Tee { scanner: Some(s), cache: None };
+            let mut tee = Tee { scanner: Some(&mut **s), cache: None };
             if seal::get_part_to(store, keys, &p.obj.key, &mut tee)?.is_none() {
                 eprintln!("warning: {} disappeared from {} while searching; search again", p.obj.key, store.describe());
             }
             continue;
         }
-        let sha = p.entry.as_ref().and_then(|e| e.sha256.clone());
-        let version = match &sha {
-            Some(h) => format!("sha256:{h}"),
-            None => format!("size:{}:{}", p.obj.size, p.obj.last_modified.as_deref().unwrap_or("")),
-        };
+        let (version, sha) = part_version(p);
         if let Some(path) = cache.and_then(|c| c.lookup(&p.obj.key, &version)) {
             let Some(s) = scanner.as_mut() else { continue };
+            // Read straight into the scanner's buffer (memory bounded whatever the part size).
             let mut f = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
-            // Scanned in place, 1 MiB at a time (memory bounded whatever the part size).
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = f.read(&mut buf).map_err(|e| Error::io("read", &path, e))?;
-                if n == 0 {
-                    break;
-                }
-                s.feed(&buf[..n]);
-            }
+            s.read_from(&mut f).map_err(|e| Error::io("read", &path, e))?;
             continue;
         }
         let writer = match cache {
@@ -523,7 +578,7 @@ fn scan_one(
             },
             None => None,
         };
-        let mut tee = Tee { scanner: scanner.as_mut(), cache: writer };
+        let mut tee = Tee { scanner: scanner.as_deref_mut(), cache: writer };
         match store.get_to(&p.obj.key, &mut tee)? {
             Some(_) => {
                 if let Some(w) = tee.cache.take() {
@@ -539,7 +594,7 @@ fn scan_one(
             }
         }
     }
-    let Some(mut s) = scanner else { return Ok(Found::default()) };
+    let Some(s) = scanner else { return Ok(Found::default()) };
     s.finish();
     Ok(Found { count: s.count, hits: std::mem::take(&mut s.hits) })
 }

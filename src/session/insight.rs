@@ -56,7 +56,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use crate::session::claude_line::{self, Content, Line, Usage};
 
 use crate::base::error::Result;
 use crate::base::util::parse_rfc3339;
@@ -110,15 +111,14 @@ impl Tokens {
         self.cache_read += o.cache_read;
     }
 
-    /// From an Anthropic `usage` object: `None` unless `input_tokens` and `output_tokens`
-    /// are numbers (ccusage skips such a line); odd cache fields count 0.
-    fn from_usage(u: &Value) -> Option<Tokens> {
-        let n = |k: &str| u.get(k).and_then(Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u64);
+    /// From a line's `usage`: `None` unless `input_tokens` and `output_tokens` are there
+    /// (ccusage skips such a line); absent cache fields count 0.
+    fn from_usage(u: &Usage) -> Option<Tokens> {
         Some(Tokens {
-            input: n("input_tokens")?,
-            output: n("output_tokens")?,
-            cache_creation: n("cache_creation_input_tokens").unwrap_or(0),
-            cache_read: n("cache_read_input_tokens").unwrap_or(0),
+            input: u.input_tokens?,
+            output: u.output_tokens?,
+            cache_creation: u.cache_creation_input_tokens.unwrap_or(0),
+            cache_read: u.cache_read_input_tokens.unwrap_or(0),
         })
     }
 }
@@ -184,15 +184,15 @@ pub struct Stats {
 }
 
 /// Whether a user `message.content` is a prompt a person typed (see the module documentation).
-fn is_prompt(content: &Value) -> bool {
+fn is_prompt(content: &Content) -> bool {
     match content {
-        Value::String(s) => is_prompt_text(s),
-        Value::Array(items) => items.iter().any(|b| match b.get("type").and_then(Value::as_str) {
-            Some("text") => b.get("text").and_then(Value::as_str).is_some_and(is_prompt_text),
+        Content::Text(s) => is_prompt_text(s),
+        Content::Blocks(items) => items.iter().any(|b| match b.kind.as_deref() {
+            Some("text") => b.text.as_deref().is_some_and(is_prompt_text),
             Some("image") => true,
             _ => false,
         }),
-        _ => false,
+        Content::Other => false,
     }
 }
 
@@ -201,15 +201,13 @@ fn is_prompt_text(s: &str) -> bool {
     !t.is_empty() && !NOT_A_PROMPT.iter().any(|m| t.starts_with(m))
 }
 
-/// Whether ccusage (17.x `usageDataSchema`) reads this line at all: a `timestamp` like
-/// `2026-11-21T10:00:00.000Z` (UTC, `Z`, no or 3 fraction digits), optional fields of the
-/// right type when present (`cwd`, `sessionId`, `version` `N.N.N...`, `requestId`,
-/// `costUSD`, `isApiErrorMessage`; in `message`: non-empty `model` and `id`, `content` a
-/// list of objects whose `text` is a string), and numeric usage counts.
-fn ccusage_reads(v: &Value) -> bool {
-    let opt = |x: Option<&Value>, ok: &dyn Fn(&Value) -> bool| x.is_none_or(ok);
-    let nonempty = |x: &Value| x.as_str().is_some_and(|s| !s.is_empty());
-    let ts_ok = v.get("timestamp").and_then(Value::as_str).is_some_and(|t| {
+/// Whether ccusage (17.x `usageDataSchema`) reads this line, as far as the fields
+/// `claude_line` reads tell: a `timestamp` like `2026-11-21T10:00:00.000Z` (UTC, `Z`, no or 3
+/// fraction digits), a `version` starting `N.N.N` when there is one, non-empty `requestId`,
+/// `message.model` and `message.id` when present, `message.content` not a plain string, and
+/// `input_tokens` and `output_tokens` in the usage.
+fn ccusage_reads(v: &Line) -> bool {
+    let ts_ok = v.timestamp.as_deref().is_some_and(|t| {
         let b = t.as_bytes();
         let d = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
         let head = b.len() >= 20
@@ -226,39 +224,22 @@ fn ccusage_reads(v: &Value) -> bool {
             && d(17..19);
         head && (b.len() == 20 && b[19] == b'Z' || b.len() == 24 && b[19] == b'.' && d(20..23) && b[23] == b'Z')
     });
-    let version_ok = |x: &Value| {
-        x.as_str().is_some_and(|s| {
-            let mut it = s.splitn(4, '.');
-            let num = |p: Option<&str>| p.is_some_and(|p| p.bytes().next().is_some_and(|c| c.is_ascii_digit()));
-            let (a, b, c) = (it.next(), it.next(), it.next());
-            num(a)
-                && a.is_some_and(|a| a.bytes().all(|c| c.is_ascii_digit()))
-                && num(b)
-                && b.is_some_and(|b| b.bytes().all(|c| c.is_ascii_digit()))
-                && num(c)
-        })
-    };
-    let Some(msg) = v.get("message") else { return false };
-    let usage = msg.get("usage");
-    let num = |k: &str| usage.and_then(|u| u.get(k)).is_some_and(Value::is_number);
-    let opt_num = |k: &str| opt(usage.and_then(|u| u.get(k)), &Value::is_number);
-    let content_ok = |c: &Value| {
-        c.as_array().is_some_and(|a| a.iter().all(|b| b.is_object() && opt(b.get("text"), &Value::is_string)))
-    };
+    let version_ok = v.version.as_deref().is_none_or(|s| {
+        let mut it = s.splitn(4, '.');
+        let num = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+        let (a, b) = (it.next(), it.next());
+        let c = it.next().map(|c| c.split(|ch: char| !ch.is_ascii_digit()).next().unwrap_or(""));
+        num(a) && num(b) && num(c)
+    });
+    let nonempty = |x: Option<&str>| x.is_none_or(|s| !s.is_empty());
+    let Some(msg) = v.message.as_ref() else { return false };
     ts_ok
-        && opt(v.get("cwd"), &Value::is_string)
-        && opt(v.get("sessionId"), &nonempty)
-        && opt(v.get("version"), &version_ok)
-        && opt(v.get("requestId"), &nonempty)
-        && opt(v.get("costUSD"), &Value::is_number)
-        && opt(v.get("isApiErrorMessage"), &Value::is_boolean)
-        && opt(msg.get("model"), &nonempty)
-        && opt(msg.get("id"), &nonempty)
-        && opt(msg.get("content"), &content_ok)
-        && num("input_tokens")
-        && num("output_tokens")
-        && opt_num("cache_creation_input_tokens")
-        && opt_num("cache_read_input_tokens")
+        && version_ok
+        && nonempty(v.request_id.as_deref())
+        && nonempty(msg.model.as_deref())
+        && nonempty(msg.id.as_deref())
+        && !matches!(msg.content, Content::Text(_))
+        && msg.usage.is_some_and(|u| u.input_tokens.is_some() && u.output_tokens.is_some())
 }
 
 /// A short stable hash (FNV-1a, 64 bits, hex) of an id.
@@ -310,31 +291,32 @@ impl Stats {
         }
     }
 
-    /// Count one line (without its newline).
+    /// Count one line (without its newline). Only the counted fields are read
+    /// (`claude_line`: borrowed, no `Value` tree).
     fn line(&mut self, raw: &[u8]) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(raw) else { return };
+        let Some(v) = claude_line::parse(raw) else { return };
         self.lines += 1;
-        if let Some(ts) = v.get("timestamp").and_then(Value::as_str) {
+        if let Some(ts) = v.timestamp.as_deref() {
             self.timestamp(ts);
         }
-        if let Some(b) = v.get("gitBranch").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(b) = v.git_branch.as_deref().filter(|s| !s.is_empty()) {
             if self.git_branch.as_deref() != Some(b) {
                 self.git_branch = Some(b.to_string());
             }
         }
-        if let Some(ver) = v.get("version").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(ver) = v.version.as_deref().filter(|s| !s.is_empty()) {
             if self.version.as_deref() != Some(ver) {
                 self.version = Some(ver.to_string());
             }
         }
-        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+        match v.kind.as_deref().unwrap_or("") {
             "user" => self.user(&v),
             "assistant" => self.assistant(&v),
-            "system" if v.get("subtype").and_then(Value::as_str) == Some("compact_boundary") => {
+            "system" if v.subtype.as_deref() == Some("compact_boundary") => {
                 self.compactions += 1;
                 self.counter.compact_pending = true;
             }
@@ -354,9 +336,8 @@ impl Stats {
         }
     }
 
-    fn user(&mut self, v: &Value) {
-        let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-        if flag("isCompactSummary") {
+    fn user(&mut self, v: &Line) {
+        if v.is_compact_summary.unwrap_or(false) {
             if !self.counter.compact_pending {
                 self.compactions += 1;
             }
@@ -364,13 +345,13 @@ impl Stats {
             return;
         }
         self.counter.compact_pending = false;
-        let content = v.get("message").and_then(|m| m.get("content"));
-        if let Some(Value::Array(items)) = content {
-            let results = items.iter().filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"));
+        let content = v.message.as_ref().map(|m| &m.content);
+        if let Some(Content::Blocks(items)) = content {
+            let results = items.iter().filter(|b| b.kind.as_deref() == Some("tool_result"));
             let mut any = false;
             for r in results {
                 any = true;
-                if r.get("is_error").and_then(Value::as_bool) == Some(true) {
+                if r.is_error == Some(true) {
                     self.tool_errors += 1;
                 }
             }
@@ -378,7 +359,7 @@ impl Stats {
                 return;
             }
         }
-        if flag("isMeta") || flag("isVisibleInTranscriptOnly") {
+        if v.is_meta.unwrap_or(false) || v.is_visible_in_transcript_only.unwrap_or(false) {
             return;
         }
         if content.is_some_and(is_prompt) {
@@ -386,12 +367,12 @@ impl Stats {
         }
     }
 
-    fn assistant(&mut self, v: &Value) {
+    fn assistant(&mut self, v: &Line) {
         self.counter.compact_pending = false;
-        let Some(msg) = v.get("message").filter(|m| m.is_object()) else { return };
-        let model = msg.get("model").and_then(Value::as_str).unwrap_or("unknown");
+        let Some(msg) = v.message.as_ref() else { return };
+        let model = msg.model.as_deref().unwrap_or("unknown");
         let synthetic = model == SYNTHETIC;
-        let id = msg.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let id = msg.id.as_deref().filter(|s| !s.is_empty());
         let same_as_last = id.is_some_and(|id| self.counter.last_message.as_ref().is_some_and(|l| l.id == short(id)));
         let new = match id {
             Some(id) => !same_as_last && self.remember(&format!("m:{id}")),
@@ -401,7 +382,7 @@ impl Stats {
             if !synthetic {
                 self.assistant_messages += 1;
             }
-            if v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true) {
+            if v.is_api_error_message == Some(true) {
                 self.api_errors += 1;
             }
         }
@@ -410,14 +391,13 @@ impl Stats {
                 id.map(|id| LastMessage { id: short(id), model: model.to_string(), usage: Tokens::default() });
         }
         // Tokens: ccusage's rules (module documentation), the one place usage is added up.
-        let usage = msg.get("usage").filter(|_| !synthetic && ccusage_reads(v)).and_then(Tokens::from_usage);
-        let day = v.get("timestamp").and_then(Value::as_str).and_then(parse_rfc3339).map(|t| {
+        let usage = msg.usage.as_ref().filter(|_| !synthetic && ccusage_reads(v)).and_then(Tokens::from_usage);
+        let day = v.timestamp.as_deref().and_then(parse_rfc3339).map(|t| {
             let d = t.to_offset(time::UtcOffset::UTC).date();
             format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
         });
         if let (Some(t), Some(day)) = (usage, day) {
-            let request = v.get("requestId").and_then(Value::as_str);
-            let first = match (id, request) {
+            let first = match (id, v.request_id.as_deref()) {
                 (Some(id), Some(r)) => self.remember(&format!("u:{id}:{r}")),
                 _ => true,
             };
@@ -426,18 +406,18 @@ impl Stats {
                 self.days.entry(day).or_default().entry(model.to_string()).or_default().add(&t);
             }
         }
-        if let Some(Value::Array(blocks)) = msg.get("content") {
+        if let Content::Blocks(blocks) = &msg.content {
             for b in blocks {
-                let kind = b.get("type").and_then(Value::as_str).unwrap_or("");
+                let kind = b.kind.as_deref().unwrap_or("");
                 if kind != "tool_use" && kind != "server_tool_use" {
                     continue;
                 }
-                let first = match b.get("id").and_then(Value::as_str) {
+                let first = match b.id.as_deref() {
                     Some(tid) => self.remember(&format!("t:{tid}")),
                     None => true,
                 };
                 if first {
-                    let name = b.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("unknown");
+                    let name = b.name.as_deref().filter(|s| !s.is_empty()).unwrap_or("unknown");
                     *self.tool_calls.entry(name.to_string()).or_default() += 1;
                 }
             }

@@ -4,6 +4,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod catalog;
+pub(crate) mod claude_line;
 pub(crate) mod discover;
 pub(crate) mod index;
 pub mod insight;

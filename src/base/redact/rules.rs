@@ -7,6 +7,7 @@
 //! - `{W}`: blanks, including a JSON-escaped tab.
 //! - `{NL}`: a line break, real or JSON-escaped (`\n`, `\r\n`, `\\n`).
 //! - `{S}`: a `/` as written in JSON (`/` or `\/`).
+//! - `{GUTTER}`: an optional line-number gutter of the Read tool (`    12→`, `\u2192` or a tab).
 //! - `{SEP}`: an assignment: optional closing quote, `=`, `:`, `=>`, `:=`, `|` (markdown
 //!   tables) or `>` (XML), optional opening quote.
 //!
@@ -174,6 +175,7 @@ pub(super) fn expand(pattern: &str) -> String {
         .replace("{W}", w)
         .replace("{NL}", r"(?:\\{1,3}r)?(?:\\{1,3}n|\r?\n)")
         .replace("{S}", r"\\{0,7}/")
+        .replace("{GUTTER}", r"(?:[ \t]*[0-9]+(?:\xE2\x86\x92|\\u2192|\t|\\t))?")
 }
 
 /// Keywords of the generic assignment rule (case variants of the name parts it looks for).
@@ -201,7 +203,7 @@ pub(super) const SPECS: &[Spec] = &[
     token(
         "aws_secret_key",
         &["secret", "Secret", "SECRET"],
-        r"(?i)secret[ _-]?(?:access[ _-]?)?key(?:[ \t]*\[[^\]\\\n]{0,32}\])?(?:{SEP}|{Q}[ \t]+{Q})(?P<s>(?:[A-Za-z0-9+=]|\\{0,7}/){40})",
+        r"(?i)secret[ _-]?(?:access[ _-]?)?key(?:[ \t]*\[[^\]\\\n]{0,32}\])?(?:{SEP}|{Q}[ \t]+{Q})(?P<s>(?:[A-Za-z0-9+=]|\\{0,7}/|%2[FfBb]|%3[Dd]){40})",
     )
     .ctx()
     .after(160),
@@ -213,11 +215,12 @@ pub(super) const SPECS: &[Spec] = &[
     )
     .ctx()
     .after(80),
-    // IAM console CSV (`AKIA...,<secret>`), tables and `aws configure list`-like rows.
+    // IAM console CSV (`AKIA...,<secret>`), tables, `aws configure list`-like rows and s3fs's
+    // `.passwd-s3fs` (`AKIA...:<secret>`).
     token(
         "aws_secret_key",
         &["AKIA", "ASIA"],
-        r"A[KS]IA[A-Z0-9]{16}{Q}(?:[ \t]*[,;|][ \t]*|[ \t]+|(?:\\t)+){Q}(?P<s>(?:[A-Za-z0-9+=]|\\{0,7}/){40})",
+        r"A[KS]IA[A-Z0-9]{16}{Q}(?:[ \t]*[,;|:][ \t]*|[ \t]+|(?:\\t)+){Q}(?P<s>(?:[A-Za-z0-9+=]|\\{0,7}/){40})",
     )
     .after(120),
     // ---- AI vendors
@@ -251,7 +254,7 @@ pub(super) const SPECS: &[Spec] = &[
     token(
         "slack_webhook",
         &["hooks.slack.com"],
-        r"hooks\.slack\.com{S}(?:services|workflows|triggers){S}(?P<s>(?:[A-Za-z0-9_-]|\\{0,7}/){20,200})",
+        r"hooks\.slack\.com(?:{S}|%2[Ff])(?:services|workflows|triggers)(?:{S}|%2[Ff])(?P<s>(?:[A-Za-z0-9_-]|\\{0,7}/|%2[Ff]){20,200})",
     )
     .ctx(),
     token("telegram_bot_token", &[":AA"], r":AA[A-Za-z0-9_-]{30,40}").ctx().grow(Grow::Digits, 6, 12),
@@ -348,7 +351,7 @@ pub(super) const SPECS: &[Spec] = &[
     token("age_secret_key", &["AGE-SECRET-KEY-1"], r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}").classes(1),
     // ---- generic credentials
     Spec::special("private_key", &["-----BEGIN "], Find::Pem, 0),
-    token("private_key", &["Private-Lines:"], r"Private-Lines:[ \t]*[0-9]+(?P<s>(?:{NL}[A-Za-z0-9+/]{1,128}={0,2})+)")
+    token("private_key", &["Private-Lines:"], r"Private-Lines:[ \t]*[0-9]+(?P<s>(?:{NL}{GUTTER}[A-Za-z0-9+/]{1,128}={0,2})+)")
         .ctx()
         .after(16 * 1024)
         .classes(0)

@@ -850,6 +850,224 @@ def dump(obj, i):
     return json.dumps(obj, ensure_ascii=(i % 7 == 3), separators=(",", ":"))
 
 
+# --------------------------------------------------------------------------- new shapes (speed work)
+# Shapes the lines above do not have, per family of issue 11: what CLIs print, config files,
+# logs, diffs, JSON escaped inside a tool_result string, %-encoded URLs, markdown tables, XML.
+# Written after the lines above (their bytes do not change) and appended to both files.
+
+def style_output(s):
+    """Command output as a Bash tool_result (stdout)."""
+    return tool_result(s, {"toolUseResult": {"stdout": s, "stderr": "", "interrupted": False, "isImage": False}})
+
+
+def style_escaped(s):
+    """A JSON document printed by a tool: every quote and line break of the file is escaped once
+    more inside the tool_result string (and `/` written as `\\/`, as PHP and some loggers do)."""
+    doc = json.dumps({"log": s}).replace("/", "\\/")
+    return tool_result(doc, {"toolUseResult": {"stdout": doc, "stderr": "", "interrupted": False, "isImage": False}})
+
+
+def new_secret_shapes():
+    out = []  # (style, snippet, [(rule, needles)])
+    kid, sec = "ASIA" + rand(B32, 16), keyish(B64, 40)
+    blob = "IQoJb3JpZ2luX2VjE" + rand(B64, 600)
+    out.append((style_output, '{\n    "Credentials": {\n        "AccessKeyId": "' + kid + '",\n        "SecretAccessKey": "' + sec
+                + '",\n        "SessionToken": "' + blob + '",\n        "Expiration": "2026-11-22T10:00:00+00:00"\n    }\n}',
+                [("aws_session_token", [kid[4:]]), ("aws_secret_key", [sec]), ("aws_session_token", [blob[30:80]])]))
+    kid, sec = "AKIA" + rand(B32, 16), keyish(B64, 40)
+    out.append((style_output, f"2026-11-21 10:00:03,112 DEBUG botocore.credentials Using access_key={kid} secret_key={sec} from env",
+                [("aws_access_key", [kid[4:]]), ("aws_secret_key", [sec])]))
+    sec = keyish(B64, 40)
+    out.append((style_diff, f"[profile ci]\naws_access_key_id = AKIA{rand(B32, 16)}\naws_secret_access_key = {sec}", [("aws_secret_key", [sec])]))
+    sec = keyish(B64, 40)
+    out.append((style_output, f'"Env": [\n  "PATH=/usr/local/sbin:/usr/bin",\n  "AWS_SECRET_ACCESS_KEY={sec}",\n  "AWS_REGION=eu-west-1"\n]', [("aws_secret_key", [sec])]))
+    sec = keyish(B64, 40)
+    out.append((style_escaped, '{"type": "aws_iam_access_key", "instances": [{"attributes": {"id": "AKIA' + rand(B32, 16) + '", "secret": "' + sec + '"}}]}',
+                [("aws_secret_key", [p for p in sec.split("/") if len(p) >= 8] or [sec])]))
+    # GitLab
+    t = "glpat-" + keyish(ALNUM + "-_", 20)
+    out.append((style_output, f"origin\thttps://oauth2:{t}@gitlab.com/acme/api.git (fetch)\norigin\thttps://oauth2:{t}@gitlab.com/acme/api.git (push)", [("gitlab_token", [t[6:]])]))
+    t = "glpat-" + keyish(ALNUM + "-_", 20)
+    out.append((style_read, f"@acme:registry=https://gitlab.com/api/v4/projects/42/packages/npm/\n//gitlab.com/api/v4/projects/42/packages/npm/:_authToken={t}", [("gitlab_token", [t[6:]])]))
+    t = "gldt-" + keyish(ALNUM + "-_", 20)
+    out.append((style_output, f"| Name | Username | Token |\n|---|---|---|\n| deploy | gitlab+deploy-token-7 | {t} |", [("gitlab_token", [t[5:]])]))
+    # Slack
+    path = f"T{rand(UP + DIG, 8)}/B{rand(UP + DIG, 10)}/{keyish(ALNUM, 24)}"
+    out.append((style_escaped, f"{{\"channel\": \"#ops\", \"url\": \"https://hooks.slack.com/services/{path}\"}}", [("slack_webhook", [path.rsplit("/", 1)[1]])]))
+    t = f"xoxb-{rand(DIG, 12)}-{rand(DIG, 13)}-{keyish(ALNUM, 24)}"
+    out.append((style_output, f"slack_sdk.errors.SlackApiError: The request to the Slack API failed. (url: https://slack.com/api/chat.postMessage?token={t})\nThe server responded with: {{'ok': False, 'error': 'not_in_channel'}}", [("slack_token", [t[-24:]])]))
+    t = f"xapp-1-A{rand(UP + DIG, 10)}-{rand(DIG, 13)}-{rand(HEX, 64)}"
+    out.append((style_read, f"[slack]\napp_token = \"{t}\"", [("slack_token", [t[-40:]])]))
+    # Stripe
+    t = "whsec_" + keyish(ALNUM, 32)
+    out.append((style_output, f"> Ready! You are using Stripe API Version [2024-06-20]. Your webhook signing secret is {t} (^C to quit)", [("stripe_key", [t[6:]])]))
+    t = "sk_live_" + keyish(ALNUM, 99)
+    out.append((style_assistant, f"| Variable | Value |\n|---|---|\n| STRIPE_SECRET_KEY | `{t}` |", [("stripe_key", [t[8:60]])]))
+    t = "rk_live_" + keyish(ALNUM, 99)
+    out.append((style_output, f"POST /v1/payment_intents 401\nRequest-Id: req_{keyish(ALNUM, 14)}\nstripe.error.AuthenticationError: Invalid API Key provided: {t}", [("stripe_key", [t[8:60]])]))
+    # Google
+    k = "AIza" + keyish(ALNUM + "-_", 35)
+    out.append((style_output, f"GET https://www.googleapis.com/youtube/v3/search?part=snippet&q=rust&key%3D{k} 403", [("google_api_key", [k[4:]])]))
+    k = "GOCSPX-" + keyish(ALNUM + "-_", 28)
+    out.append((style_json_file, '{"installed": {"client_id": "1234567890-abc.apps.googleusercontent.com", "client_secret": "' + k + '", "redirect_uris": ["http://localhost"]}}', [("google_oauth", [k[7:]])]))
+    k = "ya29." + keyish(ALNUM + "-_", 150)
+    out.append((style_output, f"$ gcloud auth application-default print-access-token\n{k}\n$ curl -H \"Authorization: Bearer $(gcloud auth print-access-token)\" https://x", [("google_oauth", [k[5:60]])]))
+    # Azure
+    k = b64(64)
+    out.append((style_read, '{\n  "IsEncrypted": false,\n  "Values": {\n    "AzureWebJobsStorage": "DefaultEndpointsProtocol=https;AccountName=acmefn;AccountKey=' + k + ';EndpointSuffix=core.windows.net"\n  }\n}', [("azure_storage_key", [k[:40]])]))
+    sig = b64(32).replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    out.append((style_output, f"INFO: Uploading to https://acme.blob.core.windows.net/logs/app.log?sv=2022-11-02&ss=b&srt=o&sp=rwl&se=2026-12-01T00:00:00Z&sig={sig} (100%)", [("azure_sas", [sig[:30]])]))
+    # JWT
+    t = jwt({"sub": rand(DIG, 10), "scope": "admin", "exp": R.randrange(10**9, 2 * 10**9)})
+    out.append((style_output, f"2026-11-21T10:00:05Z INFO auth issued access token {t} for user 42", [("jwt", [t.split(".")[2][:30]])]))
+    t = jwt({"sub": rand(DIG, 10), "aud": "api"})
+    out.append((style_read, f"<AuthResponse>\n  <AccessToken>{t}</AccessToken>\n  <ExpiresIn>3600</ExpiresIn>\n</AuthResponse>", [("jwt", [t.split(".")[2][:30]])]))
+    # kubeconfig
+    tok = keyish(ALNUM, 40)
+    out.append((style_output, f"apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: {tok}", [("secret_assignment", [tok])]))
+    pem = "-----BEGIN EC PRIVATE KEY-----\n" + "\n".join(pem_lines(121)) + "\n-----END EC PRIVATE KEY-----\n"
+    k = base64.b64encode(pem.encode()).decode()
+    out.append((style_escaped, "users:\n- name: admin\n  user:\n    client-key-data: " + k, [("private_key", [k[40:80]])]))
+    # npm, PyPI, Docker
+    t = "npm_" + keyish(ALNUM, 36)
+    out.append((style_output, f"┌────────┬──────────────────────────────────────────┐\n│ token  │ {t} │\n├────────┼──────────────────────────────────────────┤\n│ cidr   │                                          │\n└────────┴──────────────────────────────────────────┘", [("npm_token", [t[4:]])]))
+    t = "pypi-AgEIcHlwaS5vcmc" + keyish(ALNUM + "-_", 150)
+    out.append((style_read, f"[distutils]\nindex-servers =\n    pypi\n\n[pypi]\nusername = __token__\npassword = {t}", [("pypi_token", [t[30:90]])]))
+    a = base64.b64encode(f"acme:{keyish(ALNUM, 24)}".encode()).decode()
+    out.append((style_json_file, '{"auths": {"ghcr.io": {"auth": "' + a + '"}}, "credsStore": ""}', [("docker_auth", [a])]))
+    t = "dckr_pat_" + keyish(ALNUM + "-_", 27)
+    out.append((style_output, f"$ docker login -u acme -p {t}\nWARNING! Using --password via the CLI is insecure. Use --password-stdin.\nLogin Succeeded", [("docker_token", [t[9:]])]))
+    # Twilio, SendGrid, Databricks, DigitalOcean, Shopify, Vault
+    tok = rand(HEX, 32)
+    out.append((style_read, f"twilio:\n  account_sid: AC{rand(HEX, 32)}\n  auth_token: {tok}", [("secret_assignment", [tok])]))
+    a, b = keyish(ALNUM + "-_", 22), keyish(ALNUM + "-_", 43)
+    out.append((style_bash, f"curl --request POST --url https://api.sendgrid.com/v3/mail/send --header 'Authorization: Bearer SG.{a}.{b}'", [("sendgrid_key", [b])]))
+    t = "dapi" + rand(HEX, 32)
+    out.append((style_output, f"$ databricks auth env --profile prod\n{{\n  \"env\": {{\n    \"DATABRICKS_HOST\": \"https://adb-42.azuredatabricks.net\",\n    \"DATABRICKS_TOKEN\": \"{t}\"\n  }}\n}}", [("databricks_token", [t[4:]])]))
+    t = "dop_v1_" + rand(HEX, 64)
+    out.append((style_read, f"access-token: {t}\ncontext: default", [("digitalocean_token", [t[7:]])]))
+    t = "shpat_" + rand(HEX, 32)
+    out.append((style_output, f"<shop>\n  <domain>acme.myshopify.com</domain>\n  <access_token>{t}</access_token>\n</shop>", [("shopify_token", [t[6:]])]))
+    t = "hvs." + keyish(ALNUM + "-_", 91)
+    out.append((style_output, f"Key                  Value\n---                  -----\ntoken                {t}\ntoken_accessor       {keyish(ALNUM, 24)}\ntoken_duration       768h\ntoken_renewable      true\ntoken_policies       [\"default\"]", [("vault_token", [t[4:60]])]))
+    # Telegram, Cloudflare, Notion, Linear, Groq, Atlassian, Sentry, Postman, Mailgun, Replicate
+    t = f"{rand(DIG, 10)}:AA{keyish(ALNUM + '-_', 33)}"
+    out.append((style_output, f"requests.exceptions.HTTPError: 409 Client Error: Conflict for url: https://api.telegram.org/bot{t}/getUpdates", [("telegram_bot_token", [t.split(":")[1]])]))
+    t = keyish(ALNUM + "-_", 40)
+    out.append((style_read, f"name = \"worker\"\nmain = \"src/index.ts\"\n\n[vars]\nCLOUDFLARE_API_TOKEN = \"{t}\"", [("secret_assignment", [t])]))
+    k = rand(HEX, 37)
+    out.append((style_bash, f"curl -X GET https://api.cloudflare.com/client/v4/zones -H 'X-Auth-Email: ops@acme.io' -H 'X-Auth-Key: {k}'", [("secret_assignment", [k])]))
+    t = "ntn_" + rand(DIG, 11) + keyish(ALNUM, 35)
+    out.append((style_escaped, '{"mcpServers": {"notion": {"command": "npx", "args": ["-y", "@notionhq/notion-mcp-server"], "env": {"NOTION_TOKEN": "' + t + '"}}}}', [("notion_token", [t[15:]])]))
+    t = "lin_api_" + keyish(ALNUM, 40)
+    out.append((style_json_file, '{"mcpServers": {"linear": {"env": {"LINEAR_API_KEY": "' + t + '"}}}}', [("linear_key", [t[8:]])]))
+    t = "gsk_" + keyish(ALNUM, 52)
+    out.append((style_edit, f"from groq import Groq\n\nclient = Groq(\n    api_key=\"{t}\",\n)", [("groq_key", [t[4:]])]))
+    t = "ATATT3xFfGF0" + keyish(ALNUM + "-_", 170) + "=1A2B3C4D"
+    out.append((style_read, f"machine acme.atlassian.net\n  login me@acme.com\n  password {t}", [("atlassian_token", [t[20:80]])]))
+    t = "sntrys_" + base64.b64encode(json.dumps({"iat": 1732183200, "url": "https://sentry.io", "org": "acme"}).encode()).decode().rstrip("=") + "_" + keyish(ALNUM, 43)
+    out.append((style_read, f"[defaults]\norg = acme\n\n[auth]\ntoken = {t}", [("sentry_token", [t[-43:]])]))
+    t = "PMAK-" + rand(HEX, 24) + "-" + rand(HEX, 34)
+    out.append((style_output, f"[newman] using API key {t} to fetch collection 1234-abcd", [("postman_key", [t[5:]])]))
+    t = "key-" + rand(HEX, 32)
+    out.append((style_bash, f"curl -s https://api:{t}@api.mailgun.net/v3/mg.acme.com/messages -F to=a@b.c", [("mailgun_key", [t[4:]])]))
+    t = "r8_" + keyish(ALNUM, 37)
+    out.append((style_output, f"$ cog login --token-stdin <<< {t}\nYou've successfully authenticated as acme!", [("replicate_token", [t[3:]])]))
+    # age, PuTTY, base64 PEM
+    k = "AGE-SECRET-KEY-1" + rand(BECH32, 58)
+    out.append((style_output, f"$ age-keygen\n# created: 2026-11-21T10:00:00Z\n# public key: age1{rand(BECH32.lower(), 58)}\n{k}", [("age_secret_key", [k[16:]])]))
+    k = "AGE-SECRET-KEY-1" + rand(BECH32, 58)
+    out.append((style_bash, f"export SOPS_AGE_KEY={k}", [("age_secret_key", [k[16:]])]))
+    priv = [rand(B64, 64) for _ in range(8)] + [rand(B64, 20) + "="]
+    text = ("PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: rsa-key-20261121\nPublic-Lines: 6\n"
+            + "\n".join(pem_lines(270)) + f"\nPrivate-Lines: {len(priv)}\n" + "\n".join(priv) + "\nPrivate-MAC: " + rand(HEX, 40))
+    out.append((style_read, text, [("private_key", [p for p in priv if len(p) >= 20])]))
+    pem = "-----BEGIN RSA PRIVATE KEY-----\n" + "\n".join(pem_lines(900)) + "\n-----END RSA PRIVATE KEY-----\n"
+    k = base64.b64encode(pem.encode()).decode()
+    out.append((style_output, '{\n    "apiVersion": "v1",\n    "data": {\n        "tls.crt": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",\n        "tls.key": "' + k + '"\n    },\n    "kind": "Secret"\n}', [("private_key", [k[40:100], k[-60:-10]])]))
+    # Passwords
+    pw = keyish(ALNUM + "!#%^*", 14)
+    out.append((style_read, f'<bean id="ds" class="com.zaxxer.hikari.HikariDataSource">\n  <property name="jdbcUrl" value="jdbc:mysql://db:3306/shop?user=app&amp;password={pw}&amp;useSSL=true"/>\n</bean>', [("password_assignment", [pw])]))
+    pw = keyish(ALNUM, 8) + "#" + keyish(ALNUM, 6)
+    out.append((style_output, f"redis.exceptions.AuthenticationError: invalid password for redis://:{pw}@cache.internal:6379/0", [("url_password", [pw])]))
+    pw = keyish(ALNUM + "!%*", 14)
+    out.append((style_bash, f"mysqldump --user=root --password='{pw}' --all-databases > all.sql", [("password_assignment", [pw])]))
+    c = base64.b64encode(f"admin:{keyish(ALNUM, 16)}".encode()).decode()
+    out.append((style_output, f"*   Trying 10.0.0.9:9200...\n* Connected to es.internal (10.0.0.9) port 9200\n> GET /_cluster/health HTTP/1.1\n> Host: es.internal:9200\n> Authorization: Basic {c}\n> User-Agent: curl/8.5.0\n>\n< HTTP/1.1 200 OK", [("basic_auth", [c])]))
+    pw = keyish(ALNUM, 16)
+    out.append((style_bash, f"kubectl create secret generic db-creds --from-literal=username=app --from-literal=password={pw}", [("password_assignment", [pw])]))
+    pw = keyish(ALNUM + "!#*", 16)
+    out.append((style_bash, f"docker run -d -e POSTGRES_PASSWORD='{pw}' -p 5432:5432 postgres:16", [("password_assignment", [pw])]))
+    pw = keyish(ALNUM, 18)
+    out.append((style_read, f"spring:\n  datasource:\n    url: jdbc:postgresql://db:5432/app\n    username: app\n    password: {pw}", [("password_assignment", [pw])]))
+    t = keyish(ALNUM, 12)
+    out.append((style_output, f"HTTP/1.1 401 Unauthorized\n> authorization: BEARER {t}", [("bearer_token", [t])]))
+    pw = keyish(ALNUM, 10) + "%2F" + keyish(ALNUM, 6)
+    out.append((style_output, f"sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server failed\n(Background on this error at: https://sqlalche.me/e/20/e3q8) url=postgresql://svc:{pw}@10.0.3.7:5432/prod", [("url_password", [pw])]))
+    # .env-style assignments
+    v = "django-insecure-" + keyish(ALNUM + "!@#%^&*(-_=+)", 50).replace("&", "x")
+    out.append((style_edit, f"SECRET_KEY = '{v}'", [("secret_assignment", [v[16:]])]))
+    v = keyish(ALNUM, 32)
+    out.append((style_read, f"jobs:\n  deploy:\n    env:\n      API_KEY: {v}\n      REGION: eu-west-1", [("secret_assignment", [v])]))
+    pw = keyish(ALNUM, 20)
+    out.append((style_read, f"[tool.poetry.http-basic.internal]\nusername = \"ci\"\npassword = \"{pw}\"", [("password_assignment", [pw])]))
+    v = keyish(ALNUM, 40)
+    out.append((style_json_file, '{"service": {"name": "billing", "apiKey": "' + v + '"}}', [("secret_assignment", [v])]))
+    v = keyish(ALNUM + "-_", 32)
+    out.append((style_output, f"$ cat .env\nNODE_ENV=production\nSESSION_SECRET={v}\nPORT=3000", [("secret_assignment", [v])]))
+    v = "-----BEGIN OPENSSH PRIVATE KEY-----\\n" + "\\n".join(pem_lines(400, 70)) + "\\n-----END OPENSSH PRIVATE KEY-----"
+    out.append((style_read, f"DEPLOY_PRIVATE_KEY=\"{v}\"", [("private_key", [v.split("\\n")[2]])]))
+    # Encodings
+    g = "ghp_" + keyish(ALNUM, 36)
+    out.append((style_output, f"127.0.0.1 - - [21/Nov/2026:10:00:00 +0000] \"GET /login/callback?next=%2Fsettings%3Faccess_token%3D{g}%26tab%3D1 HTTP/1.1\" 302 0", [("github_pat", [g[4:]])]))
+    sec = keyish(ALNUM, 12) + "/" + keyish(ALNUM, 12) + "/" + keyish(ALNUM, 14)
+    out.append((style_escaped, '{"AWS_SECRET_ACCESS_KEY": "' + sec + '"}', [("aws_secret_key", [p for p in sec.split("/")])]))
+    v = keyish(ALNUM, 32)
+    out.append((style_read, f'<appSettings>\n  <add key="Environment" value="prod" />\n  <add key="ApiKey" value="{v}" />\n</appSettings>', [("secret_assignment", [v])]))
+    path = f"T{rand(UP + DIG, 8)}%2FB{rand(UP + DIG, 10)}%2F{keyish(ALNUM, 24)}"
+    out.append((style_output, f"GET /oauth/done?redirect_uri=https%3A%2F%2Fhooks.slack.com%2Fservices%2F{path} 200", [("slack_webhook", [path.rsplit("%2F", 1)[1]])]))
+    kid, sec = "AKIA" + rand(B32, 16), keyish(ALNUM, 40)
+    out.append((style_bash, f"echo {kid}:{sec} > ~/.passwd-s3fs && chmod 600 ~/.passwd-s3fs", [("aws_access_key", [kid[4:]]), ("aws_secret_key", [sec])]))
+    sec = keyish(ALNUM, 12) + "/" + keyish(ALNUM, 12) + "+" + keyish(ALNUM, 14)
+    enc = sec.replace("/", "%2F").replace("+", "%2B")
+    out.append((style_output, f"GET /sync?aws_access_key_id=AKIA{rand(B32, 16)}&aws_secret_access_key={enc}&region=eu-west-1 400", [("aws_secret_key", [enc[:12], enc[-14:]])]))
+    return out
+
+
+def new_lookalike_shapes():
+    out = []  # (style, kind, text)
+    out.append((style_output, "git log", f"commit {rand(HEX, 40)}\nAuthor: Jane Doe <jane@acme.io>\nDate:   Fri Nov 21 10:00:00 2026 +0100\n\n    fix token refresh\n\n    Change-Id: I{rand(HEX, 40)}"))
+    out.append((style_output, "rev-parse", f"$ git rev-parse HEAD\n{rand(HEX, 40)}\n$ git rev-parse --short HEAD\n{rand(HEX, 7)}"))
+    out.append((style_output, "docker digests", f"REPOSITORY   TAG    DIGEST                                                                    IMAGE ID\npostgres     16     sha256:{rand(HEX, 64)}   {rand(HEX, 12)}"))
+    out.append((style_diff, "lockfile integrity", f"\"node_modules/left-pad\": {{\n  \"version\": \"1.3.0\",\n  \"resolved\": \"https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz\",\n  \"integrity\": \"sha512-{b64(64)}\"\n}}"))
+    out.append((style_read, "yarn.lock", f"left-pad@^1.3.0:\n  version \"1.3.0\"\n  resolved \"https://registry.yarnpkg.com/left-pad/-/left-pad-1.3.0.tgz#{rand(HEX, 40)}\"\n  integrity sha1-{b64(20)}"))
+    out.append((style_output, "request ids", f"x-request-id: {uuid()}\nx-amzn-requestid: {uuid()}\nrequest-id: req_{keyish(ALNUM, 24)}"))
+    out.append((style_output, "stripe object ids", f"{{\"id\": \"pi_{keyish(ALNUM, 24)}\", \"customer\": \"cus_{keyish(ALNUM, 14)}\", \"latest_charge\": \"ch_{keyish(ALNUM, 24)}\"}}"))
+    out.append((style_assistant, "publishable key", f"STRIPE_PUBLISHABLE_KEY=pk_live_{keyish(ALNUM, 99)}"))
+    out.append((style_output, "ssh public key", f"$ cat ~/.ssh/id_ed25519.pub\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{rand(B64, 43)} jane@laptop"))
+    out.append((style_output, "age public key", f"# public key: age1{rand(BECH32.lower(), 58)}"))
+    out.append((style_read, "jwk public", '{"kty": "RSA", "use": "sig", "kid": "' + rand(HEX, 16) + '", "e": "AQAB", "n": "' + b64u(256) + '"}'))
+    out.append((style_output, "sentry dsn", f"SENTRY_DSN=https://{rand(HEX, 32)}@o{rand(DIG, 6)}.ingest.sentry.io/{rand(DIG, 7)}"))
+    out.append((style_output, "eth address", f"deployed to 0x{rand(HEX, 40)} (tx 0x{rand(HEX, 64)})"))
+    out.append((style_read, "markdown image", f"![chart](data:image/jpeg;base64,{b64(2400)})"))
+    out.append((style_edit, "code names a secret", "const apiKey = useApiKey();\nconst token = req.headers.get(\"authorization\");"))
+    out.append((style_edit, "code names a secret", "type Config struct {\n\tPassword string `json:\"password\"`\n\tAPIKey   string `json:\"api_key\"`\n}"))
+    out.append((style_edit, "code names a secret", "variable \"db_password\" {\n  type      = string\n  sensitive = true\n}"))
+    out.append((style_edit, "code names a secret", "val password: String by lazy { System.getenv(\"DB_PASSWORD\") ?: error(\"missing\") }"))
+    out.append((style_edit, "code names a secret", "password_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt())"))
+    out.append((style_read, "placeholder", "AWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX\nAWS_SECRET_ACCESS_KEY=<your-secret-access-key>"))
+    out.append((style_read, "placeholder", "NPM_TOKEN=${{ secrets.NPM_TOKEN }}\nPYPI_TOKEN=${PYPI_TOKEN:?missing}"))
+    out.append((style_read, "placeholder", "password: \"{password}\"\napi_key: REPLACE_WITH_YOUR_KEY"))
+    out.append((style_read, "placeholder", "DB_PASSWORD=$(cat /run/secrets/db_password)"))
+    out.append((style_output, "masked", "Access Key ID     ****************WXYZ shared-credentials-file\nSecret Access Key ****************abcd shared-credentials-file"))
+    out.append((style_output, "prose", "The tokenizer splits the secret sauce into tokens; pass --key-file to override the keyboard layout."))
+    out.append((style_output, "url no password", f"Cloning into 'api'...\nremote: Enumerating objects: 42, done.\nFrom https://github.com/acme/api\n * branch main -> FETCH_HEAD {rand(HEX, 40)}"))
+    out.append((style_output, "base64 of a certificate", "tls.crt: " + base64.b64encode(("-----BEGIN CERTIFICATE-----\n" + "\n".join(pem_lines(600)) + "\n-----END CERTIFICATE-----\n").encode()).decode()))
+    out.append((style_output, "uuid list", "\n".join(uuid() for _ in range(6))))
+    out.append((style_read, "appSettings", '<appSettings>\n  <add key="ApiKeyHeader" value="X-Api-Key" />\n  <add key="TokenLifetime" value="3600" />\n</appSettings>'))
+    return out
+
+
 def main():
     secrets = all_secrets()
     lines, manifest = [], []
@@ -863,10 +1081,7 @@ def main():
         style = STYLES[i % len(STYLES)]
         lines.append(dump(style(snippet), i))
         manifest.append({"style": style.__name__, "secrets": entries})
-    with open(os.path.join(HERE, "secrets.jsonl"), "w") as f:
-        f.writelines(line + "\n" for line in lines)
-    with open(os.path.join(HERE, "secrets.manifest.jsonl"), "w") as f:
-        f.writelines(json.dumps(m) + "\n" for m in manifest)
+    secret_lines, secret_manifest = lines, manifest
 
     looks = lookalikes()
     # A look-alike under a key named "credentials" would be a secret-named assignment.
@@ -876,11 +1091,20 @@ def main():
         style = STYLES[i % len(STYLES)]
         lines.append(dump(style(text), i))
         manifest.append({"style": style.__name__, "kind": kind, "text": text})
-    with open(os.path.join(HERE, "lookalikes.jsonl"), "w") as f:
-        f.writelines(line + "\n" for line in lines)
-    with open(os.path.join(HERE, "lookalikes.manifest.jsonl"), "w") as f:
-        f.writelines(json.dumps(m) + "\n" for m in manifest)
-    print(f"{len(secrets)} secret lines, {len(looks)} look-alike lines")
+    # The new shapes come last, so that the lines above keep their bytes.
+    new_secrets = new_secret_shapes()
+    for i, (style, snippet, entries) in enumerate(new_secrets):
+        secret_lines.append(dump(style(snippet), i))
+        secret_manifest.append({"style": style.__name__, "secrets": [{"rule": r, "needles": n} for r, n in entries]})
+    new_looks = new_lookalike_shapes()
+    for i, (style, kind, text) in enumerate(new_looks):
+        lines.append(dump(style(text), i))
+        manifest.append({"style": style.__name__, "kind": kind, "text": text})
+    for name, rows in [("secrets", secret_lines), ("secrets.manifest", [json.dumps(m) for m in secret_manifest]),
+                       ("lookalikes", lines), ("lookalikes.manifest", [json.dumps(m) for m in manifest])]:
+        with open(os.path.join(HERE, name + ".jsonl"), "w") as f:
+            f.writelines(row + "\n" for row in rows)
+    print(f"{len(secrets) + len(new_secrets)} secret lines, {len(looks) + len(new_looks)} look-alike lines")
 
 
 if __name__ == "__main__":
