@@ -140,6 +140,30 @@ pub fn harnesses(h: Option<HarnessArg>) -> Vec<Harness> {
     }
 }
 
+/// A session of the store by full id or unique prefix: in `harness` when given, else in
+/// Claude Code's sessions, then Codex's (the first harness that has it). Returns the
+/// catalog it was found in (its `harness` says which).
+pub fn find_session<'a>(
+    base: crate::session::catalog::Catalog<'a>,
+    harness: Option<HarnessArg>,
+    query: &str,
+) -> Result<(crate::session::catalog::Catalog<'a>, crate::session::catalog::SessionObjects)> {
+    let list = harnesses(harness);
+    let mut first_err = None;
+    let mut cat = base;
+    for (i, h) in list.iter().enumerate() {
+        cat = cat.in_harness(*h);
+        match cat.resolve(query) {
+            Ok(s) => return Ok((cat, s)),
+            Err(e @ Error::NotFound(_)) if i + 1 < list.len() => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => return Err(first_err.filter(|_| matches!(e, Error::NotFound(_))).unwrap_or(e)),
+        }
+    }
+    Err(first_err.unwrap_or_else(|| Error::NotFound(format!("no session {query:?}"))))
+}
+
 /// Find a Codex session from `--transcript PATH` or `--session-id ID`: by id, its rollout
 /// under `$CODEX_HOME/sessions/YYYY/MM/DD/`. Its cwd is the one the rollout records.
 pub fn resolve_codex_session(
