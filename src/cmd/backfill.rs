@@ -179,7 +179,12 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
                 Ok(n)
             })
         } else {
-            let session = Session { id: c.id.clone(), transcript: c.transcript.clone(), cwd: c.cwd.clone() };
+            let session = Session {
+                id: c.id.clone(),
+                transcript: c.transcript.clone(),
+                cwd: c.cwd.clone(),
+                harness: Default::default(),
+            };
             let opts = FlushOpts { final_, reason: None, ..FlushOpts::default() };
             mirror.flush(&session, &opts).map(|out| out.source_bytes())
         };

@@ -132,7 +132,7 @@ fn pick_session(a: &FollowArgs, dir: &Path) -> Result<Session> {
         return resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), dir);
     }
     match discover::latest(dir)? {
-        Some(found) => Ok(Session { id: found.id, transcript: found.transcript, cwd: Some(dir.to_path_buf()) }),
+        Some(found) => Ok(Session { id: found.id, transcript: found.transcript, cwd: Some(dir.to_path_buf()), harness: Default::default() }),
         None => Err(Error::NotFound(format!(
             "no Claude Code session found for {} under {} (give --session-id, --transcript, or use --all to wait for one)",
             dir.display(),
@@ -342,7 +342,12 @@ impl<'a> Follower<'a> {
                     Some(t) => t.session.transcript = found.transcript,
                     None => {
                         self.say(&format!("+ following {}", found.id));
-                        let s = Session { id: found.id.clone(), transcript: found.transcript, cwd: Some(dir.into()) };
+                        let s = Session {
+                            id: found.id.clone(),
+                            transcript: found.transcript,
+                            cwd: Some(dir.into()),
+                            harness: Default::default(),
+                        };
                         tracked.insert(found.id, Tracked::new(s, &self.mirror.state_dir));
                     }
                 }
@@ -375,7 +380,7 @@ impl<'a> Follower<'a> {
     /// End the project's orphaned sessions (throttled inside `lifecycle`).
     fn orphans(&mut self, dir: &Path, idle: Duration) -> Flow {
         let m = &self.mirror;
-        match lifecycle::maybe_finish_orphans(m.cfg, m.store, &m.state_dir, dir, "", idle) {
+        match lifecycle::maybe_finish_orphans(m.cfg, m.store, &m.state_dir, dir, "", idle, Default::default()) {
             Ok(ids) => {
                 self.orphan_err = None;
                 for id in ids.unwrap_or_default() {

@@ -80,7 +80,7 @@ pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, proj
             };
             validate_id(&id)?;
             let cwd = session_cwd(&t, project_dir);
-            Ok(Session { id, transcript: t, cwd: Some(cwd) })
+            Ok(Session { id, transcript: t, cwd: Some(cwd), harness: Default::default() })
         }
         (None, Some(id)) => {
             validate_id(id)?;
@@ -88,14 +88,19 @@ pub fn resolve_session(transcript: Option<&Path>, session_id: Option<&str>, proj
             let direct = projects.join(paths::slug(project_dir)).join(format!("{id}.jsonl"));
             if direct.is_file() {
                 let cwd = session_cwd(&direct, project_dir);
-                return Ok(Session { id: id.into(), transcript: direct, cwd: Some(cwd) });
+                return Ok(Session { id: id.into(), transcript: direct, cwd: Some(cwd), harness: Default::default() });
             }
             if let Ok(rd) = std::fs::read_dir(&projects) {
                 for e in rd.flatten() {
                     let p = e.path().join(format!("{id}.jsonl"));
                     if p.is_file() {
                         let cwd = session_cwd(&p, project_dir);
-                        return Ok(Session { id: id.into(), transcript: p, cwd: Some(cwd) });
+                        return Ok(Session {
+                            id: id.into(),
+                            transcript: p,
+                            cwd: Some(cwd),
+                            harness: Default::default(),
+                        });
                     }
                 }
             }

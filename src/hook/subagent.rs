@@ -210,7 +210,8 @@ pub fn catch_up(
             .and_then(|a| a.agent_type.clone())
             .or_else(|| text("agentType").map(str::to_string));
         let description = text("description").map(str::to_string);
-        let child = Session { id: id.clone(), transcript: f.path.clone(), cwd: parent.cwd.clone() };
+        let child =
+            Session { id: id.clone(), transcript: f.path.clone(), cwd: parent.cwd.clone(), harness: parent.harness };
         let opts = FlushOpts {
             final_,
             reason: if final_ { reason.clone() } else { None },
