@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use common::claude::assert_same;
 use common::codex::{self, codex_bin, hook_command, rollout_kinds, say, Codex, Exec};
+use common::proxy::{Fault, FaultProxy};
 use common::servers::{self, Kind, ServerProcess};
 use common::tools::repo;
 use common::Home;
@@ -139,20 +140,30 @@ impl World {
             None => Dest::Local { root: codex.home.join(".tracecraft/store") },
             Some(kind) => {
                 let server = ServerProcess::spawn(kind);
-                let dir = codex.home.join(".tracecraft");
-                fs::create_dir_all(&dir).expect("mkdir ~/.tracecraft");
-                let cfg = json!({
-                    "backend": "s3", "endpoint": server.endpoint(), "bucket": servers::BUCKET,
-                    "project": S3_PROJECT, "agent_id": "e2e-codex", "access_key": server.access_key,
-                    "secret_key": server.secret_key, "region": servers::REGION,
-                });
-                let path = dir.join("config.json");
-                fs::write(&path, serde_json::to_vec_pretty(&cfg).expect("json")).expect("write config.json");
-                fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
                 Dest::S3 { server }
             }
         };
-        World { codex, dest, _scratch: scratch }
+        let w = World { codex, dest, _scratch: scratch };
+        if let Dest::S3 { server } = &w.dest {
+            w.use_endpoint(&server.endpoint());
+        }
+        w
+    }
+
+    /// (Re)write `~/.tracecraft/config.json` for the S3 server, reached at `endpoint` (the
+    /// server itself, or a proxy in front of it).
+    fn use_endpoint(&self, endpoint: &str) {
+        let Dest::S3 { server } = &self.dest else { panic!("use_endpoint needs an S3 destination") };
+        let dir = self.codex.home.join(".tracecraft");
+        fs::create_dir_all(&dir).expect("mkdir ~/.tracecraft");
+        let cfg = json!({
+            "backend": "s3", "endpoint": endpoint, "bucket": servers::BUCKET,
+            "project": S3_PROJECT, "agent_id": "e2e-codex", "access_key": server.access_key,
+            "secret_key": server.secret_key, "region": servers::REGION,
+        });
+        let path = dir.join("config.json");
+        fs::write(&path, serde_json::to_vec_pretty(&cfg).expect("json")).expect("write config.json");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
     }
 
     /// Register our hook in `$CODEX_HOME/hooks.json`: through `tracecraft-hook install --codex`
@@ -305,7 +316,7 @@ impl World {
         }
         say(&format!(
             "e2e codex: {} on {}: {} bytes, {} part(s), mirror settled {} ms after codex exited (codex exec {} ms)",
-            &id[..8.min(id.len())],
+            &id[id.len().saturating_sub(12)..],
             self.dest.name(),
             rollout.len(),
             parts.len(),
@@ -393,6 +404,63 @@ fn codex_mirror_s3s() {
 #[test]
 fn codex_mirror_moto() {
     mirror_scenario(Some(Kind::Moto));
+}
+
+/// The Stop race alone: our hook on Stop only (no SessionEnd to catch up), and Codex writes
+/// the rollout's last line (`event_msg/task_complete`) after the Stop hook ran. The mirror
+/// must still hold the whole rollout once the hook's processes are done.
+#[test]
+fn codex_stop_race_without_session_end() {
+    let _serial = serial();
+    let Some(bin) = codex_bin() else { return };
+    let Some(_net) = codex::offline() else { return };
+    let mut w = World::new(&bin, None);
+    w.codex.write_hooks(&["Stop"], &hook_command());
+    let a = w.codex.exec(&["say hi"]);
+    let id = a.thread_id();
+    let rollout = fs::read(w.codex.rollout(&id)).unwrap();
+    assert_eq!(rollout_kinds(&rollout).last().map(String::as_str), Some("event_msg/task_complete"));
+    let took = w.codex.wait_for_hooks(HOOKS_TIMEOUT);
+    let expected = Redactor::new(&[]).expect("redactor").redact(&rollout, &mut BTreeMap::new()).into_owned();
+    let t0 = Instant::now();
+    let replay = loop {
+        let replay: Vec<u8> = w.parts(&id).into_iter().flat_map(|(_, b)| b).collect();
+        if replay == expected || t0.elapsed() > SETTLE_TIMEOUT {
+            break replay;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_same(&replay, &expected, &format!("session {id} mirrored by Stop alone"));
+    let meta = w.meta(&id).expect("meta.json");
+    assert_eq!(meta["total_source_bytes"], json!(rollout.len()), "{meta}");
+    say(&format!(
+        "e2e codex: Stop alone mirrored the whole rollout; hooks done {} ms after codex exited",
+        took.as_millis()
+    ));
+}
+
+/// Codex caps SessionEnd hooks at 3 s. With every S3 response held 2 s, the end of the session
+/// (last part, then meta.json with `ended_at`) cannot fit in it: it must still land, and the
+/// mirror be exact, after Codex exited.
+#[test]
+fn codex_slow_s3_during_session_end() {
+    let _serial = serial();
+    let Some(bin) = codex_bin() else { return };
+    if !servers::program_available(Kind::S3s) {
+        return;
+    }
+    let Some(_net) = codex::offline() else { return };
+    let mut w = World::new(&bin, Some(Kind::S3s));
+    let Dest::S3 { server } = &w.dest else { unreachable!() };
+    let proxy = FaultProxy::start(server.addr, FaultProxy::mode(Fault::Slow(Duration::from_secs(2))));
+    w.use_endpoint(&proxy.endpoint());
+    w.register();
+    let a = w.codex.exec(&["say hi slowly"]);
+    let id = a.thread_id();
+    let ended_at_exit = w.meta(&id).is_some_and(|m| m["ended_at"].is_string());
+    assert!(!ended_at_exit, "ended_at was there when Codex exited: the bucket was not slow enough to test the cap");
+    w.assert_mirrored(&a, &id);
+    say(&format!("e2e codex: slow S3: {} delayed requests", proxy.requests()));
 }
 
 /// The harness alone (no tracecraft-hook): Codex runs offline against the mock, and a probe

@@ -68,6 +68,9 @@ pub const MOCK_TOOL_OUTPUT: &str = "hi-from-tool";
 
 /// Set in the child test process running inside the network namespace.
 const IN_NETNS_VAR: &str = "TRACECRAFT_TEST_CODEX_IN_NETNS";
+/// `0` runs the scenarios on the host network even where a namespace could be made (to
+/// watch them with host tools; the run says so).
+pub const NETNS_VAR: &str = "TRACECRAFT_TEST_CODEX_NETNS";
 
 /// The Codex CLI, or `None` when the run opted out of it (recorded); panics with the install
 /// command when it is missing.
@@ -130,7 +133,8 @@ pub fn interfaces() -> Vec<String> {
 /// loopback up, relays its output, fails if it failed, and returns `None`: the caller returns.
 /// In that child it returns `Some(Net::Isolated)` (after checking that only `lo` is there) and
 /// the caller runs its scenario. Where no namespace can be made (no `unshare`/`ip`, or neither
-/// root nor unprivileged user namespaces), it says so and returns `Some(Net::Host)`.
+/// root nor unprivileged user namespaces), or with `TRACECRAFT_TEST_CODEX_NETNS=0`, it says so
+/// and returns `Some(Net::Host)`.
 ///
 /// The child starts its own servers: endpoints of servers started outside
 /// (`TRACECRAFT_TEST_*_ENDPOINT`) are not passed on, they cannot be reached from inside.
@@ -140,6 +144,10 @@ pub fn offline() -> Option<Net> {
         let ifs = interfaces();
         assert_eq!(ifs, vec!["lo".to_string()], "the network namespace has other interfaces than lo");
         return Some(Net::Isolated);
+    }
+    if std::env::var_os(NETNS_VAR).is_some_and(|v| v == "0") {
+        say(&format!("e2e codex: NOTE: {NETNS_VAR}=0: this test runs on the host network (127.0.0.1 only)"));
+        return Some(Net::Host);
     }
     let Some(flags) = netns_flags() else {
         say("e2e codex: NOTE: no network namespace could be made here (`unshare -n` / `unshare -rn` with \
