@@ -32,6 +32,7 @@ use crate::config::Config;
 use crate::engine::flush::{FlushOpts, Mirror, Outcome};
 use crate::engine::lifecycle::{self, describe_idle};
 use crate::session::discover::{self, Discoverer};
+use crate::session::layout::Harness;
 use crate::session::state::nothing_new;
 use crate::session::state::{self, StatePaths};
 use crate::session::transcript;
@@ -92,6 +93,10 @@ pub struct FollowArgs {
     /// Upload without redaction (only for buckets you fully trust).
     #[arg(long)]
     pub no_redact: bool,
+    /// Whose sessions: claude-code (default) or codex (rollouts under $CODEX_HOME/sessions
+    /// whose session_meta records --cwd).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// clap parser for `--interval`: a finite number of seconds in [0.01, 86400].
@@ -120,6 +125,7 @@ pub fn run(a: &FollowArgs) -> Result<()> {
     let store = store::backend::open(&cfg, LIMITS)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     let mut f = Follower::new(mirror, a.interval);
+    f.harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
     match single {
         Some(session) => f.follow_one(session),
         None => f.follow_all(&dir),
@@ -128,6 +134,27 @@ pub fn run(a: &FollowArgs) -> Result<()> {
 
 /// The session to follow: as given, else the newest of the project.
 fn pick_session(a: &FollowArgs, dir: &Path) -> Result<Session> {
+    if a.harness == Some(super::HarnessArg::Codex) {
+        if a.transcript.is_some() || a.session_id.is_some() {
+            return super::resolve_codex_session(a.transcript.as_deref(), a.session_id.as_deref(), dir);
+        }
+        let sessions = paths::codex_sessions_dir()?;
+        let newest =
+            crate::session::rollout::of_project(&sessions, dir).into_iter().max_by(|a, b| a.modified.cmp(&b.modified));
+        return match newest {
+            Some(f) => Ok(Session {
+                id: f.id,
+                transcript: f.transcript,
+                cwd: Some(dir.to_path_buf()),
+                harness: Harness::Codex,
+            }),
+            None => Err(Error::NotFound(format!(
+                "no Codex session of {} under {} (give --session-id, --transcript, or use --all to wait for one)",
+                dir.display(),
+                sessions.display()
+            ))),
+        };
+    }
     if a.transcript.is_some() || a.session_id.is_some() {
         return resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), dir);
     }
@@ -151,7 +178,7 @@ struct Tracked {
 
 impl Tracked {
     fn new(session: Session, state_dir: &Path) -> Self {
-        let state = StatePaths::new(state_dir, &session.id).state;
+        let state = StatePaths::new(&state::dir_for(state_dir, session.harness), &session.id).state;
         Tracked { session, state, last_err: None }
     }
 
@@ -190,12 +217,14 @@ struct Follower<'a> {
     outage: Option<Instant>,
     backoff: Option<Duration>,
     orphan_err: Option<String>,
+    /// Whose sessions `--all` follows.
+    harness: Harness,
 }
 
 impl<'a> Follower<'a> {
     fn new(mirror: Mirror<'a>, interval: Duration) -> Self {
         let dest = mirror.cfg.describe();
-        Follower { mirror, interval, dest, outage: None, backoff: None, orphan_err: None }
+        Follower { mirror, interval, dest, outage: None, backoff: None, orphan_err: None, harness: Harness::ClaudeCode }
     }
 
     /// Print a line on stdout; a closed stdout stops the loop (with the usual final flush).
@@ -337,7 +366,11 @@ impl<'a> Follower<'a> {
         let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
         let mut said_waiting = false;
         loop {
-            for found in disc.sessions(dir)? {
+            let found_now = match self.harness {
+                Harness::Codex => crate::session::rollout::of_project(&paths::codex_sessions_dir()?, dir),
+                Harness::ClaudeCode => disc.sessions(dir)?,
+            };
+            for found in found_now {
                 match tracked.get_mut(&found.id) {
                     Some(t) => t.session.transcript = found.transcript,
                     None => {
@@ -346,7 +379,7 @@ impl<'a> Follower<'a> {
                             id: found.id.clone(),
                             transcript: found.transcript,
                             cwd: Some(dir.into()),
-                            harness: Default::default(),
+                            harness: self.harness,
                         };
                         tracked.insert(found.id, Tracked::new(s, &self.mirror.state_dir));
                     }
@@ -380,7 +413,7 @@ impl<'a> Follower<'a> {
     /// End the project's orphaned sessions (throttled inside `lifecycle`).
     fn orphans(&mut self, dir: &Path, idle: Duration) -> Flow {
         let m = &self.mirror;
-        match lifecycle::maybe_finish_orphans(m.cfg, m.store, &m.state_dir, dir, "", idle, Default::default()) {
+        match lifecycle::maybe_finish_orphans(m.cfg, m.store, &m.state_dir, dir, "", idle, self.harness) {
             Ok(ids) => {
                 self.orphan_err = None;
                 for id in ids.unwrap_or_default() {

@@ -9,6 +9,9 @@
 //! the bucket. `--sort size` ranks by the listing's total of part objects, leftovers
 //! included, before they are known. Subagents (`<id>.agent-<agent-id>`) come from the same
 //! listing and are shown under their session, never as sessions of their own.
+//!
+//! Codex CLI sessions (`sessions/codex/`) are listed with Claude Code's, one listing per
+//! harness, with a HARNESS column (`--harness` keeps one).
 
 use std::cmp::Reverse;
 use std::path::PathBuf;
@@ -49,6 +52,9 @@ pub struct ListArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Only this agent's sessions (default: Claude Code's and Codex's, in one list).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// Sort orders of `list`.
@@ -64,6 +70,8 @@ pub enum SortBy {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub id: String,
+    /// `claude-code` or `codex`.
+    pub harness: String,
     /// Parts in the replay.
     pub parts: usize,
     /// Bytes of the replay.
@@ -99,21 +107,32 @@ pub struct SubRow {
 pub fn run(a: &ListArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
-        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let (mut sessions, mut children) = crate::session::catalog::split_children(cat.sessions()?);
-    if a.remote_only {
-        let here = super::restore::local_session_ids()?;
-        sessions.retain(|s| !here.contains(&s.id) && !crate::session::layout::is_child(&s.id));
+    let mut rows = Vec::new();
+    // Each harness's top rows, then the top of them all (the top N of the union is among them).
+    for harness in super::harnesses(a.harness) {
+        let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+            .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg))
+            .in_harness(harness);
+        let (mut sessions, mut children) = crate::session::catalog::split_children(cat.sessions()?);
+        if a.remote_only {
+            let here = super::restore::local_session_ids_of(harness)?;
+            sessions.retain(|s| !here.contains(&s.id) && !crate::session::layout::is_child(&s.id));
+        }
+        sort(&mut sessions, a.sort);
+        if a.limit > 0 {
+            sessions.truncate(a.limit);
+        }
+        rows.extend(rows_of(&cat, sessions, &mut children)?);
     }
-    sort(&mut sessions, a.sort);
-    if a.limit > 0 {
-        sessions.truncate(a.limit);
-    }
-    let mut rows = rows(&cat, sessions, &mut children)?;
-    if a.sort == SortBy::Size {
+    match a.sort {
         // Exact sizes are known now; keep the shown rows consistent with them.
-        rows.sort_by_key(|r| Reverse(r.bytes));
+        SortBy::Size => rows.sort_by_key(|r| Reverse(r.bytes)),
+        SortBy::Recent => rows.sort_by_cached_key(|r| {
+            (Reverse(r.last_upload.as_deref().and_then(parse_rfc3339)), r.harness.clone(), r.id.clone())
+        }),
+    }
+    if a.limit > 0 {
+        rows.truncate(a.limit);
     }
     if a.json {
         let text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -136,8 +155,8 @@ pub fn run(a: &ListArgs) -> Result<()> {
         .max(7);
     let opt = |n: Option<u64>, f: fn(u64) -> String| n.map_or_else(|| "-".to_string(), f);
     emit(&format!(
-        "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  ENDED",
-        "SESSION", "PARTS", "STORED BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
+        "{:<idw$}  {:<11}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  ENDED",
+        "SESSION", "HARNESS", "PARTS", "STORED BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
     ))?;
     for r in &rows {
         let ended = match (&r.ended_at, &r.end_reason) {
@@ -146,8 +165,9 @@ pub fn run(a: &ListArgs) -> Result<()> {
             (None, _) => "-".into(),
         };
         emit(&format!(
-            "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  {ended}",
+            "{:<idw$}  {:<11}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  {ended}",
             r.id,
+            r.harness,
             r.parts,
             thousands(r.bytes),
             opt(r.turns, |n| n.to_string()),
@@ -159,7 +179,8 @@ pub fn run(a: &ListArgs) -> Result<()> {
             let l = label(s);
             let pad = idw.saturating_sub(l.chars().count());
             emit(&format!(
-                "{l}{:pad$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}",
+                "{l}{:pad$}  {:<11}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}",
+                "",
                 "",
                 s.parts,
                 thousands(s.bytes),
@@ -183,7 +204,7 @@ fn sort(sessions: &mut [SessionObjects], by: SortBy) {
 }
 
 /// Build the rows, fetching meta.json of each (those that have one), a few at a time.
-fn rows(
+fn rows_of(
     cat: &Catalog<'_>,
     sessions: Vec<SessionObjects>,
     children: &mut std::collections::BTreeMap<String, Vec<SessionObjects>>,
@@ -230,6 +251,7 @@ fn rows(
             started_at: meta.as_ref().and_then(|m| m.started_at.clone()),
             ended_at: meta.as_ref().and_then(|m| m.ended_at.clone()),
             end_reason: meta.as_ref().and_then(|m| m.end_reason.clone()),
+            harness: cat.harness.dir().to_string(),
             id: s.id,
         });
     }

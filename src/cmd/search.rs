@@ -20,7 +20,7 @@ use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::session::cache::{parse_size, Cache, DEFAULT_MAX};
 use crate::session::catalog::{group, replay_plan, Catalog, PlanPart, SessionObjects};
-use crate::session::layout::{is_child, sessions_prefix, HARNESS};
+use crate::session::layout::{is_child, sessions_prefix_in, Harness};
 use crate::session::meta::Meta;
 use crate::session::seal::{self, Keys};
 use crate::session::search::{parse_date, Hit, Matcher, Query, Role, Scanner};
@@ -75,6 +75,9 @@ pub struct SearchArgs {
     /// Every project in the bucket, not just this one.
     #[arg(long)]
     pub all_projects: bool,
+    /// Whose sessions to search: claude-code (default) or codex.
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
     /// Characters of context on each side of a match.
     #[arg(short = 'C', long, value_name = "N", default_value_t = 40)]
     pub context: usize,
@@ -250,6 +253,7 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
         files: false,
         no_cache: false,
         cwd: None,
+        harness: None,
     };
     let jobs = jobs(
         ctx.store.as_ref(),
@@ -302,8 +306,9 @@ fn jobs(
     m: &Matcher,
 ) -> Result<Vec<Job>> {
     let mut by_project: Vec<(String, Vec<SessionObjects>)> = Vec::new();
+    let harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
     if all_projects {
-        let marker = format!("/sessions/{HARNESS}/");
+        let marker = format!("/sessions/{}/", harness.dir());
         let mut keys: std::collections::BTreeMap<String, Vec<crate::store::ObjectInfo>> = Default::default();
         for o in store.list("")? {
             if let Some(i) = o.key.find(&marker) {
@@ -311,11 +316,11 @@ fn jobs(
             }
         }
         for (p, listing) in keys {
-            let g = group(&sessions_prefix(&p), listing);
+            let g = group(&sessions_prefix_in(&p, harness), listing);
             by_project.push((p, g));
         }
     } else {
-        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg));
+        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg)).in_harness(harness);
         let sessions = match &a.session {
             Some(q) => {
                 let s = cat.resolve(q)?;
@@ -331,7 +336,9 @@ fn jobs(
     }
     let mut out = Vec::new();
     for (p, sessions) in by_project {
-        let cat = Catalog::new(store, &p, format!("{dest} (project {p})")).with_keys(Keys::for_config(cfg));
+        let cat = Catalog::new(store, &p, format!("{dest} (project {p})"))
+            .with_keys(Keys::for_config(cfg))
+            .in_harness(harness);
         let sessions: Vec<SessionObjects> = sessions
             .into_iter()
             .filter(|s| a.subagents || !is_child(&s.id) || a.session.as_deref() == Some(s.id.as_str()))
@@ -385,7 +392,7 @@ fn metas(cat: &Catalog<'_>, cache: Option<&Cache>, sessions: &[SessionObjects]) 
             format!("meta:{}:{}:{}", m.etag.as_deref().unwrap_or(""), m.size, m.last_modified.as_deref().unwrap_or(""))
         })
     };
-    let key = |s: &SessionObjects| crate::session::layout::meta_key(cat.project, &s.id);
+    let key = |s: &SessionObjects| crate::session::layout::meta_key_in(cat.project, cat.harness, &s.id);
     let mut out: Vec<Option<Result<Option<Meta>>>> = Vec::with_capacity(sessions.len());
     let mut missing = Vec::new();
     for (i, s) in sessions.iter().enumerate() {

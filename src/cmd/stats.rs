@@ -1,7 +1,9 @@
 //! `tracecraft-hook stats`: numbers across the sessions of a project, from the `stats` each
 //! session's meta.json carries (see `insight`).
 //!
-//! Cost model: one listing of `<project>/sessions/claude-code/`, then one GET of meta.json
+//! Codex CLI sessions (`sessions/codex/`) count with Claude Code's unless `--harness` picks one.
+//!
+//! Cost model: one listing of `<project>/sessions/claude-code/` (and one of `codex/`), then one GET of meta.json
 //! per session (a few in parallel). Subagents are not fetched: their tokens are already
 //! rolled up in their session's `stats.subagent_tokens`, and the listing counts them.
 //! Sessions mirrored before stats existed (or by the Python CLI) have none until their next
@@ -44,6 +46,9 @@ pub struct StatsArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Only this agent's sessions (default: Claude Code's and Codex's together).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// `--since`: a date, an RFC 3339 time, or an age (`7d`, `12h`, `30m`) before now.
@@ -112,48 +117,51 @@ pub struct Report {
 pub fn run(a: &StatsArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
-        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let (sessions, children) = crate::session::catalog::split_children(cat.sessions()?);
-    let metas = fetch_metas(&cat, &sessions)?;
     let mut report = Report { since: a.since.map(rfc3339), ..Report::default() };
     let mut tools: BTreeMap<String, u64> = BTreeMap::new();
     let mut big = Vec::new();
-    for (s, meta) in sessions.iter().zip(metas) {
-        if let Some(since) = a.since {
-            let started = meta.as_ref().and_then(|m| m.started_at.as_deref()).and_then(parse_rfc3339);
-            if started.is_none_or(|t| t < since) {
-                continue;
+    for harness in super::harnesses(a.harness) {
+        let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+            .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg))
+            .in_harness(harness);
+        let (sessions, children) = crate::session::catalog::split_children(cat.sessions()?);
+        let metas = fetch_metas(&cat, &sessions)?;
+        for (s, meta) in sessions.iter().zip(metas) {
+            if let Some(since) = a.since {
+                let started = meta.as_ref().and_then(|m| m.started_at.as_deref()).and_then(parse_rfc3339);
+                if started.is_none_or(|t| t < since) {
+                    continue;
+                }
             }
+            report.sessions += 1;
+            report.subagents += children.get(&s.id).map_or(0, |c| c.len() as u64);
+            let Some(st) = meta.as_ref().and_then(Stats::from_meta) else {
+                report.sessions_without_stats += 1;
+                continue;
+            };
+            report.turns += st.turns;
+            report.assistant_messages += st.assistant_messages;
+            report.tool_calls += st.tool_calls.values().sum::<u64>();
+            report.compactions += st.compactions;
+            report.tool_errors += st.tool_errors;
+            report.api_errors += st.api_errors;
+            for (m, t) in &st.tokens {
+                report.tokens.entry(m.clone()).or_default().add(t);
+            }
+            for (m, t) in &st.subagent_tokens {
+                report.subagent_tokens.entry(m.clone()).or_default().add(t);
+            }
+            for (k, n) in &st.tool_calls {
+                *tools.entry(k.clone()).or_default() += n;
+            }
+            big.push(Big {
+                id: s.id.clone(),
+                started_at: meta.as_ref().and_then(|m| m.started_at.clone()),
+                turns: st.turns,
+                tokens: st.all_tokens().total(),
+                bytes: s.part_bytes(),
+            });
         }
-        report.sessions += 1;
-        report.subagents += children.get(&s.id).map_or(0, |c| c.len() as u64);
-        let Some(st) = meta.as_ref().and_then(Stats::from_meta) else {
-            report.sessions_without_stats += 1;
-            continue;
-        };
-        report.turns += st.turns;
-        report.assistant_messages += st.assistant_messages;
-        report.tool_calls += st.tool_calls.values().sum::<u64>();
-        report.compactions += st.compactions;
-        report.tool_errors += st.tool_errors;
-        report.api_errors += st.api_errors;
-        for (m, t) in &st.tokens {
-            report.tokens.entry(m.clone()).or_default().add(t);
-        }
-        for (m, t) in &st.subagent_tokens {
-            report.subagent_tokens.entry(m.clone()).or_default().add(t);
-        }
-        for (k, n) in &st.tool_calls {
-            *tools.entry(k.clone()).or_default() += n;
-        }
-        big.push(Big {
-            id: s.id.clone(),
-            started_at: meta.as_ref().and_then(|m| m.started_at.clone()),
-            turns: st.turns,
-            tokens: st.all_tokens().total(),
-            bytes: s.part_bytes(),
-        });
     }
     let mut tools: Vec<(String, u64)> = tools.into_iter().collect();
     tools.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
