@@ -463,6 +463,41 @@ fn codex_slow_s3_during_session_end() {
     say(&format!("e2e codex: slow S3: {} delayed requests", proxy.requests()));
 }
 
+/// Trust recorded the way Codex's own review records it (`[hooks.state."<key>"] trusted_hash`
+/// in config.toml, hashes from `codex app-server`'s `hooks/list`), no bypass flag: before it,
+/// `codex exec` skips our hook without a word (nothing mirrored) and `doctor` says the hooks
+/// are not trusted; after it, `doctor` says they are and the session is mirrored exactly.
+#[test]
+fn codex_recorded_trust_and_doctor() {
+    let _serial = serial();
+    let Some(bin) = codex_bin() else { return };
+    let Some(_net) = codex::offline() else { return };
+    let mut w = World::new(&bin, None);
+    w.register();
+    w.codex.bypass_trust = false;
+    let doctor = |w: &World| -> String {
+        let out = w.codex.hook(&["doctor"]);
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    };
+    let before = doctor(&w);
+    assert!(before.contains("not trusted yet"), "doctor before trust:\n{before}");
+
+    let a = w.codex.exec(&["an untrusted turn"]);
+    let ida = a.thread_id();
+    w.codex.wait_for_hooks(HOOKS_TIMEOUT);
+    assert!(w.parts(&ida).is_empty() && w.meta(&ida).is_none(), "an untrusted hook ran: the control proves nothing");
+
+    let keys = w.codex.trust_hooks();
+    let hooks_json = w.codex.hooks_path().to_string_lossy().into_owned();
+    assert!(keys.iter().any(|k| k.starts_with(&format!("{hooks_json}:stop:"))), "trusted keys: {keys:?}");
+    let after = doctor(&w);
+    assert!(after.contains("our hooks are trusted in config.toml"), "doctor after trust:\n{after}");
+    assert!(!after.contains("not trusted yet"), "doctor after trust:\n{after}");
+
+    let b = w.codex.exec(&["a trusted turn"]);
+    w.assert_mirrored(&b, &b.thread_id());
+}
+
 /// The harness alone (no tracecraft-hook): Codex runs offline against the mock, and a probe
 /// hook on every event (`tests/e2e/probe_hook.sh`, trusted by `--dangerously-bypass-hook-trust`)
 /// sees SessionStart (startup, then resume), UserPromptSubmit, the tool hooks, Stop and

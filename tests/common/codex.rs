@@ -59,10 +59,10 @@ pub const ALL_EVENTS: &[&str] = &[
     "Interrupt",
 ];
 /// The flags of every `codex exec`: JSON events on stdout, no git repository needed, unknown
-/// config keys are errors (so a typo in config.toml cannot quietly leave a remote feature on),
-/// hooks run without a recorded trust.
-pub const EXEC_FLAGS: &[&str] =
-    &["--json", "--skip-git-repo-check", "--strict-config", "--dangerously-bypass-hook-trust"];
+/// config keys are errors (so a typo in config.toml cannot quietly leave a remote feature on).
+pub const EXEC_FLAGS: &[&str] = &["--json", "--skip-git-repo-check", "--strict-config"];
+/// Runs hooks without a recorded trust (see [`Codex::bypass_trust`]).
+pub const BYPASS_TRUST: &str = "--dangerously-bypass-hook-trust";
 /// The command the mock asks for when a prompt contains `RUNTOOL` (Codex's `exec_command`).
 pub const MOCK_TOOL_OUTPUT: &str = "hi-from-tool";
 
@@ -248,6 +248,8 @@ pub struct Codex {
     /// Where run outputs go.
     pub root: PathBuf,
     pub mock: Mock,
+    /// Pass `--dangerously-bypass-hook-trust` (default); off to rely on recorded trust.
+    pub bypass_trust: bool,
     runs: usize,
 }
 
@@ -268,6 +270,7 @@ impl Codex {
             work,
             root: root.to_path_buf(),
             mock,
+            bypass_trust: true,
             runs: 0,
         };
         c.write_config();
@@ -358,6 +361,91 @@ tool_suggest = false
             .collect()
     }
 
+    /// The environment of every Codex process: a clean one with this HOME and CODEX_HOME.
+    fn codex_cmd(&self) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.env_clear()
+            .env("PATH", CLEAN_PATH)
+            .env("HOME", &self.home)
+            .env("CODEX_HOME", &self.codex_home)
+            .env("MOCK_API_KEY", "dummy-key")
+            .env("LANG", "C.UTF-8")
+            .env("TERM", "dumb")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Record trust in every hooks.json handler the way Codex's own review does, instead of
+    /// `--dangerously-bypass-hook-trust`: ask `codex app-server` (JSON-RPC over stdio) for
+    /// `hooks/list` and append `[hooks.state."<key>"] trusted_hash = "<currentHash>"` to
+    /// config.toml. Returns the keys (`<hooks.json>:<event_snake>:<group>:<handler>`).
+    pub fn trust_hooks(&self) -> Vec<String> {
+        use std::io::{BufRead, BufReader, Write};
+        let mut cmd = self.codex_cmd();
+        cmd.arg("app-server")
+            .current_dir(&self.work)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = Proc(cmd.spawn().unwrap_or_else(|e| panic!("start codex app-server: {e}")));
+        let mut stdin = child.0.stdin.take().expect("stdin");
+        let stdout = child.0.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel::<Value>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut send = |v: Value| {
+            writeln!(stdin, "{v}").and_then(|_| stdin.flush()).expect("write to codex app-server");
+        };
+        let wait_for = |id: u64| -> Value {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let m = rx.recv_timeout(left).unwrap_or_else(|e| panic!("codex app-server: no answer to {id}: {e}"));
+                if m["id"] == json!(id) {
+                    return m;
+                }
+            }
+        };
+        send(json!({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "e2e", "version": "0"}}}));
+        wait_for(1);
+        send(json!({"method": "initialized"}));
+        send(json!({"id": 2, "method": "hooks/list", "params": {"cwds": [self.work]}}));
+        let resp = wait_for(2);
+        drop(send);
+        drop(child);
+        assert!(resp.get("error").is_none(), "hooks/list: {resp}");
+        let mut found = Vec::new();
+        fn walk(v: &Value, found: &mut Vec<(String, String)>) {
+            match v {
+                Value::Object(o) => {
+                    if let (Some(k), Some(h)) =
+                        (o.get("key").and_then(Value::as_str), o.get("currentHash").and_then(Value::as_str))
+                    {
+                        found.push((k.to_string(), h.to_string()));
+                    }
+                    o.values().for_each(|x| walk(x, found));
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, found)),
+                _ => {}
+            }
+        }
+        walk(&resp["result"], &mut found);
+        assert!(!found.is_empty(), "hooks/list listed no hook: {resp}");
+        let mut toml = fs::read_to_string(self.codex_home.join("config.toml")).expect("read config.toml");
+        for (key, hash) in &found {
+            toml.push_str(&format!("\n[hooks.state.{}]\ntrusted_hash = {}\n", json!(key), json!(hash)));
+        }
+        fs::write(self.codex_home.join("config.toml"), toml).expect("write config.toml");
+        found.into_iter().map(|(k, _)| k).collect()
+    }
+
     /// `codex exec <EXEC_FLAGS> -C WORK <args>` (the prompt, or `resume <id> <prompt>`), run
     /// from the scratch root (so `-C` must carry the cwd), stdin closed, a clean environment.
     /// Panics when it fails or takes longer than [`CODEX_TIMEOUT`].
@@ -365,21 +453,14 @@ tool_suggest = false
         self.runs += 1;
         let (out, err) =
             (self.root.join(format!("codex-{}.out", self.runs)), self.root.join(format!("codex-{}.err", self.runs)));
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = self.codex_cmd();
         cmd.arg("exec")
             .arg("-C")
             .arg(&self.work)
             .args(EXEC_FLAGS)
+            .args(self.bypass_trust.then_some(BYPASS_TRUST))
             .args(args)
             .current_dir(&self.root)
-            .env_clear()
-            .env("PATH", CLEAN_PATH)
-            .env("HOME", &self.home)
-            .env("CODEX_HOME", &self.codex_home)
-            .env("MOCK_API_KEY", "dummy-key")
-            .env("LANG", "C.UTF-8")
-            .env("TERM", "dumb")
-            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(File::create(&out).expect("create .out"))
             .stderr(File::create(&err).expect("create .err"));
