@@ -499,9 +499,10 @@ fn codex_recorded_trust_and_doctor() {
 }
 
 /// The harness alone (no tracecraft-hook): Codex runs offline against the mock, and a probe
-/// hook on every event (`tests/e2e/probe_hook.sh`, trusted by `--dangerously-bypass-hook-trust`)
-/// sees SessionStart (startup, then resume), UserPromptSubmit, the tool hooks, Stop and
-/// SessionEnd, each naming the session and its rollout.
+/// hook on every event (`tests/e2e/codex_probe_hook.py`, trusted by
+/// `--dangerously-bypass-hook-trust`) sees SessionStart (startup, then resume),
+/// UserPromptSubmit, the tool hooks, Stop and SessionEnd, each naming the session and its
+/// rollout; at Stop the rollout's last line is not on disk yet (the Stop race).
 #[test]
 fn codex_runs_offline_and_fires_hooks() {
     let _serial = serial();
@@ -513,7 +514,7 @@ fn codex_runs_offline_and_fires_hooks() {
     let probe = |cx: &Codex, name: &str| -> PathBuf {
         let dir = cx.root.join(format!("probe-{name}"));
         fs::create_dir_all(&dir).unwrap();
-        let cmd = format!("sh '{}' '{}'", repo().join("tests/e2e/probe_hook.sh").display(), dir.display());
+        let cmd = format!("python3 '{}' '{}'", repo().join("tests/e2e/codex_probe_hook.py").display(), dir.display());
         cx.write_hooks(codex::ALL_EVENTS, &cmd);
         dir
     };
@@ -543,12 +544,18 @@ fn codex_runs_offline_and_fires_hooks() {
         }
         let start = got.iter().find(|p| p["hook_event_name"] == json!("SessionStart")).unwrap();
         assert_eq!(start["source"], json!(source));
+        // Whether this turn's last rollout line (`event_msg/task_complete`) was on disk when Stop ran.
+        let stop = got.iter().find(|p| p["hook_event_name"] == json!("Stop")).unwrap();
+        let at_stop = stop["_rollout_at_hook"]["task_completes"].as_u64().expect("the probe read the rollout at Stop");
+        let kinds = rollout_kinds(&fs::read(&rollout).unwrap());
+        at_stop == kinds.iter().filter(|k| *k == "event_msg/task_complete").count() as u64
     };
 
     let dir = probe(&cx, "a");
     let a = cx.exec(&["say hi"]);
     assert_eq!(a.last_message(), "Hello from the mock (request 1). You said: say hi");
-    check(&cx, &dir, &a.thread_id(), &["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"], "startup");
+    let mut complete_at_stop =
+        vec![check(&cx, &dir, &a.thread_id(), &["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"], "startup")];
 
     let dir = probe(&cx, "b");
     let b = cx.exec(&["RUNTOOL: please run a shell command"]);
@@ -556,12 +563,24 @@ fn codex_runs_offline_and_fires_hooks() {
     assert_eq!(cmds.len(), 1, "{cmds:?}");
     assert!(cmds[0]["command"].as_str().unwrap_or("").contains("echo hi-from-tool"), "{:?}", cmds[0]);
     let want = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"];
-    check(&cx, &dir, &b.thread_id(), &want, "startup");
+    complete_at_stop.push(check(&cx, &dir, &b.thread_id(), &want, "startup"));
 
     let dir = probe(&cx, "c");
     let c = cx.exec(&["resume", &b.thread_id(), "again"]);
     assert_eq!(c.thread_id(), b.thread_id());
-    check(&cx, &dir, &c.thread_id(), &["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"], "resume");
+    complete_at_stop.push(check(
+        &cx,
+        &dir,
+        &c.thread_id(),
+        &["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"],
+        "resume",
+    ));
+    // The Stop race `codex_stop_race_without_session_end` is about: seen in every run so far.
+    say(&format!("e2e codex: rollout complete when Stop ran: {complete_at_stop:?} (runs A, B, C)"));
+    assert!(
+        complete_at_stop.contains(&false),
+        "the rollout was complete at every Stop: the Stop race test no longer tests the race"
+    );
 
     // Nothing but the Responses API was asked for.
     let reqs = cx.mock.requests();

@@ -418,7 +418,6 @@ tool_suggest = false
         send(json!({"method": "initialized"}));
         send(json!({"id": 2, "method": "hooks/list", "params": {"cwds": [self.work]}}));
         let resp = wait_for(2);
-        drop(send);
         drop(child);
         assert!(resp.get("error").is_none(), "hooks/list: {resp}");
         let mut found = Vec::new();
