@@ -1,7 +1,7 @@
 //! End to end with the real Codex CLI (OpenAI, npm `@openai/codex`), offline: `codex exec`
 //! runs against a local mock of the Responses API (`tests/e2e/mock_responses.py`, streamed SSE
 //! events, 127.0.0.1 only) configured as a custom model provider in a temporary `CODEX_HOME`,
-//! inside a fresh network namespace with only loopback (see `common::codex::offline`), with
+//! inside a fresh network namespace with only loopback (see `common::codex_cli::offline`), with
 //! tracecraft-hook registered in `$CODEX_HOME/hooks.json` (by `tracecraft-hook install --codex`
 //! when the binary has it) as `<binary> hook --harness codex`.
 //!
@@ -32,7 +32,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::claude::assert_same;
-use common::codex::{self, codex_bin, hook_command, rollout_kinds, say, Codex, Exec};
+use common::codex_cli::{self as codex, codex_bin, hook_command, rollout_kinds, say, Codex, Exec};
 use common::proxy::{Fault, FaultProxy};
 use common::servers::{self, Kind, ServerProcess};
 use common::tools::repo;
