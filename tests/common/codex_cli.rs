@@ -12,11 +12,12 @@
 //!   `config.toml` that points the model at the mock Responses API
 //!   (`tests/e2e/mock_responses.py`, started with [`super::claude::Mock::start_script`]) and
 //!   turns off every remote feature, `hooks.json`, a work directory, and `codex exec` runs with
-//!   a clean environment ([`Codex::exec`]).
+//!   a clean environment ([`Codex::exec`]); hooks run through `--dangerously-bypass-hook-trust`,
+//!   or through trust recorded as Codex's own review records it ([`Codex::trust_hooks`]).
 //!
 //! What these rely on was observed with Codex CLI 0.171.0 (see tests/e2e/README.md): hooks are
 //! read from `$CODEX_HOME/hooks.json` (Claude Code's shape) and skipped without a word in
-//! `codex exec` unless trusted (`--dangerously-bypass-hook-trust`); the rollout is
+//! `codex exec` unless trusted; the rollout is
 //! `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`; `--json` prints the thread id
 //! on its first line; only `POST /v1/responses` is called.
 
