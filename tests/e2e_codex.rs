@@ -2,8 +2,8 @@
 //! runs against a local mock of the Responses API (`tests/e2e/mock_responses.py`, streamed SSE
 //! events, 127.0.0.1 only) configured as a custom model provider in a temporary `CODEX_HOME`,
 //! inside a fresh network namespace with only loopback (see `common::codex_cli::offline`), with
-//! tracecraft-hook registered in `$CODEX_HOME/hooks.json` (by `tracecraft-hook install --codex`
-//! when the binary has it) as `<binary> hook --harness codex`.
+//! tracecraft-hook registered in `$CODEX_HOME/hooks.json` by `tracecraft-hook install --codex`
+//! (`<binary> hook --harness codex`).
 //!
 //! * `codex_runs_offline_and_fires_hooks`: the harness itself, without our hook: a probe hook
 //!   on every event shows which fired, with the rollout as `transcript_path`; the mock saw
@@ -166,26 +166,19 @@ impl World {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
     }
 
-    /// Register our hook in `$CODEX_HOME/hooks.json`: through `tracecraft-hook install --codex`
-    /// when this build has it (which is then tested too), else written by the test with the
-    /// agreed command. Either way the Stop and SessionEnd handlers must be ours.
+    /// Register our hook the way users do: `tracecraft-hook install --codex` (user scope:
+    /// `$CODEX_HOME/hooks.json`), which must name `<binary> hook --harness codex` for
+    /// SessionStart, UserPromptSubmit, Stop and SessionEnd.
     fn register(&self) {
-        let help = self.codex.hook(&["install", "--help"]);
-        let has_codex = String::from_utf8_lossy(&help.stdout).contains("--codex");
-        if has_codex {
-            let out = self.codex.hook(&["install", "--codex"]);
-            assert!(
-                out.status.success(),
-                "tracecraft-hook install --codex: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(self.codex.hooks_path().is_file(), "install --codex wrote no $CODEX_HOME/hooks.json");
-        } else {
-            say("e2e codex: NOTE: this build has no `install --codex`; the test wrote hooks.json itself");
-            self.codex.write_hooks(codex::OUR_EVENTS, &hook_command());
-        }
-        for ev in ["SessionStart", "Stop", "SessionEnd"] {
+        let out = self.codex.hook(&["install", "--codex"]);
+        assert!(
+            out.status.success(),
+            "tracecraft-hook install --codex: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(self.codex.hooks_path().is_file(), "install --codex wrote no $CODEX_HOME/hooks.json");
+        for ev in ["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"] {
             let cmds = self.codex.hook_commands(ev);
             assert!(cmds.contains(&hook_command()), "{ev} handlers in hooks.json: {cmds:?}");
         }

@@ -37,12 +37,10 @@ use super::tools::{self, Tool};
 pub const CODEX_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the child test inside the network namespace may take.
 pub const CHILD_TIMEOUT: Duration = Duration::from_secs(900);
-/// The hook command `install --codex` registers (and the test writes before it exists).
+/// The hook command `install --codex` registers.
 pub fn hook_command() -> String {
     format!("{HOOK_BIN} hook --harness codex")
 }
-/// The events the test registers our hook for when it writes hooks.json itself.
-pub const OUR_EVENTS: &[&str] = &["SessionStart", "UserPromptSubmit", "Stop", "PreCompact", "SessionEnd"];
 /// Every hook event Codex 0.171.0 accepts (for the probe).
 pub const ALL_EVENTS: &[&str] = &[
     "SessionStart",
