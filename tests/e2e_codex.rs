@@ -459,7 +459,8 @@ fn codex_slow_s3_during_session_end() {
 /// Trust recorded the way Codex's own review records it (`[hooks.state."<key>"] trusted_hash`
 /// in config.toml, hashes from `codex app-server`'s `hooks/list`), no bypass flag: before it,
 /// `codex exec` skips our hook without a word (nothing mirrored) and `doctor` says the hooks
-/// are not trusted; after it, `doctor` says they are and the session is mirrored exactly.
+/// are not trusted; after it, `doctor` says they are and the session is mirrored exactly; after
+/// `uninstall --codex` nothing is mirrored any more.
 #[test]
 fn codex_recorded_trust_and_doctor() {
     let _serial = serial();
@@ -489,6 +490,20 @@ fn codex_recorded_trust_and_doctor() {
 
     let b = w.codex.exec(&["a trusted turn"]);
     w.assert_mirrored(&b, &b.thread_id());
+
+    // `uninstall --codex`: our handlers are gone, and even with every hook run regardless of
+    // trust, the next session is not mirrored.
+    let out = w.codex.hook(&["uninstall", "--codex"]);
+    assert!(out.status.success(), "uninstall --codex: {}", String::from_utf8_lossy(&out.stderr));
+    for ev in ["SessionStart", "UserPromptSubmit", "Stop", "SessionEnd"] {
+        let cmds = w.codex.hook_commands(ev);
+        assert!(!cmds.contains(&hook_command()), "{ev} still has our handler after uninstall: {cmds:?}");
+    }
+    w.codex.bypass_trust = true;
+    let c = w.codex.exec(&["after uninstall"]);
+    let idc = c.thread_id();
+    w.codex.wait_for_hooks(HOOKS_TIMEOUT);
+    assert!(w.parts(&idc).is_empty() && w.meta(&idc).is_none(), "mirrored after uninstall --codex");
 }
 
 /// The harness alone (no tracecraft-hook): Codex runs offline against the mock, and a probe

@@ -347,9 +347,11 @@ tool_suggest = false
             .expect("run tracecraft-hook")
     }
 
-    /// The handlers registered for `event` in hooks.json (their `command`s).
+    /// The handlers registered for `event` in hooks.json (their `command`s; none when there
+    /// is no hooks.json).
     pub fn hook_commands(&self, event: &str) -> Vec<String> {
-        let v: Value = serde_json::from_slice(&fs::read(self.hooks_path()).unwrap_or_default())
+        let Ok(bytes) = fs::read(self.hooks_path()) else { return Vec::new() };
+        let v: Value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{} is not JSON: {e}", self.hooks_path().display()));
         v["hooks"][event]
             .as_array()
