@@ -75,7 +75,8 @@ pub struct SearchArgs {
     /// Every project in the bucket, not just this one.
     #[arg(long)]
     pub all_projects: bool,
-    /// Whose sessions to search: claude-code (default) or codex.
+    /// Whose sessions to search: claude-code (default) or codex (matched on the stored
+    /// bytes, as with --raw).
     #[arg(long, value_enum)]
     pub harness: Option<super::HarnessArg>,
     /// Characters of context on each side of a match.
@@ -135,7 +136,9 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         regex: a.regex,
         ignore_case: a.ignore_case,
         word: a.word,
-        raw: a.raw,
+        // Searchable text is read from Claude Code's line shapes; Codex rollouts are
+        // matched on their stored bytes (as `--raw` does).
+        raw: a.raw || a.harness == Some(super::HarnessArg::Codex),
         role,
         tool: a.tool.clone(),
         since: a.since.as_deref().map(|s| parse_date(s, false)).transpose()?,
