@@ -454,3 +454,57 @@ fn codex_insight_counts_a_real_rollout() {
     assert_eq!(st["version"], "0.171.0");
     assert_eq!(st["git_branch"], "master");
 }
+
+/// `install --codex --trust` asks `codex app-server` (here a stand-in speaking its JSON-RPC:
+/// initialize, hooks/list answering like Codex 0.171) for our handlers' keys and hashes and
+/// records them in config.toml; doctor then says they are trusted; `uninstall --codex` removes
+/// exactly those entries. A missing codex binary is one clear error.
+#[test]
+fn install_codex_trust_records_what_codex_app_server_lists() {
+    let home = common::Home::new();
+    let codex = home.path().join(".codex");
+    let config = "model = \"m\" # mine\n";
+    write(&codex.join("config.toml"), config);
+    let fake = home.path().join("fake-codex");
+    write(
+        &fake,
+        r#"#!/usr/bin/env python3
+import json, os, sys, hashlib
+assert sys.argv[1:] == ["app-server"], sys.argv
+hooks_json = os.path.join(os.environ["HOME"], ".codex", "hooks.json")
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("id") == 1:
+        print(json.dumps({"id": 1, "result": {"userAgent": "fake"}}), flush=True)
+    elif m.get("id") == 2:
+        doc = json.load(open(hooks_json))
+        out = []
+        for ev, groups in doc["hooks"].items():
+            snake = "".join("_" + c.lower() if c.isupper() else c for c in ev).lstrip("_")
+            for gi, g in enumerate(groups):
+                for hi, h in enumerate(g["hooks"]):
+                    out.append({"key": "%s:%s:%d:%d" % (hooks_json, snake, gi, hi), "eventName": ev, "command": h["command"],
+                                "sourcePath": hooks_json, "currentHash": "sha256:" + hashlib.sha256(h["command"].encode()).hexdigest(),
+                                "trustStatus": "untrusted"})
+        print(json.dumps({"method": "noise"}), flush=True)
+        print(json.dumps({"id": 2, "result": {"data": [{"cwd": m["params"]["cwds"][0], "hooks": out}]}}), flush=True)
+"#,
+    );
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let run = |args: &[&str]| ok(&home.cmd(args).output().unwrap());
+    let said = run(&["install", "--codex", "--trust", "--codex-bin", fake.to_str().unwrap()]);
+    assert!(said.contains("trusted our 5 handler(s)"), "{said}");
+    let toml = fs::read_to_string(codex.join("config.toml")).unwrap();
+    assert!(toml.starts_with(config), "{toml}");
+    assert_eq!(toml.matches("trusted_hash = \"sha256:").count(), 5, "{toml}");
+    let doc = home.cmd(&["doctor"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&doc.stdout).contains("our hooks are trusted"), "{doc:?}");
+    let again = run(&["install", "--codex", "--trust", "--codex-bin", fake.to_str().unwrap()]);
+    assert!(again.contains("already trusted"), "{again}");
+    run(&["uninstall", "--codex"]);
+    assert_eq!(fs::read_to_string(codex.join("config.toml")).unwrap(), config, "back byte for byte");
+    let missing = home.cmd(&["install", "--codex", "--trust", "--codex-bin", "/nonexistent/codex"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("/nonexistent/codex") && err.lines().count() == 1, "{err}");
+}

@@ -104,6 +104,88 @@ pub fn restore(text: &str) -> (String, Vec<String>) {
     }
 }
 
+/// The comment that marks a trust entry `install --codex --trust` wrote.
+pub const TRUST_MARK: &str = "# tracecraft-hook install --codex --trust";
+
+/// Record trust for `(key, hash)` pairs (the `key` and `currentHash` Codex reports for our
+/// handlers): an existing `[hooks.state."<key>"]` table gets its `trusted_hash` set in
+/// place, a missing one is appended (marked with [`TRUST_MARK`] for uninstall). Returns the
+/// new text and the keys changed.
+pub fn set_trust(text: &str, entries: &[(String, String)]) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len() + 128 * entries.len());
+    let mut changed = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        if let Some(h) = header(body) {
+            current = h.strip_prefix("hooks.state.").map(|k| unquote(k.trim()));
+        } else if let (Some(k), Some((key, v, c))) = (&current, split_kv(body)) {
+            if let Some((_, hash)) = entries.iter().find(|(ek, _)| ek == k).filter(|_| key == "trusted_hash") {
+                seen.push(k.clone());
+                if unquote(v) != *hash {
+                    let nl = if line.ends_with('\n') { "\n" } else { "" };
+                    let c = if c.is_empty() { String::new() } else { format!(" {}", c.trim_end()) };
+                    out.push_str(&format!("trusted_hash = {}{c}{nl}", quote(hash)));
+                    changed.push(k.clone());
+                    continue;
+                }
+            }
+        }
+        out.push_str(line);
+    }
+    for (k, hash) in entries.iter().filter(|(k, _)| !seen.contains(k)) {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("\n[hooks.state.{}]\ntrusted_hash = {} {TRUST_MARK}\n", quote(k), quote(hash)));
+        changed.push(k.clone());
+    }
+    if changed.is_empty() {
+        (text.to_string(), changed)
+    } else {
+        (out, changed)
+    }
+}
+
+/// Remove the trust tables [`set_trust`] appended (their `trusted_hash` line carries
+/// [`TRUST_MARK`]), with the blank line before each. Returns the new text and the keys removed.
+pub fn remove_trust(text: &str) -> (String, Vec<String>) {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut drop = vec![false; lines.len()];
+    let mut removed = Vec::new();
+    for i in 0..lines.len() {
+        let Some(h) = header(lines[i]) else { continue };
+        let Some(k) = h.strip_prefix("hooks.state.") else { continue };
+        // Ours: exactly a header and one marked trusted_hash line.
+        let next = lines.get(i + 1).copied().unwrap_or("");
+        let table_ends = lines.get(i + 2).is_none_or(|l| l.trim().is_empty() || header(l).is_some());
+        if next.contains(TRUST_MARK) && next.trim_start().starts_with("trusted_hash") && table_ends {
+            drop[i] = true;
+            drop[i + 1] = true;
+            if i > 0 && lines[i - 1].trim().is_empty() {
+                drop[i - 1] = true;
+            }
+            removed.push(unquote(k.trim()));
+        }
+    }
+    if removed.is_empty() {
+        return (text.to_string(), removed);
+    }
+    let out: String = lines.iter().zip(&drop).filter(|(_, d)| !**d).map(|(l, _)| *l).collect();
+    (out, removed)
+}
+
+/// A TOML basic string (JSON's escapes are TOML's).
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// The value of a TOML basic string (or the text itself when it is not one).
+fn unquote(s: &str) -> String {
+    serde_json::from_str::<String>(s.trim()).unwrap_or_else(|_| s.trim().trim_matches('"').to_string())
+}
+
 /// Whether the text turns Codex hooks off (a hooks switch set to `false`).
 pub fn hooks_disabled(text: &str) -> bool {
     !enable_hooks(text).1.is_empty()
@@ -115,7 +197,7 @@ pub fn trusted_keys(text: &str) -> Vec<String> {
     let mut current: Option<String> = None;
     for line in text.lines() {
         if let Some(h) = header(line) {
-            current = h.strip_prefix("hooks.state.").map(|k| k.trim().trim_matches('"').to_string());
+            current = h.strip_prefix("hooks.state.").map(|k| unquote(k.trim()));
             continue;
         }
         if let (Some(k), Some((key, _, _))) = (&current, split_kv(line)) {
@@ -149,6 +231,26 @@ mod tests {
         assert_eq!(enable_hooks(plain), (plain.to_string(), vec![]));
         assert_eq!(restore(plain), (plain.to_string(), vec![]));
         assert!(hooks_disabled("features.hooks = false\n"));
+    }
+
+    #[test]
+    fn trust_is_recorded_updated_and_removed_exactly() {
+        let text = "model = \"m\"\n\n[hooks.state.\"/u/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:old\" # mine\n";
+        let entries = vec![
+            ("/u/hooks.json:stop:0:0".to_string(), "sha256:new".to_string()),
+            ("/h/hooks.json:session_end:0:0".to_string(), "sha256:ab".to_string()),
+        ];
+        let (t, keys) = set_trust(text, &entries);
+        assert_eq!(keys.len(), 2);
+        assert!(t.contains("[hooks.state.\"/u/hooks.json:stop:0:0\"]\ntrusted_hash = \"sha256:new\" # mine\n"), "{t}");
+        assert!(t.ends_with("\n\n[hooks.state.\"/h/hooks.json:session_end:0:0\"]\ntrusted_hash = \"sha256:ab\" # tracecraft-hook install --codex --trust\n"), "{t}");
+        assert_eq!(trusted_keys(&t).len(), 2);
+        assert_eq!(set_trust(&t, &entries).1.len(), 0, "idempotent");
+        let (back, removed) = remove_trust(&t);
+        assert_eq!(removed, ["/h/hooks.json:session_end:0:0"]);
+        assert_eq!(back, text.replace("sha256:old", "sha256:new"), "only our table goes");
+        let (plain, _) = set_trust("", &entries[1..]);
+        assert_eq!(remove_trust(&plain).0, "");
     }
 
     #[test]

@@ -129,11 +129,7 @@ fn count_line(s: &mut Stats, raw: &[u8]) {
             }
             "local_shell_call" => *s.tool_calls.entry("local_shell".into()).or_default() += 1,
             "web_search_call" => *s.tool_calls.entry("web_search".into()).or_default() += 1,
-            "function_call_output" | "custom_tool_call_output" => {
-                if failed_output(p) {
-                    s.tool_errors += 1;
-                }
-            }
+            "function_call_output" | "custom_tool_call_output" if failed_output(p) => s.tool_errors += 1,
             _ => {}
         },
         "event_msg" => match kind {
