@@ -8,6 +8,8 @@
 //! * `codex_runs_offline_and_fires_hooks`: the harness itself, without our hook: a probe hook
 //!   on every event shows which fired, with the rollout as `transcript_path`; the mock saw
 //!   only `POST /v1/responses`.
+//! * `codex_recorded_trust_and_doctor`: `install --codex --trust` against the real CLI, no
+//!   bypass flag; `doctor` before and after; `uninstall --codex`.
 //! * `codex_mirror_local` / `_s3s` / `_moto`: one turn (a fake secret in the prompt), a turn
 //!   with a shell tool call (`exec_command`), and that session resumed
 //!   (`codex exec ... resume <id> "again"`); after each, once every hook process is gone
@@ -456,11 +458,11 @@ fn codex_slow_s3_during_session_end() {
     say(&format!("e2e codex: slow S3: {} delayed requests", proxy.requests()));
 }
 
-/// Trust recorded the way Codex's own review records it (`[hooks.state."<key>"] trusted_hash`
-/// in config.toml, hashes from `codex app-server`'s `hooks/list`), no bypass flag: before it,
-/// `codex exec` skips our hook without a word (nothing mirrored) and `doctor` says the hooks
+/// Trust recorded by `install --codex --trust` (`[hooks.state."<key>"] trusted_hash` in
+/// config.toml, hashes from the real `codex app-server`'s `hooks/list`), no bypass flag: before
+/// it, `codex exec` skips our hook without a word (nothing mirrored) and `doctor` says the hooks
 /// are not trusted; after it, `doctor` says they are and the session is mirrored exactly; after
-/// `uninstall --codex` nothing is mirrored any more.
+/// `uninstall --codex` our handlers and their trust entries are gone and nothing is mirrored.
 #[test]
 fn codex_recorded_trust_and_doctor() {
     let _serial = serial();
@@ -481,9 +483,17 @@ fn codex_recorded_trust_and_doctor() {
     w.codex.wait_for_hooks(HOOKS_TIMEOUT);
     assert!(w.parts(&ida).is_empty() && w.meta(&ida).is_none(), "an untrusted hook ran: the control proves nothing");
 
-    let keys = w.codex.trust_hooks();
+    // The product records the trust: `install --codex --trust` asks the real `codex app-server`.
+    let out = w.codex.hook(&["install", "--codex", "--trust", "--codex-bin", &bin.to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "install --codex --trust: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = fs::read_to_string(w.codex.codex_home.join("config.toml")).expect("config.toml");
     let hooks_json = w.codex.hooks_path().to_string_lossy().into_owned();
-    assert!(keys.iter().any(|k| k.starts_with(&format!("{hooks_json}:stop:"))), "trusted keys: {keys:?}");
+    assert!(toml.contains(&format!("[hooks.state.\"{hooks_json}:stop:")), "no trust for Stop in config.toml:\n{toml}");
     let after = doctor(&w);
     assert!(after.contains("our hooks are trusted in config.toml"), "doctor after trust:\n{after}");
     assert!(!after.contains("not trusted yet"), "doctor after trust:\n{after}");
@@ -499,6 +509,8 @@ fn codex_recorded_trust_and_doctor() {
         let cmds = w.codex.hook_commands(ev);
         assert!(!cmds.contains(&hook_command()), "{ev} still has our handler after uninstall: {cmds:?}");
     }
+    let toml = fs::read_to_string(w.codex.codex_home.join("config.toml")).expect("config.toml");
+    assert!(!toml.contains("[hooks.state."), "trust entries left after uninstall --codex:\n{toml}");
     w.codex.bypass_trust = true;
     let c = w.codex.exec(&["after uninstall"]);
     let idc = c.thread_id();

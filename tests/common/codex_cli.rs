@@ -13,7 +13,7 @@
 //!   (`tests/e2e/mock_responses.py`, started with [`super::claude::Mock::start_script`]) and
 //!   turns off every remote feature, `hooks.json`, a work directory, and `codex exec` runs with
 //!   a clean environment ([`Codex::exec`]); hooks run through `--dangerously-bypass-hook-trust`,
-//!   or through trust recorded as Codex's own review records it ([`Codex::trust_hooks`]).
+//!   or ([`Codex::bypass_trust`] off) through trust recorded in config.toml.
 //!
 //! What these rely on was observed with Codex CLI 0.171.0 (see tests/e2e/README.md): hooks are
 //! read from `$CODEX_HOME/hooks.json` (Claude Code's shape) and skipped without a word in
@@ -374,76 +374,6 @@ tool_suggest = false
             .env("TERM", "dumb")
             .env("NO_COLOR", "1");
         cmd
-    }
-
-    /// Record trust in every hooks.json handler the way Codex's own review does, instead of
-    /// `--dangerously-bypass-hook-trust`: ask `codex app-server` (JSON-RPC over stdio) for
-    /// `hooks/list` and append `[hooks.state."<key>"] trusted_hash = "<currentHash>"` to
-    /// config.toml. Returns the keys (`<hooks.json>:<event_snake>:<group>:<handler>`).
-    pub fn trust_hooks(&self) -> Vec<String> {
-        use std::io::{BufRead, BufReader, Write};
-        let mut cmd = self.codex_cmd();
-        cmd.arg("app-server")
-            .current_dir(&self.work)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = Proc(cmd.spawn().unwrap_or_else(|e| panic!("start codex app-server: {e}")));
-        let mut stdin = child.0.stdin.take().expect("stdin");
-        let stdout = child.0.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<Value>();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        let mut send = |v: Value| {
-            writeln!(stdin, "{v}").and_then(|_| stdin.flush()).expect("write to codex app-server");
-        };
-        let wait_for = |id: u64| -> Value {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let m = rx.recv_timeout(left).unwrap_or_else(|e| panic!("codex app-server: no answer to {id}: {e}"));
-                if m["id"] == json!(id) {
-                    return m;
-                }
-            }
-        };
-        send(json!({"id": 1, "method": "initialize", "params": {"clientInfo": {"name": "e2e", "version": "0"}}}));
-        wait_for(1);
-        send(json!({"method": "initialized"}));
-        send(json!({"id": 2, "method": "hooks/list", "params": {"cwds": [self.work]}}));
-        let resp = wait_for(2);
-        drop(child);
-        assert!(resp.get("error").is_none(), "hooks/list: {resp}");
-        let mut found = Vec::new();
-        fn walk(v: &Value, found: &mut Vec<(String, String)>) {
-            match v {
-                Value::Object(o) => {
-                    if let (Some(k), Some(h)) =
-                        (o.get("key").and_then(Value::as_str), o.get("currentHash").and_then(Value::as_str))
-                    {
-                        found.push((k.to_string(), h.to_string()));
-                    }
-                    o.values().for_each(|x| walk(x, found));
-                }
-                Value::Array(a) => a.iter().for_each(|x| walk(x, found)),
-                _ => {}
-            }
-        }
-        walk(&resp["result"], &mut found);
-        assert!(!found.is_empty(), "hooks/list listed no hook: {resp}");
-        let mut toml = fs::read_to_string(self.codex_home.join("config.toml")).expect("read config.toml");
-        for (key, hash) in &found {
-            toml.push_str(&format!("\n[hooks.state.{}]\ntrusted_hash = {}\n", json!(key), json!(hash)));
-        }
-        fs::write(self.codex_home.join("config.toml"), toml).expect("write config.toml");
-        found.into_iter().map(|(k, _)| k).collect()
     }
 
     /// `codex exec <EXEC_FLAGS> -C WORK <args>` (the prompt, or `resume <id> <prompt>`), run
