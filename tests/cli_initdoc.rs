@@ -427,11 +427,13 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     put_transcript(&projects, &beta, "b1", &b1);
     let pb2 = put_transcript(&projects, &beta, "b2", &b2);
     age(&pb2, 3);
-    // Subagent transcripts are not backfilled.
+    // A subagent transcript goes with its session (as `b1.agent-y`); an agent-*.jsonl file
+    // that names no session is not a session of its own.
     put_transcript(&projects, &beta, "agent-x1", &transcript(&beta, "agent-x1", 1, false));
     let sub = projects.join(slug(&beta)).join("b1/subagents");
     fs::create_dir_all(&sub).unwrap();
-    fs::write(sub.join("agent-y.jsonl"), transcript(&beta, "y", 1, false)).unwrap();
+    let y = transcript(&beta, "y", 1, false);
+    fs::write(sub.join("agent-y.jsonl"), &y).unwrap();
 
     let s3_sessions = s3.data_root().join(BUCKET).join("alpha/sessions/claude-code");
     let local_root = sb.path().join(".tracecraft/store");
@@ -444,7 +446,8 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     for id in ["a1", "a2", "b1", "b2"] {
         assert!(out.stdout.contains(&format!("would send {id} ")), "{id}: {out:?}");
     }
-    assert!(!out.stdout.contains("agent-"), "{out:?}");
+    assert!(out.stdout.contains("would send b1.agent-y ("), "{out:?}");
+    assert!(!out.stdout.contains("would send agent-"), "{out:?}");
     let a2_complete = a2.rfind('\n').unwrap() + 1;
     assert!(out.stdout.contains(&format!("would send a2 ({} bytes)", thousands(a2_complete))), "{out:?}");
     assert!(out.stdout.contains("would backfill 2 sessions"), "{out:?}");
@@ -466,8 +469,10 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
         "{out:?}"
     );
     assert!(
-        lines.iter().any(|l| l
-            .starts_with(&format!("backfilled 2 sessions ({} bytes) to local store", thousands(b1.len() + b2.len())))),
+        lines.iter().any(|l| l.starts_with(&format!(
+            "backfilled 2 sessions and 1 subagent ({} bytes) to local store",
+            thousands(b1.len() + b2.len() + y.len())
+        ))),
         "{out:?}"
     );
     assert_eq!(replay(&s3_sessions.join("a1")), a1.as_bytes());
@@ -476,6 +481,7 @@ fn backfill_mirrors_every_session_once_to_its_own_destination() {
     assert_eq!(replay(&local_sessions.join("b2")), b2.as_bytes());
     assert!(!s3_sessions.join("b1").exists() && !local_sessions.join("a1").exists(), "wrong destination");
     assert!(!local_sessions.join("agent-x1").exists() && !local_sessions.join("y").exists());
+    assert_eq!(replay(&local_sessions.join("b1.agent-y")), y.as_bytes());
     let meta = |p: PathBuf| -> Value { serde_json::from_slice(&fs::read(p).unwrap()).unwrap() };
     assert!(meta(local_sessions.join("b2/meta.json"))["ended_at"].is_string(), "idle session finalised");
     assert!(meta(local_sessions.join("b1/meta.json"))["ended_at"].is_null(), "fresh session left open");

@@ -151,6 +151,9 @@ fn backfill_dry_run_counts_what_would_be_redacted() {
     let out = run(cmd(&home, &project, &["backfill", "--dry-run"]), None);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("would redact: github_pat 1, password_assignment 1"), "{out:?}");
-    assert!(out.stdout.contains("would redact 2 secrets in all"), "{out:?}");
+    // The session's subagent goes with it, and so does what redaction would replace in it.
+    assert!(out.stdout.contains("would send s1.agent-a1 ("), "{out:?}");
+    assert!(out.stdout.contains("would backfill 1 session and 1 subagent"), "{out:?}");
+    assert!(out.stdout.contains("would redact 3 secrets in all"), "{out:?}");
     assert!(!home.join(".tracecraft/store").exists(), "a dry run stores nothing");
 }

@@ -244,3 +244,133 @@ fn older_layout_agent_files_beside_the_session_are_mirrored_when_they_are_its_ow
     assert!(t.e.list_keys(&t.e.session_prefix(&t.child("old02"))).is_empty(), "another session's agent");
     assert!(t.e.list_keys(&t.e.session_prefix(&format!("{other_sid}.agent-old02"))).is_empty());
 }
+
+// ---------------------------------------------------------------- backfill and stop (issue 15)
+
+/// Pretend `p` was last modified `days` ago.
+fn age_days(p: &Path, days: u64) {
+    let f = std::fs::File::options().write(true).open(p).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(days * 86_400)).unwrap();
+}
+
+/// `1234567` -> `1,234,567`, as the binary prints byte counts.
+fn thousands(n: usize) -> String {
+    common::thousands(n as u64)
+}
+
+#[test]
+fn backfill_mirrors_old_sessions_with_their_subagents_exactly() {
+    let Some(e) = Env::try_new(Backend::S3s, "backfill-subagents") else { return };
+    let t = T { e, sid: common::transcript::fake_uuid("backfill-old", 1) };
+    let new_sid = common::transcript::fake_uuid("backfill-new", 2);
+    let new_child = format!("{new_sid}.agent-cc33");
+    let new_agent_path = subagent_transcript_path(&t.e.transcript_path(&new_sid), &new_sid, "cc33");
+    let new_agent_write = |start: u64, n: u64| {
+        let b = agent_lines(&new_sid, "cc33", t.e.project_dir(), start, n);
+        append(&new_agent_path, &b);
+        b
+    };
+
+    // An old session (idle for days) with a subagent in today's layout (with its sidecar)
+    // and one in the older layout beside the session file; a fresh session with one subagent.
+    let old_parent = t.e.write_transcript(&t.sid, 3, 0);
+    let a = t.agent_write("aa11", 0, 4);
+    std::fs::write(
+        t.agent_path("aa11").with_extension("meta.json"),
+        br#"{"agentType":"Explore","description":"look"}"#,
+    )
+    .unwrap();
+    let dir = t.transcript().parent().unwrap().to_path_buf();
+    let b = agent_lines(&t.sid, "old01", t.e.project_dir(), 0, 3);
+    append(&dir.join("agent-old01.jsonl"), &b);
+    for p in [t.transcript(), t.agent_path("aa11"), dir.join("agent-old01.jsonl")] {
+        age_days(&p, 3);
+    }
+    let new_parent = t.e.write_transcript(&new_sid, 2, 0);
+    let c = new_agent_write(0, 2);
+    let total = old_parent.len() + a.len() + b.len() + new_parent.len() + c.len();
+
+    // Dry run: every transcript listed, the subagents counted, nothing written.
+    let out = String::from_utf8(t.run(&["backfill", "--dry-run"])).unwrap();
+    for id in [t.child("aa11"), t.child("old01"), new_child.clone(), t.sid.clone(), new_sid.clone()] {
+        assert!(out.contains(&format!("would send {id} (")), "{id} missing:\n{out}");
+    }
+    assert!(out.contains(&format!("would backfill 2 sessions and 3 subagents ({} bytes)", thousands(total))), "{out}");
+    assert!(t.e.project_keys().is_empty(), "a dry run wrote {:?}", t.e.project_keys());
+
+    let out = String::from_utf8(t.run(&["backfill"])).unwrap();
+    assert!(out.contains(&format!("backfilled 2 sessions and 3 subagents ({} bytes)", thousands(total))), "{out}");
+    assert_eq!(t.e.replay(&t.sid), old_parent);
+    assert_eq!(t.e.replay(&t.child("aa11")), a, "subagent mirror, byte for byte");
+    assert_eq!(t.e.replay(&t.child("old01")), b, "older-layout subagent mirror");
+    assert_eq!(t.e.replay(&new_sid), new_parent);
+    assert_eq!(t.e.replay(&new_child), c);
+    for (p, child) in [(&t.sid, t.child("aa11")), (&t.sid, t.child("old01")), (&new_sid, new_child.clone())] {
+        let m = t.e.meta(&child).expect("subagent meta.json");
+        assert_eq!(m["parent_session_id"], json!(p), "{m:#}");
+        t.assert_clean_prefix(&child);
+    }
+    assert_eq!(t.e.meta(&t.child("aa11")).unwrap()["sidecar"]["description"], json!("look"));
+    let listed = |sid: &str| -> Vec<String> {
+        let m = t.e.meta(sid).unwrap();
+        m["subagents"]
+            .as_array()
+            .map_or(Vec::new(), |a| a.iter().map(|s| s["session_id"].as_str().unwrap().into()).collect())
+    };
+    let mut old_listed = listed(&t.sid);
+    old_listed.sort();
+    assert_eq!(old_listed, [t.child("aa11"), t.child("old01")]);
+    assert_eq!(listed(&new_sid), vec![new_child.clone()]);
+    // The idle session is finished, its subagents with it; the fresh one stays open.
+    for id in [t.sid.clone(), t.child("aa11"), t.child("old01")] {
+        assert!(t.e.meta(&id).unwrap()["ended_at"].is_string(), "{id} should be ended");
+    }
+    assert!(t.e.meta(&new_child).unwrap()["ended_at"].is_null());
+
+    // A second run sends nothing; a subagent that grew sends only its new lines.
+    let keys = t.e.project_keys();
+    let out = String::from_utf8(t.run(&["backfill"])).unwrap();
+    assert!(out.contains("backfilled 0 sessions (0 bytes)"), "{out}");
+    assert_eq!(t.e.project_keys(), keys);
+    let more = new_agent_write(2, 2);
+    let out = String::from_utf8(t.run(&["backfill"])).unwrap();
+    assert!(out.contains(&format!("backfilled 0 sessions and 1 subagent ({} bytes)", thousands(more.len()))), "{out}");
+    assert_eq!(t.e.replay(&new_child), [c, more].concat());
+}
+
+#[test]
+fn stop_ends_the_sessions_subagents_too() {
+    let Some(e) = Env::try_new(Backend::S3s, "stop-subagents") else { return };
+    let t = T { e, sid: common::transcript::fake_uuid("stop-subagents", 7) };
+    t.event("SessionStart");
+    t.e.write_transcript(&t.sid, 2, 0);
+    let mut a = t.agent_write("aa11", 0, 3);
+    let b = t.agent_write("bb22", 0, 2);
+    t.e.write_transcript(&t.sid, 2, 2);
+    t.event("Stop");
+    assert_eq!(t.e.replay(&t.child("aa11")), a);
+    assert_eq!(t.e.replay(&t.child("bb22")), b);
+    let state = t.e.home().join(".tracecraft/state");
+    assert!(state.join(format!("{}.json", t.child("aa11"))).exists());
+
+    let out = String::from_utf8(t.run(&["stop", &t.sid])).unwrap();
+    assert!(out.starts_with(&format!("stopped {}: marked ended at ", t.sid)), "{out}");
+    for id in [t.sid.clone(), t.child("aa11"), t.child("bb22")] {
+        let m = t.e.meta(&id).unwrap();
+        assert!(m["ended_at"].is_string(), "{id}: {m:#}");
+        assert_eq!(m["end_reason"], json!("stop"), "{id}");
+        assert!(!state.join(format!("{id}.json")).exists(), "{id}: local state left");
+    }
+    assert!(out.contains(&format!("  stopped subagent {}: marked ended at ", t.child("aa11"))), "{out}");
+    assert!(out.contains(&format!("  stopped subagent {}: marked ended at ", t.child("bb22"))), "{out}");
+    // Stopping again says so, for the subagents too.
+    let out = String::from_utf8(t.run(&["stop", &t.sid])).unwrap();
+    assert_eq!(out.matches(": already ended at ").count(), 3, "{out}");
+
+    // The agent goes on after all (a resumed session): its next flush continues after what
+    // the store holds, no byte twice.
+    a.extend(t.agent_write("aa11", 3, 2));
+    t.e.write_transcript(&t.sid, 1, 4);
+    t.event("Stop");
+    assert_eq!(t.e.replay(&t.child("aa11")), a);
+}

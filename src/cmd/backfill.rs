@@ -10,10 +10,14 @@
 //! the same way into `sessions/codex/<id>/` (the cwd their `session_meta` records picks the
 //! project); `--harness` keeps one of the two.
 //!
-//! What it deliberately does not do: subagent transcripts (`<session>/subagents/` and
-//! `agent-*.jsonl` are left to the subagent mirroring), or guessing a destination from the
-//! project directory's name (Claude Code's slug is lossy; the `cwd` recorded in the
-//! transcript is used instead).
+//! Each session's subagent transcripts (`<session>/subagents/agent-*.jsonl`, and older
+//! `agent-*.jsonl` files beside it whose first line names the session) go with it, to the
+//! same destination, through `engine::subagents` (the hook's code and bucket layout):
+//! subagents first, then the session's own flush, which lists them in its meta.json.
+//!
+//! What it deliberately does not do: guess a destination from the project directory's name
+//! (Claude Code's slug is lossy; the `cwd` recorded in the transcript is used instead), or
+//! take an `agent-*.jsonl` file for a session of its own.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -29,6 +33,7 @@ use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::config::Config;
 use crate::engine::flush::{FlushOpts, Mirror};
+use crate::engine::subagents::{self, AgentFile};
 use crate::session::layout::{meta_key_in, validate_id, Harness};
 use crate::session::meta::Meta;
 use crate::session::state::{self, StatePaths};
@@ -40,7 +45,8 @@ use crate::store::{self, Limits, Store};
 /// Which transcripts: the top-level `<session-id>.jsonl` files of
 /// `<claude>/projects/<project>/` (`<claude>` is $CLAUDE_CONFIG_DIR, else ~/.claude), for
 /// the project of --cwd (default: the current directory), or for every project with
-/// --all-projects. Subagent transcripts (`subagents/`, `agent-*.jsonl`) are skipped.
+/// --all-projects. Each session's subagent transcripts (`<id>/subagents/agent-*.jsonl`) go
+/// with it, as `<id>.agent-<agent-id>` (the hook's layout), and are counted as subagents.
 ///
 /// Where each session goes: the `cwd` recorded in the transcript's first lines selects the
 /// config, as for the hook: that directory's .tracecraft.json, else ~/.tracecraft/config.json,
@@ -97,8 +103,12 @@ struct Dest {
     store: Box<dyn Store>,
 }
 
-/// Per destination: sessions sent, source bytes sent, sessions already complete, errors.
-type Tally = [u64; 4];
+/// Per destination: sessions sent, source bytes sent, sessions already complete, errors,
+/// subagent transcripts sent.
+type Tally = [u64; 5];
+
+/// How long a backfill waits for another flush of the same session.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// Run `backfill`.
 pub fn run(a: &BackfillArgs) -> Result<()> {
@@ -138,12 +148,14 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
     let state_dir = paths::state_dir()?;
     let mirrors: Vec<Result<Mirror<'_>>> =
         dests.iter().map(|d| Mirror::new(&d.cfg, d.store.as_ref(), state_dir.clone(), None)).collect();
-    let mut tallies: Vec<Tally> = vec![[0; 4]; dests.len()];
+    let mut tallies: Vec<Tally> = vec![[0; 5]; dests.len()];
     let mut down = vec![false; dests.len()];
     let mut unrouted = 0u64;
     let progress = std::io::stderr().is_terminal();
     let total = candidates.len();
     let mut would_redact: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    // Older-layout agent files per project directory, read once for all its sessions.
+    let mut beside: HashMap<PathBuf, subagents::Beside> = HashMap::new();
 
     for (i, (c, slot)) in candidates.iter().zip(&assigned).enumerate() {
         if progress {
@@ -172,41 +184,55 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
             continue;
         }
         let final_ = !a.no_finalize && SystemTime::now().duration_since(c.mtime).is_ok_and(|d| d >= FINALIZE_IDLE);
+        // Subagent transcripts are Claude Code's; a Codex rollout has none.
+        let files = if c.harness == Harness::ClaudeCode {
+            let dir = c.transcript.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let beside = beside.entry(dir).or_insert_with_key(|d| subagents::Beside::scan(d));
+            subagents::find_with(&c.transcript, &c.id, &state_dir, beside)
+        } else {
+            Vec::new()
+        };
+        let session =
+            Session { id: c.id.clone(), transcript: c.transcript.clone(), cwd: c.cwd.clone(), harness: c.harness };
         let outcome = if a.dry_run {
-            pending(mirror, c, final_, &state_dir).and_then(|(from, to)| {
-                let n = to - from;
-                if n > 0 {
-                    if progress {
-                        eprint!("\r\x1b[K");
-                    }
-                    emit(&format!(
-                        "would send {} ({} bytes{}) from {} to {}",
-                        c.id,
-                        thousands(n),
-                        if final_ { ", idle: would be marked ended" } else { "" },
-                        c.transcript.display(),
-                        mirror.cfg.describe()
-                    ))?;
-                    match &mirror.redactor {
-                        Some(r) => {
-                            let found = redaction_counts(r, &c.transcript, from, to)?;
-                            if !found.is_empty() {
-                                emit(&format!("  would redact: {}", super::scan::describe_counts(&found)))?;
-                            }
-                            for (k, v) in found {
-                                *would_redact.entry(k).or_default() += v;
-                            }
-                        }
-                        None => emit("  redaction is off for this destination")?,
+            // The session, then each subagent it would send.
+            dry_run_one(mirror, c, final_, &state_dir, progress, &mut would_redact).and_then(|n| {
+                for f in &files {
+                    let Some(child) = Candidate::of_subagent(c, f) else { continue };
+                    let sub = dry_run_one(mirror, &child, final_, &state_dir, progress, &mut would_redact)?;
+                    if sub > 0 {
+                        tallies[idx][4] += 1;
+                        tallies[idx][1] += sub;
                     }
                 }
                 Ok(n)
             })
         } else {
-            let session =
-                Session { id: c.id.clone(), transcript: c.transcript.clone(), cwd: c.cwd.clone(), harness: c.harness };
-            let opts = FlushOpts { final_, reason: None, ..FlushOpts::default() };
-            mirror.flush(&session, &opts).map(|out| out.source_bytes())
+            // Subagents first: the session's own flush then lists them in its meta.json.
+            let done = subagents::catch_up(mirror, &session, &files, final_, None, LOCK_WAIT);
+            for ch in &done.children {
+                match &ch.result {
+                    Ok(out) if out.source_bytes() > 0 => {
+                        tallies[idx][4] += 1;
+                        tallies[idx][1] += out.source_bytes();
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        let path =
+                            files.iter().find(|f| f.id(&c.id) == ch.id).map_or(c.transcript.as_path(), |f| &f.path);
+                        report_error(progress, &ch.id, path, &e.to_string());
+                        tallies[idx][3] += 1;
+                        if matches!(e, Error::Network { .. }) {
+                            down[idx] = true;
+                        }
+                    }
+                }
+            }
+            match done.link {
+                Some(linked) => linked,
+                None => mirror.flush(&session, &FlushOpts { final_, lock_wait: LOCK_WAIT, ..FlushOpts::default() }),
+            }
+            .map(|out| out.source_bytes())
         };
         let t = &mut tallies[idx];
         match outcome {
@@ -244,6 +270,61 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+impl Candidate {
+    /// A subagent transcript of session `parent`, as a candidate of its own (`None`: gone).
+    fn of_subagent(parent: &Candidate, f: &AgentFile) -> Option<Candidate> {
+        let md = std::fs::metadata(&f.path).ok()?;
+        Some(Candidate {
+            id: f.id(&parent.id),
+            transcript: f.path.clone(),
+            len: md.len(),
+            mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            cwd: parent.cwd.clone(),
+            harness: parent.harness,
+        })
+    }
+}
+
+/// Dry run of one transcript: print what would be sent and redacted; the bytes it would send.
+fn dry_run_one(
+    mirror: &Mirror<'_>,
+    c: &Candidate,
+    final_: bool,
+    state_dir: &Path,
+    progress: bool,
+    would_redact: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<u64> {
+    let (from, to) = pending(mirror, c, final_, state_dir)?;
+    let n = to - from;
+    if n == 0 {
+        return Ok(0);
+    }
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    emit(&format!(
+        "would send {} ({} bytes{}) from {} to {}",
+        c.id,
+        thousands(n),
+        if final_ { ", idle: would be marked ended" } else { "" },
+        c.transcript.display(),
+        mirror.cfg.describe()
+    ))?;
+    match &mirror.redactor {
+        Some(r) => {
+            let found = redaction_counts(r, &c.transcript, from, to)?;
+            if !found.is_empty() {
+                emit(&format!("  would redact: {}", super::scan::describe_counts(&found)))?;
+            }
+            for (k, v) in found {
+                *would_redact.entry(k).or_default() += v;
+            }
+        }
+        None => emit("  redaction is off for this destination")?,
+    }
+    Ok(n)
 }
 
 /// Per-rule counts of what redaction would replace in `[from, to)` of a transcript, read in
@@ -291,10 +372,15 @@ fn summarize(dests: &[Dest], tallies: &[Tally], unrouted: u64, dry_run: bool) ->
     }
     let verb = if dry_run { "would backfill" } else { "backfilled" };
     let mut errors = unrouted;
-    for (dest, [sent, bytes, complete, errs]) in &lines {
+    for (dest, [sent, bytes, complete, errs, subs]) in &lines {
         errors += errs;
+        let subs = match subs {
+            0 => String::new(),
+            1 => " and 1 subagent".to_string(),
+            n => format!(" and {n} subagents"),
+        };
         emit(&format!(
-            "{verb} {sent} session{} ({} bytes) to {dest}; {complete} already complete; {errs} error{}",
+            "{verb} {sent} session{}{subs} ({} bytes) to {dest}; {complete} already complete; {errs} error{}",
             if *sent == 1 { "" } else { "s" },
             thousands(*bytes),
             if *errs == 1 { "" } else { "s" }

@@ -18,6 +18,18 @@
 //! flush and `ended_at`; active ones get a normal flush and stay open, because Claude Code
 //! may still be running them (their own SessionEnd will end them). Python tracecraft marks
 //! every followed session ended, which is wrong for sessions still in use.
+//!
+//! Subagents: each followed session's subagent transcripts (`engine::subagents`, the same
+//! code and bucket layout as the hook's) are followed with it: checked every cycle, whether
+//! or not the parent changed (a subagent writes while its parent waits), and ended with it.
+//! The list of a session's subagent files is re-read only when its `subagents/` directory
+//! or the project directory changed (two `stat`s per cycle otherwise).
+//!
+//! `--min-bytes N`, as Python tracecraft's `session mirror --min-bytes`: a transcript
+//! (session or subagent, each on its own) with fewer than N bytes beyond what the store holds
+//! is not flushed this cycle; the bytes wait for the next cycle that reaches N, or for the
+//! stop flush, which always sends everything. A subagent's link in its parent's meta.json
+//! waits for the parent's next flush when the parent has a few bytes below N.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,8 +43,10 @@ use crate::base::paths;
 use crate::config::Config;
 use crate::engine::flush::{FlushOpts, Mirror, Outcome};
 use crate::engine::lifecycle::{self, describe_idle};
+use crate::engine::subagents::{self, AgentFile};
 use crate::session::discover::{self, Discoverer};
 use crate::session::layout::Harness;
+use crate::session::meta::extra::ChildRef;
 use crate::session::state::nothing_new;
 use crate::session::state::{self, StatePaths};
 use crate::session::transcript;
@@ -62,6 +76,15 @@ still active get a normal flush and stay open, since Claude Code may still be ru
 While running, --all also ends orphaned sessions of the project: idle past the threshold and
 never given a SessionEnd (Claude Code was killed).
 
+Subagents: the subagent transcripts of every followed session (<session>/subagents/agent-*.jsonl)
+are mirrored with it, as the hook does, under <session-id>.agent-<agent-id> (\"+ following
+<id>.agent-<agent> (subagent)\"), and ended with it.
+
+--min-bytes N: a transcript with fewer than N new bytes (beyond what the store holds) is not
+uploaded this interval; its bytes wait until N have accumulated, or for the stop flush, which
+always sends everything. Each transcript counts on its own (a session, each of its subagents).
+Python tracecraft's `session mirror --min-bytes` has the same meaning. Default 1: every change.
+
 Output: one line per upload (\"uploaded <id>: N bytes in K part(s)\"); idle cycles print nothing.
 A store outage is reported once on stderr; follow retries with backoff (up to 60s) and catches
 up when the store answers. follow, the hook and `flush` share a per-session lock, so they can
@@ -90,6 +113,10 @@ pub struct FollowArgs {
     /// (not with --session-id or --transcript).
     #[arg(long)]
     pub all: bool,
+    /// Upload a transcript only once it has at least N new bytes (the stop flush always sends
+    /// everything). Counted per transcript: the session, and each of its subagents.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_bytes: u64,
     /// Upload without redaction (only for buckets you fully trust).
     #[arg(long)]
     pub no_redact: bool,
@@ -126,6 +153,7 @@ pub fn run(a: &FollowArgs) -> Result<()> {
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     let mut f = Follower::new(mirror, a.interval);
     f.harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
+    f.min_bytes = a.min_bytes;
     match single {
         Some(session) => f.follow_one(session),
         None => f.follow_all(&dir),
@@ -174,12 +202,31 @@ struct Tracked {
     state: PathBuf,
     /// Last non-network error printed for it (printed again only when it changes).
     last_err: Option<String>,
+    subs: Subs,
+}
+
+/// The subagents of a followed session.
+#[derive(Default)]
+struct Subs {
+    /// Modification times of `<dir>/<sid>/subagents` and of `<dir>` at the last scan.
+    sig: Option<(Option<SystemTime>, Option<SystemTime>)>,
+    scanned_at: Option<SystemTime>,
+    files: Vec<AgentFile>,
+    /// Flushed, not yet listed in the parent's meta.json.
+    unlinked: Vec<ChildRef>,
+    /// Last non-network error printed per subagent id.
+    errs: BTreeMap<String, String>,
+}
+
+/// A directory's modification time (`None`: it does not exist).
+fn dir_mtime(p: Option<&Path>) -> Option<SystemTime> {
+    std::fs::metadata(p?).ok()?.modified().ok()
 }
 
 impl Tracked {
     fn new(session: Session, state_dir: &Path) -> Self {
         let state = StatePaths::new(&state::dir_for(state_dir, session.harness), &session.id).state;
-        Tracked { session, state, last_err: None }
+        Tracked { session, state, last_err: None, subs: Subs::default() }
     }
 
     /// Anything to send (the engine's cheap check: no lock, no network)? A transcript that
@@ -199,6 +246,48 @@ impl Tracked {
     fn ended(&self) -> bool {
         state::load(&self.state).is_some_and(|s| s.ended)
     }
+
+    /// The session's subagent files, re-read from disk only when a directory they live in
+    /// changed (or changed within a second of the last scan: coarse timestamps).
+    fn refresh_subs(&mut self, state_dir: &Path) -> Vec<String> {
+        let t = &self.session.transcript;
+        let sig = (dir_mtime(subagents::subagents_dir(t, &self.session.id).as_deref()), dir_mtime(t.parent()));
+        let recent = |at: Option<SystemTime>| {
+            let scanned = self.subs.scanned_at.unwrap_or(SystemTime::UNIX_EPOCH);
+            at.is_some_and(|m| m + Duration::from_secs(1) >= scanned)
+        };
+        if self.subs.sig == Some(sig) && !recent(sig.0) && !recent(sig.1) {
+            return Vec::new();
+        }
+        self.subs.scanned_at = Some(SystemTime::now());
+        self.subs.sig = Some(sig);
+        let found = subagents::find(t, &self.session.id, state_dir);
+        let new: Vec<String> = found
+            .iter()
+            .filter(|f| !self.subs.files.iter().any(|o| o.agent_id == f.agent_id))
+            .map(|f| f.id(&self.session.id))
+            .collect();
+        self.subs.files = found;
+        new
+    }
+
+    /// Remember a subagent to list in the parent's meta.json (the newest facts win).
+    fn unlinked(&mut self, r: ChildRef) {
+        self.subs.unlinked.retain(|o| o.agent_id != r.agent_id);
+        self.subs.unlinked.push(r);
+    }
+}
+
+/// Whether a transcript with local state `state` has reached `min_bytes` new bytes beyond
+/// the stored cursor for `dest` (no state here: everything counts as new; a transcript
+/// shorter than the cursor was rewritten, which the engine repairs at once).
+fn enough_new(state: &Path, transcript: &Path, dest: &str, min_bytes: u64) -> bool {
+    if min_bytes <= 1 {
+        return true;
+    }
+    let Some((len, _)) = transcript::stat(transcript) else { return false };
+    let cursor = state::load(state).filter(|s| s.dest == dest).map_or(0, |s| s.cursor);
+    len < cursor || len - cursor >= min_bytes
 }
 
 /// What a cycle found out about the store.
@@ -219,12 +308,23 @@ struct Follower<'a> {
     orphan_err: Option<String>,
     /// Whose sessions `--all` follows.
     harness: Harness,
+    /// `--min-bytes`: fewer new bytes than this in a transcript wait for a later cycle.
+    min_bytes: u64,
 }
 
 impl<'a> Follower<'a> {
     fn new(mirror: Mirror<'a>, interval: Duration) -> Self {
         let dest = mirror.cfg.describe();
-        Follower { mirror, interval, dest, outage: None, backoff: None, orphan_err: None, harness: Harness::ClaudeCode }
+        Follower {
+            mirror,
+            interval,
+            dest,
+            outage: None,
+            backoff: None,
+            orphan_err: None,
+            min_bytes: 1,
+            harness: Harness::ClaudeCode,
+        }
     }
 
     /// Print a line on stdout; a closed stdout stops the loop (with the usual final flush).
@@ -288,45 +388,122 @@ impl<'a> Follower<'a> {
         self.say(&line);
     }
 
-    /// Flush one session if its transcript changed.
-    fn cycle_one(&mut self, t: &mut Tracked) -> Flow {
-        if !t.changed() {
-            return Flow::Ok;
-        }
-        let opts = FlushOpts { lock_wait: LOCK_WAIT, ..FlushOpts::default() };
-        match self.mirror.flush(&t.session, &opts) {
+    /// What a flush during the loop came to: the outcome (reported), or a wait for the next
+    /// cycle (busy lock), an outage, or an error printed once until it changes.
+    fn settle(&mut self, id: &str, r: Result<Outcome>, last_err: &mut Option<String>) -> (Flow, Option<Outcome>) {
+        match r {
             Ok(out) => {
                 self.online();
-                t.last_err = None;
-                self.report(&t.session.id, &out);
-                Flow::Ok
+                *last_err = None;
+                self.report(id, &out);
+                (Flow::Ok, Some(out))
             }
             // Someone else (the hook, `flush`) is flushing it right now: next cycle.
-            Err(Error::Busy(_)) => Flow::Ok,
-            Err(e) if e.is_transient() => self.offline(&e),
+            Err(Error::Busy(_)) => (Flow::Ok, None),
+            Err(e) if e.is_transient() => (self.offline(&e), None),
             Err(e) => {
                 let msg = e.to_string();
-                if t.last_err.as_deref() != Some(msg.as_str()) {
-                    eprintln!("tracecraft-hook: {}: {msg}", t.session.id);
-                    t.last_err = Some(msg);
+                if last_err.as_deref() != Some(msg.as_str()) {
+                    eprintln!("tracecraft-hook: {id}: {msg}");
+                    *last_err = Some(msg);
                 }
-                Flow::Ok
+                (Flow::Ok, None)
             }
         }
     }
 
-    /// The final flush of a session: everything, partial last line included, stamps ended_at.
-    fn finish(&mut self, t: &Tracked) -> Result<()> {
-        let opts = FlushOpts {
-            final_: true,
-            reason: Some(STOP_REASON.to_string()),
-            lock_wait: Duration::from_secs(30),
-            ..FlushOpts::default()
-        };
-        let out = self.mirror.flush(&t.session, &opts).map_err(|e| not_finished(&t.session.id, &e))?;
-        self.online();
-        self.report(&t.session.id, &out);
-        Ok(())
+    /// Whether a transcript has gathered `--min-bytes` new bytes.
+    fn enough(&self, state: &Path, transcript: &Path) -> bool {
+        enough_new(state, transcript, &self.mirror.cfg.dest_id(), self.min_bytes)
+    }
+
+    /// One cycle of one session: its subagents that changed (by `--min-bytes`), then the
+    /// session itself, listing the subagents flushed in its meta.json.
+    fn cycle_one(&mut self, t: &mut Tracked) -> Flow {
+        for id in t.refresh_subs(&self.mirror.state_dir) {
+            self.say(&format!("+ following {id} (subagent)"));
+        }
+        for f in t.subs.files.clone() {
+            if stop::requested() {
+                return Flow::Ok;
+            }
+            let id = f.id(&t.session.id);
+            if !subagents::has_news(&self.mirror, &t.session.id, &f, false)
+                || !self.enough(&StatePaths::new(&self.mirror.state_dir, &id).state, &f.path)
+            {
+                continue;
+            }
+            let r = subagents::flush_one(&self.mirror, &t.session, &f, false, None, LOCK_WAIT);
+            let mut last = t.subs.errs.remove(&id);
+            let (flow, link) = match r {
+                Ok((out, link)) => (self.settle(&id, Ok(out), &mut last).0, Some(link)),
+                Err(e) => (self.settle(&id, Err(e), &mut last).0, None),
+            };
+            if let Some(msg) = last {
+                t.subs.errs.insert(id, msg);
+            }
+            if let Some(link) = link {
+                t.unlinked(link);
+            }
+            if flow == Flow::Outage {
+                return flow;
+            }
+        }
+        let changed = t.changed();
+        // The parent's flush also lists new subagents; when the parent has a few bytes below
+        // --min-bytes, the listing waits for its next flush rather than send them early.
+        let due = changed && self.enough(&t.state, &t.session.transcript);
+        if !due && (changed || t.subs.unlinked.is_empty()) {
+            return Flow::Ok;
+        }
+        let opts = FlushOpts { lock_wait: LOCK_WAIT, subagents: t.subs.unlinked.clone(), ..FlushOpts::default() };
+        let r = self.mirror.flush(&t.session, &opts);
+        let (flow, out) = self.settle(&t.session.id.clone(), r, &mut t.last_err);
+        if out.is_some() {
+            t.subs.unlinked.clear();
+        }
+        flow
+    }
+
+    /// The stop flush of a session and its subagents: everything they have (a partial last
+    /// line too when `final_`, which also stamps ended_at), whatever `--min-bytes` says.
+    /// Tries every subagent, then the session; the first failure is the answer.
+    fn finish(&mut self, t: &mut Tracked, final_: bool) -> Result<()> {
+        t.refresh_subs(&self.mirror.state_dir);
+        let reason = final_.then(|| STOP_REASON.to_string());
+        let wait = Duration::from_secs(30);
+        let mut errs: Vec<Error> = Vec::new();
+        for f in t.subs.files.clone() {
+            if !subagents::has_news(&self.mirror, &t.session.id, &f, final_) {
+                continue;
+            }
+            let id = f.id(&t.session.id);
+            match subagents::flush_one(&self.mirror, &t.session, &f, final_, reason.clone(), wait) {
+                Ok((out, link)) => {
+                    self.online();
+                    self.report(&id, &out);
+                    t.unlinked(link);
+                }
+                Err(e) => errs.push(not_finished(&id, &e)),
+            }
+        }
+        let opts =
+            FlushOpts { final_, reason, lock_wait: wait, subagents: t.subs.unlinked.clone(), ..FlushOpts::default() };
+        match self.mirror.flush(&t.session, &opts) {
+            Ok(out) => {
+                self.online();
+                self.report(&t.session.id, &out);
+                t.subs.unlinked.clear();
+            }
+            Err(e) => errs.push(not_finished(&t.session.id, &e)),
+        }
+        // The first failure is the answer (printed by the caller); the others are printed here.
+        let mut errs = errs.into_iter();
+        let first = errs.next();
+        for e in errs {
+            eprintln!("tracecraft-hook: {e}");
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// `follow` of one session.
@@ -343,13 +520,19 @@ impl<'a> Follower<'a> {
                 break;
             }
         }
-        if transcript::stat(&t.session.transcript).is_none() && state::load(&t.state).is_none() {
+        t.refresh_subs(&self.mirror.state_dir);
+        if transcript::stat(&t.session.transcript).is_none()
+            && state::load(&t.state).is_none()
+            && t.subs.files.is_empty()
+        {
             // Nothing was ever sent: do not create an empty session in the store.
             self.say(&format!("stopped: nothing to mirror for {} (its transcript never appeared)", t.session.id));
             return Ok(());
         }
-        self.finish(&t)?;
-        self.say(&format!("stopped: {} marked ended", t.session.id));
+        self.finish(&mut t, true)?;
+        let subs = t.subs.files.len();
+        let with = if subs == 0 { String::new() } else { format!(" with its {}", count(subs, "subagent")) };
+        self.say(&format!("stopped: {} marked ended{with}", t.session.id));
         Ok(())
     }
 
@@ -407,7 +590,7 @@ impl<'a> Follower<'a> {
                 break;
             }
         }
-        self.stop_all(&tracked, idle)
+        self.stop_all(&mut tracked, idle)
     }
 
     /// End the project's orphaned sessions (throttled inside `lifecycle`).
@@ -437,36 +620,33 @@ impl<'a> Follower<'a> {
     }
 
     /// The `--all` stop policy: final flush for sessions idle past `idle` (or whose
-    /// transcript is gone), a normal flush for the others. Tries every session, then
-    /// reports the first failure.
-    fn stop_all(&mut self, tracked: &BTreeMap<String, Tracked>, idle: Duration) -> Result<()> {
+    /// transcript is gone), a normal flush for the others; their subagents go with them.
+    /// Tries every session, then reports the first failure.
+    fn stop_all(&mut self, tracked: &mut BTreeMap<String, Tracked>, idle: Duration) -> Result<()> {
         let now = SystemTime::now();
-        let (mut ended, mut open) = (0usize, 0usize);
+        let (mut ended, mut open, mut subs) = (0usize, 0usize, 0usize);
         let mut first_err: Option<Error> = None;
-        for t in tracked.values() {
+        for t in tracked.values_mut() {
+            t.refresh_subs(&self.mirror.state_dir);
+            subs += t.subs.files.len();
             let is_idle = t.idle_for(now).is_none_or(|d| d > idle);
+            let subs_news =
+                || t.subs.files.iter().any(|f| subagents::has_news(&self.mirror, &t.session.id, f, is_idle));
             let result = if is_idle {
-                if t.ended() && !t.changed() {
+                if t.ended() && !t.changed() && !subs_news() {
                     continue; // already ended (by its SessionEnd or as an orphan)
                 }
                 if transcript::stat(&t.session.transcript).is_none() && state::load(&t.state).is_none() {
                     continue; // gone before we ever sent anything
                 }
-                self.finish(t).map(|()| {
+                self.finish(t, true).map(|()| {
                     ended += 1;
                     self.say(&format!("ended {}: idle for more than {}", t.session.id, describe_idle(idle)));
                 })
             } else {
                 open += 1;
-                if t.changed() {
-                    let opts = FlushOpts { lock_wait: Duration::from_secs(30), ..FlushOpts::default() };
-                    match self.mirror.flush(&t.session, &opts) {
-                        Ok(out) => {
-                            self.report(&t.session.id, &out);
-                            Ok(())
-                        }
-                        Err(e) => Err(not_finished(&t.session.id, &e)),
-                    }
+                if t.changed() || subs_news() || !t.subs.unlinked.is_empty() {
+                    self.finish(t, false)
                 } else {
                     Ok(())
                 }
@@ -476,20 +656,30 @@ impl<'a> Follower<'a> {
                 first_err.get_or_insert(e);
             }
         }
+        let with = if subs == 0 { String::new() } else { format!(" (and {})", count(subs, "subagent")) };
         self.say(&format!(
-            "stopped: followed {} session{}; {ended} marked ended (idle for more than {}), {open} left open (active)",
-            tracked.len(),
-            if tracked.len() == 1 { "" } else { "s" },
+            "stopped: followed {}{with}; {ended} marked ended (idle for more than {}), {open} left open (active)",
+            count(tracked.len(), "session"),
             describe_idle(idle)
         ));
         first_err.map_or(Ok(()), Err)
     }
 }
 
+/// `1 session`, `2 sessions`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 fn not_finished(id: &str, e: &Error) -> Error {
-    Error::Invalid(format!(
-        "could not finish {id}: {e}\n  nothing is lost: the next hook event or `tracecraft-hook flush --final --session-id {id}` catches up"
-    ))
+    // A subagent is caught up with its session (`flush` takes no subagent id).
+    let how = match crate::session::layout::split_id(id) {
+        Some((parent, _)) => {
+            format!("the next hook event of {parent} or `tracecraft-hook follow --session-id {parent}`")
+        }
+        None => format!("the next hook event or `tracecraft-hook flush --final --session-id {id}`"),
+    };
+    Error::Invalid(format!("could not finish {id}: {e}\n  nothing is lost: {how} catches up"))
 }
 
 /// `d` scaled by a random factor in [0.8, 1.2], so many followers do not retry in step.

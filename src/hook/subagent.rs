@@ -1,25 +1,9 @@
-//! Subagent transcripts: mirrored like sessions, each under its own prefix, and linked both
-//! ways through meta.json. This module is the hook's part (finding the files, when to flush
-//! them); their ids are named in `session::layout` (`child_id`), their meta.json fields are
-//! written by `session::meta::extra::annotate`, and `session::catalog::children_in_store` finds them
+//! Subagent transcripts in hook mode: when to mirror them. Finding the files, flushing each
+//! as its own session and listing them in the parent's meta.json is `engine::subagents`
+//! (shared with `follow` and `backfill`, which documents the layout in the bucket); their
+//! ids are named in `session::layout` (`child_id`), their meta.json fields are written by
+//! `session::meta::extra::annotate`, and `session::catalog::children_in_store` finds them
 //! in the store.
-//!
-//! Claude Code writes a subagent's transcript to `<project-dir>/<session-id>/subagents/
-//! agent-<agent-id>.jsonl` with a small `agent-<agent-id>.meta.json` sidecar (agent type,
-//! description); older versions wrote `agent-<agent-id>.jsonl` beside the session file. Each
-//! one is mirrored by the ordinary flush engine as the session `<session-id>.agent-<agent-id>`:
-//!
-//! ```text
-//! <project>/sessions/claude-code/<session-id>.agent-<agent-id>/part-NNNNN-<hex8>.jsonl
-//! <project>/sessions/claude-code/<session-id>.agent-<agent-id>/meta.json
-//! ```
-//!
-//! outside the parent's prefix, because tracecraft's `show <session-id>` concatenates every
-//! object under `<session-id>/`. Its meta.json carries `parent_session_id`, `subagent:
-//! {agent_id, agent_type}` and the sidecar's content as `sidecar` (inside meta.json rather
-//! than as another object, which tracecraft's `show` would print with the parts). The
-//! parent's meta.json lists its subagents (`subagents: [{agent_id, agent_type, description,
-//! session_id, key_prefix, tokens}]`) and rolls their tokens up into `stats.subagent_tokens`.
 //!
 //! When: after every flush of the parent in the hook (so on each of the parent's events that
 //! changed its transcript, and at SessionEnd, where the subagents are finished too), every
@@ -31,19 +15,17 @@
 //!
 //! Deliberately not done: the hook's hot path does not look at subagent files for other
 //! events (a subagent only runs inside a parent turn, which changes the parent's transcript
-//! too); `follow` and `backfill` do not mirror subagents.
+//! too).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::base::error::Result;
 use crate::base::log::log;
 use crate::engine::flush::{FlushOpts, Mirror};
+use crate::engine::subagents::{self, AgentFile};
 use crate::host::payload::Event;
 use crate::session::layout::{child_id, validate_id};
-use crate::session::meta::extra::{ChildRef, SubagentOf};
 use crate::session::state::{nothing_new, StatePaths};
 use crate::session::transcript::tail_contains;
 use crate::session::Session;
@@ -52,79 +34,6 @@ use crate::session::Session;
 const APPEAR_WAIT: Duration = Duration::from_millis(500);
 /// How long SubagentStop waits for the agent's last line (as Stop does for the session's).
 const LAST_LINE_WAIT: Duration = Duration::from_millis(2500);
-/// Largest sidecar read.
-const SIDECAR_MAX: u64 = 64 * 1024;
-/// How much of an older-layout agent file is read to see which session it belongs to.
-const HEAD_MAX: u64 = 64 * 1024;
-
-/// A subagent transcript on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentFile {
-    pub agent_id: String,
-    pub path: PathBuf,
-}
-
-/// `agent-<id>.jsonl` -> `<id>`.
-fn agent_id_of(name: &str) -> Option<&str> {
-    let id = name.strip_prefix("agent-")?.strip_suffix(".jsonl")?;
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')).then_some(id)
-}
-
-/// The subagent transcripts of session `sid`, whose own transcript is `transcript`:
-/// `<dir>/<sid>/subagents/agent-*.jsonl`, and older `<dir>/agent-*.jsonl` files whose first
-/// line names `sid` (or that we mirrored for it before), sorted by agent id.
-pub fn find(transcript: &Path, sid: &str, state_dir: &Path) -> Vec<AgentFile> {
-    let Some(dir) = transcript.parent() else { return Vec::new() };
-    let mut out: Vec<AgentFile> = Vec::new();
-    let scan = |d: &Path, check_owner: bool, out: &mut Vec<AgentFile>| {
-        let Ok(rd) = std::fs::read_dir(d) else { return };
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let Some(aid) = name.to_str().and_then(agent_id_of) else { continue };
-            let child = child_id(sid, aid);
-            if validate_id(&child).is_err() || out.iter().any(|f| f.agent_id == aid) {
-                continue;
-            }
-            let path = e.path();
-            if !path.is_file() {
-                continue;
-            }
-            if check_owner && !StatePaths::new(state_dir, &child).state.exists() && !first_line_names(&path, sid) {
-                continue;
-            }
-            out.push(AgentFile { agent_id: aid.to_string(), path });
-        }
-    };
-    scan(&dir.join(sid).join("subagents"), false, &mut out);
-    scan(dir, true, &mut out);
-    out.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
-    out
-}
-
-/// Whether the first line of `path` (its first [`HEAD_MAX`] bytes) says `"sessionId":"<sid>"`.
-/// Inside a JSON string those quotes would be escaped, so only the key itself matches.
-fn first_line_names(path: &Path, sid: &str) -> bool {
-    use std::io::Read;
-    let Ok(f) = std::fs::File::open(path) else { return false };
-    let mut head = Vec::new();
-    if f.take(HEAD_MAX).read_to_end(&mut head).is_err() {
-        return false;
-    }
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let needle = format!("\"sessionId\":\"{sid}\"");
-    line.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
-/// The sidecar of an agent transcript (`agent-<id>.meta.json`): its JSON, or its text.
-pub fn read_sidecar(agent_path: &Path) -> Option<Value> {
-    let p = agent_path.with_extension("meta.json");
-    let md = std::fs::metadata(&p).ok()?;
-    if !md.is_file() || md.len() > SIDECAR_MAX {
-        return None;
-    }
-    let bytes = std::fs::read(&p).ok()?;
-    Some(serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())))
-}
 
 /// The subagent a SubagentStop payload announces.
 #[derive(Debug, Clone)]
@@ -189,57 +98,29 @@ pub fn catch_up(
     reason: Option<String>,
     announced: Option<&Announced>,
 ) -> Result<CatchUp> {
-    let mut files = find(&parent.transcript, &parent.id, &mirror.state_dir);
+    let mut files = subagents::find(&parent.transcript, &parent.id, &mirror.state_dir);
     if let Some(a) = announced {
-        if !files.iter().any(|f| f.agent_id == a.agent_id) && a.path.is_file() {
-            files.push(AgentFile { agent_id: a.agent_id.clone(), path: a.path.clone() });
+        match files.iter_mut().find(|f| f.agent_id == a.agent_id) {
+            Some(f) => f.agent_type = a.agent_type.clone(),
+            None if a.path.is_file() => files.push(AgentFile {
+                agent_id: a.agent_id.clone(),
+                path: a.path.clone(),
+                agent_type: a.agent_type.clone(),
+            }),
+            None => {}
         }
     }
     let lock_wait = if final_ { Duration::from_secs(60) } else { Duration::from_secs(20) };
-    let mut done = CatchUp::default();
-    let mut refs = Vec::new();
-    for f in files {
-        let id = child_id(&parent.id, &f.agent_id);
-        if nothing_new(&StatePaths::new(&mirror.state_dir, &id).state, &f.path, final_) {
-            continue;
-        }
-        let sidecar = read_sidecar(&f.path);
-        let text = |k: &str| sidecar.as_ref().and_then(|s| s.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let agent_type = announced
-            .filter(|a| a.agent_id == f.agent_id)
-            .and_then(|a| a.agent_type.clone())
-            .or_else(|| text("agentType").map(str::to_string));
-        let description = text("description").map(str::to_string);
-        let child =
-            Session { id: id.clone(), transcript: f.path.clone(), cwd: parent.cwd.clone(), harness: parent.harness };
-        let opts = FlushOpts {
-            final_,
-            reason: if final_ { reason.clone() } else { None },
-            subagent: Some(SubagentOf {
-                parent_session_id: parent.id.clone(),
-                agent_id: f.agent_id.clone(),
-                agent_type: agent_type.clone(),
-                sidecar,
-            }),
-            lock_wait,
-            ..FlushOpts::default()
-        };
-        match mirror.flush(&child, &opts) {
-            Ok(out) => {
-                done.flushed += 1;
-                done.parts += out.parts.len();
-                done.bytes += out.source_bytes();
-                refs.push(ChildRef { agent_id: f.agent_id, agent_type, description });
-            }
-            Err(e) => {
-                done.failed += 1;
-                log("WARN", &format!("subagent {id}: {e}"));
-            }
+    let c = subagents::catch_up(mirror, parent, &files, final_, reason, lock_wait);
+    let done =
+        CatchUp { flushed: c.flushed(), parts: c.parts(), bytes: c.bytes(), failed: c.children.len() - c.flushed() };
+    for f in &c.children {
+        if let Err(e) = &f.result {
+            log("WARN", &format!("subagent {}: {e}", f.id));
         }
     }
-    if !refs.is_empty() {
-        let opts = FlushOpts { final_, reason, subagents: refs, lock_wait, ..FlushOpts::default() };
-        mirror.flush(parent, &opts)?;
+    if let Some(link) = c.link {
+        link?;
     }
     Ok(done)
 }
@@ -301,36 +182,5 @@ fn wait_for(a: &Announced, sid: &str) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn agent_file_names() {
-        assert_eq!(agent_id_of("agent-a1b2.jsonl"), Some("a1b2"));
-        assert_eq!(agent_id_of("agent-a1b2.meta.json"), None);
-        assert_eq!(agent_id_of("agent-.jsonl"), None);
-        assert_eq!(agent_id_of("agent-a.b.jsonl"), None);
-    }
-
-    #[test]
-    fn find_both_layouts_and_only_this_sessions_old_ones() {
-        let d = tempfile::tempdir().unwrap();
-        let t = d.path().join("s1.jsonl");
-        std::fs::write(&t, b"{}\n").unwrap();
-        let sub = d.path().join("s1/subagents");
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(sub.join("agent-new1.jsonl"), b"{}\n").unwrap();
-        std::fs::write(sub.join("agent-new1.meta.json"), br#"{"agentType":"Explore"}"#).unwrap();
-        std::fs::write(d.path().join("agent-old1.jsonl"), b"{\"sessionId\":\"s1\",\"x\":1}\n").unwrap();
-        std::fs::write(d.path().join("agent-old2.jsonl"), b"{\"sessionId\":\"s2\"}\n").unwrap();
-        std::fs::write(d.path().join("agent-old3.jsonl"), b"{\"text\":\"\\\"sessionId\\\":\\\"s1\\\"\"}\n").unwrap();
-        let found: Vec<String> = find(&t, "s1", &d.path().join("state")).into_iter().map(|f| f.agent_id).collect();
-        assert_eq!(found, ["new1", "old1"]);
-        assert_eq!(read_sidecar(&sub.join("agent-new1.jsonl")).unwrap()["agentType"], "Explore");
-        assert_eq!(read_sidecar(&d.path().join("agent-old1.jsonl")), None);
     }
 }
