@@ -7,10 +7,14 @@ fixed seed; the output samples it. Every output ends with a newline and with the
 assistant line, whose text is LAST_TEXT (a hook payload's `last_assistant_message` can
 name it). A filler user prompt before it pads the output to the exact size.
 
-    gen_transcript.py OUT SIZE [--append] [--seed N] [--secret-every N]
+    gen_transcript.py OUT SIZE [--append] [--seed N] [--secret-every N] [--unicode]
 
 SIZE accepts K/M/G suffixes (powers of 1024). --secret-every N puts a fake credential in
-about one pool line out of N (0: none).
+about one pool line out of N (0: none). --unicode: the shape of issue 15's slow transcript,
+multi-line Unicode tool outputs (test runners with box drawing and check marks, logs in
+French, German, Japanese, Chinese, Russian, emoji, `ls` of accented names) in about half
+the lines, assistant prose in the same languages: ~1.3 KB a line on average, so 50 MiB is
+about 40,000 lines, nearly every one with JSON escapes (newlines) and non-ASCII bytes.
 """
 
 import argparse
@@ -143,6 +147,72 @@ def pool_line(rng, session, secret_every):
     return line({**body, **common(rng, session)})
 
 
+UNI_PROSE = [
+    "Je vais d'abord regarder le test qui échoue, puis corriger l'ordre de la file d'attente.",
+    "Die Konfiguration wird beim Start gelesen; der Schlüssel kommt aus der Umgebung.",
+    "テストが失敗しているので、まずログを確認します。修正後にもう一度実行します。",
+    "先查看失败的测试，然后修复任务队列的顺序问题。",
+    "Сначала посмотрю на падающий тест, потом исправлю порядок задач в очереди.",
+    "Listo ✅ — the build passes now 🎉; next: the README (naïve → naive).",
+]
+UNI_OUT = [
+    "  ✓ parses café-crème order (3 ms)",
+    "  ✗ rejects naïve résumé ➜ expected «ok», got «erreur»",
+    "│ 名前        │ サイズ │ 更新日時            │",
+    "├─────────────┼────────┼─────────────────────┤",
+    "│ données.csv │ 1,2 Mo │ 2026-11-21 19:15:12 │",
+    "WARN  [Überprüfung] Datei „Straße.txt“ nicht gefunden — übersprungen",
+    "INFO  任务 #4471 已完成 (耗时 12.5 秒) ✔",
+    "ERROR Не удалось подключиться к базе данных: тайм-аут 30 с",
+    "drwxr-xr-x  2 me me 4096 nov. 21 19:15 Résumés/",
+    "-rw-r--r--  1 me me  812 nov. 21 19:15 Ünïcödé-名前.md",
+    "   Compiling tracecraft-hook v0.1.0 (/home/me/work/projet-été)",
+    "🚀 deploy ok · 🔒 tls ok · ⚠️ 2 warnings · ❌ 0 errors",
+]
+
+
+def pool_line_unicode(rng, session, secret_every):
+    text = " ".join(rng.choice(UNI_PROSE) for _ in range(1 + rng.randrange(3)))
+    if secret_every and rng.randrange(secret_every) == 0:
+        text += " " + secret(rng)
+    tid = "toolu_" + "".join(rng.choice(ALNUM) for _ in range(24))
+    kind = rng.randrange(100)
+    if kind < 10:
+        body = {"type": "user", "message": {"role": "user", "content": text}}
+    elif kind < 35:
+        body = {
+            "type": "assistant",
+            "message": {
+                "id": "msg_" + "".join(rng.choice(ALNUM) for _ in range(24)),
+                "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [{"type": "text", "text": text + "\n\n" + rng.choice(UNI_PROSE)}],
+                "usage": {"input_tokens": rng.randrange(5000), "output_tokens": rng.randrange(900),
+                          "cache_read_input_tokens": rng.randrange(90000)},
+            },
+        }
+    elif kind < 50:
+        body = {
+            "type": "assistant",
+            "message": {
+                "id": "msg_" + "".join(rng.choice(ALNUM) for _ in range(24)),
+                "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [{"type": "tool_use", "id": tid, "name": "Bash",
+                             "input": {"command": "cd ~/projet-été && cargo test", "description": text}}],
+                "usage": {"input_tokens": rng.randrange(5000), "output_tokens": rng.randrange(900)},
+            },
+        }
+    else:
+        out = "\n".join(rng.choice(UNI_OUT) for _ in range(3 + rng.randrange(15)))
+        body = {
+            "type": "user",
+            "message": {"role": "user", "content": [{"tool_use_id": tid, "type": "tool_result", "content": out}]},
+            "toolUseResult": {"stdout": out, "stderr": "", "interrupted": False, "isImage": False},
+        }
+    return line({**body, **common(rng, session)})
+
+
 def last_line(session):
     rng = random.Random(1)
     body = {"type": "assistant", "message": {"role": "assistant", "content": [{"type": "text", "text": LAST_TEXT}]}}
@@ -159,10 +229,11 @@ def filler(session, size):
     return line({"type": "user", "message": {"role": "user", "content": "p" * (size - len(base))}, **common(rng, session)})
 
 
-def generate(out, size, seed, secret_every):
+def generate(out, size, seed, secret_every, unicode=False):
     rng = random.Random(seed)
     session = uuid(rng)
-    pool = [pool_line(rng, session, secret_every) for _ in range(3000)]
+    make = pool_line_unicode if unicode else pool_line
+    pool = [make(rng, session, secret_every) for _ in range(3000)]
     tail = last_line(session)
     budget = size - len(tail)
     if budget < 0:
@@ -195,11 +266,12 @@ def main():
     ap.add_argument("--append", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--secret-every", type=int, default=0)
+    ap.add_argument("--unicode", action="store_true", help="multi-line Unicode tool outputs (see above)")
     a = ap.parse_args()
     size = parse_size(a.size)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "ab" if a.append else "wb") as f:
-        generate(f, size, a.seed, a.secret_every)
+        generate(f, size, a.seed, a.secret_every, a.unicode)
     return 0
 
 

@@ -210,6 +210,8 @@ payload() { # FILE EVENT PROJECT ID [last_assistant_message]
 mkdir -p "$W/data"
 for d in $DELTAS; do gen "$W/data/delta-$d" "$d" --seed 11 --secret-every 100; done
 gen "$W/data/big" "$BIG" --seed 12 --secret-every 100
+# Issue 15's slow shape: multi-line Unicode tool outputs (~40,000 lines in 50 MiB).
+gen "$W/data/big-uni" "$BIG" --seed 13 --secret-every 100 --unicode
 
 # ---------------------------------------------------------------------------------------
 # Measuring
@@ -341,12 +343,13 @@ section_hook() {
 # ---------------------------------------------------------------------------------------
 # 3. A big delta: flush vs raw PUT / cp of the same bytes vs tracecraft-ai
 # ---------------------------------------------------------------------------------------
-big_rows() { # GROUP PROJECT
-  local g=$1 p=$2 id="$1-big" t
+big_rows() { # GROUP PROJECT [DATA ROW LABEL]
+  local g=$1 p=$2 data=${3:-$W/data/big} row=${4:-$1.big} label=${5:-"flush, $BIG delta"} id t
+  id="${row//./-}"
   t="$(transcript_of "$p" "$id")"
   gen "$t" 64K --seed 5
   "$BIN" flush --session-id "$id" --cwd "$p" >/dev/null
-  measure "$g.big" "$g" tracecraft-hook "flush, $BIG delta" "$BIG_RUNS" 0 "cat '$W/data/big' >> '$t'" \
+  measure "$row" "$g" tracecraft-hook "$label" "$BIG_RUNS" 0 "cat '$data' >> '$t'" \
     "$BIN flush --session-id $id --cwd $p"
 }
 # The same big delta to a project with client-side encryption (age; target <= 1.2x s3.big).
@@ -375,6 +378,9 @@ section_big() {
   split -b 8M -d "$W/data/big" "$W/data/big.piece."
   for f in "$W/data/big.piece."*; do pieces+=(-T "$f" "$ENDPOINT/bench/raw/${f##*/}"); done
   measure s3.big.raw8 s3 curl "raw PUTs of the same $BIG in 8 MiB pieces" "$BIG_RUNS" 1 "" "$curl_put ${pieces[*]}"
+  big_rows s3 "$P_S3" "$W/data/big-uni" s3.bigu "flush, $BIG delta of multi-line Unicode tool outputs"
+  measure s3.bigu.raw s3 curl "raw PUT of the same $BIG Unicode delta (physical floor)" "$BIG_RUNS" 1 "" \
+    "$curl_put -T $W/data/big-uni $ENDPOINT/bench/raw/big-uni.jsonl"
   if [ -n "$TC_PY" ]; then
     t="$(transcript_of "$P_S3" py-big)"
     gen "$t" 64K --seed 5

@@ -10,7 +10,15 @@
 //!    last part that ends inside a line (a later flush may re-send it);
 //! 3. stream the targets into ONE new object at the seq of the first, with a deterministic
 //!    hex8 (sha256 of "compact\n<sid>\n<first>\n<last>") that differs from the original's:
-//!    multipart upload on S3, temp file + rename locally; memory stays bounded;
+//!    multipart upload on S3, temp file + rename locally; memory stays bounded. Parts are
+//!    not downloaded where the store can copy them itself (`Upload::copy_from`): on S3 a
+//!    part of 5 MiB or more becomes an `UploadPartCopy` (only smaller parts come down, to
+//!    be batched into uploaded parts of 5 MiB or more; a server that refuses copying gets
+//!    everything the old way), locally a file-to-file copy in the kernel. Sealed parts
+//!    (`encrypt`) are always downloaded: age files do not concatenate, the merged part is
+//!    one new age file. A merged part made with copies has no `sha256` (its bytes never
+//!    passed here) but `piece_sha256`, the `[bytes, sha256]` of each original in order,
+//!    when every original had a sha256 (see `engine::flush::restored_prefix`);
 //! 4. rewrite meta.json (conditional on the version read, when the store gives ETags):
 //!    the merged entry (`compacted_from: <count>` as Python writes it,
 //!    plus `compacted_seqs: [first, last]`, cursor_range when known, sha256) replaces the
@@ -137,7 +145,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
         originals: originals.filter(|k| *k != merged_key).collect(),
     };
     crate::session::journal::begin(&state_dir, &id, &pending)?;
-    let (total, sha, stored) = upload_merged(store, &cat.keys, &merged_key, targets)?;
+    let (total, sha, stored, copies) = upload_merged(store, &cat.keys, &merged_key, targets)?;
     if let Some(info) = store.head(&merged_key)? {
         if info.size != stored {
             return Err(Error::Invalid(format!(
@@ -152,6 +160,11 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let target_ids: HashSet<(u32, &str)> = targets.iter().map(|t| (t.obj.seq, t.obj.hex8.as_str())).collect();
     meta.parts.retain(|e| !target_ids.contains(&(e.seq, e.uuid.as_str())) && !(first..=last).contains(&e.seq));
     let mut entry = merged_entry(&plan, k, &hex8, last, total, sha);
+    if entry.sha256.is_none() {
+        if let Some(pieces) = piece_hashes(targets) {
+            entry.extra.insert("piece_sha256".into(), json!(pieces));
+        }
+    }
     if sealed {
         entry.extra.insert(crate::session::seal::PART_MARK.into(), "age".into());
     }
@@ -185,8 +198,9 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let deleted = delete_all(store, doomed.filter(|k| *k != merged_key))?;
     crate::session::journal::done(&state_dir, &id)?;
     let kept = plan.parts.len() - k;
+    let how = if copies > 0 { format!(", {copies} copied by the store") } else { String::new() };
     emit(&format!(
-        "compacted {id}: {k} parts ({} bytes) merged into {}{suffix}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
+        "compacted {id}: {k} parts ({} bytes{how}) merged into {}{suffix}, {kept} part{} kept, {deleted} object{} deleted ({dest})",
         thousands(total),
         part_name(first, &hex8),
         plural(kept),
@@ -276,9 +290,20 @@ pub fn compact_hex(id: &str, first: u32, last: u32, avoid: &HashSet<&str>) -> St
 
 /// Stream the targets' replay bytes, in order, into one new object at `key` (sealed when
 /// `key` is a sealed part's: decrypted parts are re-encrypted as one age file on the way).
-/// Returns (replay bytes, their sha256, bytes stored).
-fn upload_merged(store: &dyn Store, keys: &Keys, key: &str, targets: &[PlanPart]) -> Result<(u64, String, u64)> {
+/// Returns (replay bytes, their sha256 unless the store copied some, bytes stored, parts
+/// the store copied).
+fn upload_merged(
+    store: &dyn Store,
+    keys: &Keys,
+    key: &str,
+    targets: &[PlanPart],
+) -> Result<(u64, Option<String>, u64, usize)> {
     let mut up = store.upload(key)?;
+    if !crate::session::seal::is_sealed(key) {
+        let (n, sha, copies) = append_targets(store, keys, targets, &mut up)?;
+        up.finish()?;
+        return Ok((n, sha, n, copies));
+    }
     let mut sink = UploadSink { up: &mut up, n: 0, err: None };
     let copied = if crate::session::seal::is_sealed(key) {
         let sealing = |e: io::Error| Error::Crypt(format!("sealing {key}: {e}"));
@@ -294,7 +319,104 @@ fn upload_merged(store: &dyn Store, keys: &Keys, key: &str, targets: &[PlanPart]
     let (n, sha) = copied.map_err(|e| sink.err.take().unwrap_or(e))?;
     let stored = sink.n;
     up.finish()?;
-    Ok((n, sha, stored))
+    Ok((n, Some(sha), stored, 0))
+}
+
+/// The plain (not sealed) targets into `up`, in order: each copied by the store where it
+/// can, the rest downloaded and written. Returns (bytes, their sha256 when none was
+/// copied, parts copied whole or in part).
+fn append_targets(
+    store: &dyn Store,
+    keys: &Keys,
+    targets: &[PlanPart],
+    up: &mut Box<dyn Upload + '_>,
+) -> Result<(u64, Option<String>, usize)> {
+    let mut hasher = Some(Sha256::new());
+    let mut progress = crate::base::progress::Progress::new("compacting", targets.iter().map(|t| t.obj.size).sum());
+    let mut total = 0u64;
+    for t in targets {
+        progress.update(total);
+        let (key, size) = (t.obj.key.as_str(), t.obj.size);
+        let copied = up.copy_from(key, size, t.obj.etag.as_deref())?;
+        if copied > 0 {
+            hasher = None;
+        }
+        // The rest (all of it when nothing was copied) comes through us.
+        if copied == 0 {
+            let mut sink = UploadSink { up: &mut *up, n: 0, err: None };
+            let alive = hasher.is_some();
+            let mut w = HashWriter { out: &mut sink, hasher: hasher.take().unwrap_or_default(), n: 0 };
+            let got = crate::session::seal::get_part_to(store, keys, key, &mut w);
+            let (h, n) = (w.hasher, w.n);
+            if alive {
+                hasher = Some(h);
+            }
+            let got = got.map_err(|e| sink.err.take().unwrap_or(e))?.map(|c| c.stored);
+            check_size(store, t, got.map(|_| n))?;
+        } else {
+            let mut at = copied;
+            while at < size {
+                let to = size.min(at + (8 << 20));
+                let Some(piece) = store.get_range(key, at, to)? else {
+                    check_size(store, t, None)?; // always an error: the part is gone
+                    break;
+                };
+                if piece.len() as u64 != to - at {
+                    return Err(Error::Invalid(format!(
+                        "{key} in {}: asked for bytes {at}..{to}, got {}; it changed meanwhile, nothing was compacted",
+                        store.describe(),
+                        piece.len()
+                    )));
+                }
+                up.write(&piece)?;
+                at = to;
+            }
+        }
+        total += size;
+    }
+    Ok((total, hasher.map(|h| hex(&h.finalize())), up.store_copies()))
+}
+
+/// A target read whole (`Some(bytes)`) or found missing (`None`): its size must be the listed one.
+fn check_size(store: &dyn Store, t: &PlanPart, got: Option<u64>) -> Result<()> {
+    match got {
+        Some(n) if n == t.obj.size => Ok(()),
+        Some(n) => Err(Error::Invalid(format!(
+            "{} in {} has {n} bytes, the listing said {}; it changed meanwhile, nothing was compacted",
+            t.obj.key,
+            store.describe(),
+            t.obj.size
+        ))),
+        None => Err(Error::NotFound(format!(
+            "{} disappeared from {} during compaction; nothing was compacted",
+            t.obj.key,
+            store.describe()
+        ))),
+    }
+}
+
+/// `[bytes, sha256]` of each target in order, from meta.json (a merged target contributes
+/// its own pieces); `None` when one has no hash (a part written by the Python CLI).
+fn piece_hashes(targets: &[PlanPart]) -> Option<Vec<(u64, String)>> {
+    let mut out = Vec::new();
+    for t in targets {
+        let e = t.entry.as_ref()?;
+        if e.uploaded_bytes != t.obj.size {
+            return None;
+        }
+        match (&e.sha256, e.extra.get("piece_sha256")) {
+            (Some(h), _) => out.push((e.uploaded_bytes, h.clone())),
+            (None, Some(p)) => {
+                let pieces: Vec<(u64, String)> = serde_json::from_value(p.clone()).ok()?;
+                if pieces.iter().map(|(n, _)| n).sum::<u64>() != t.obj.size {
+                    return None;
+                }
+                out.extend(pieces);
+            }
+            (None, None) => return None,
+        }
+    }
+    Some(out)
 }
 
 /// Copy the targets' replay bytes into `out`, checking each against the listing. Returns
@@ -374,7 +496,7 @@ impl Write for UploadSink<'_, '_> {
 }
 
 /// meta.json's entry for the merged part.
-fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: String) -> PartEntry {
+fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: Option<String>) -> PartEntry {
     let targets = &plan.parts[..k];
     // The replay starts at source offset 0, so the plan's first part starts there.
     let from = targets[0].entry.as_ref().and_then(|e| e.cursor_range).map(|r| r[0]).or(Some(0));
@@ -422,7 +544,7 @@ fn merged_entry(plan: &Plan, k: usize, hex8: &str, last: u32, total: u64, sha: S
         redactions,
         uploaded_at: Some(uploaded_at),
         compacted_from: Some(json!(k)),
-        sha256: Some(sha),
+        sha256: sha,
         source_sha256: None,
         extra,
     }

@@ -622,6 +622,7 @@ mod tests {
                 hex8: "aaaaaaaa".into(),
                 size: b.len() as u64,
                 last_modified: None,
+                etag: None,
             });
         }
         let all: Vec<u8> = bodies.concat();

@@ -651,10 +651,28 @@ pub fn restored_prefix(meta: &Meta, t: &mut Transcript) -> Result<Option<u64>> {
             Some(h) if t.hash_range(pos, pos + p.uploaded_bytes)?.as_deref() == Some(h.as_str()) => {
                 pos += p.uploaded_bytes
             }
+            None if pieces_match(p, t, pos)? => pos += p.uploaded_bytes,
             _ => return Ok(None),
         }
     }
     Ok((!parts.is_empty()).then_some(pos))
+}
+
+/// A part that `compact` merged with server-side copies has no sha256 of its own, but the
+/// `[bytes, sha256]` of each original in `piece_sha256`: whether they all match from `pos`.
+fn pieces_match(p: &PartEntry, t: &mut Transcript, mut pos: u64) -> Result<bool> {
+    let Some(v) = p.extra.get("piece_sha256") else { return Ok(false) };
+    let Ok(pieces) = serde_json::from_value::<Vec<(u64, String)>>(v.clone()) else { return Ok(false) };
+    if pieces.is_empty() || pieces.iter().try_fold(0u64, |a, (n, _)| a.checked_add(*n)) != Some(p.uploaded_bytes) {
+        return Ok(false);
+    }
+    for (n, h) in &pieces {
+        if t.hash_range(pos, pos + n)?.as_deref() != Some(h.as_str()) {
+            return Ok(false);
+        }
+        pos += n;
+    }
+    Ok(true)
 }
 
 fn ends_with_newline(t: &mut Transcript, to: u64) -> Result<bool> {
@@ -679,6 +697,35 @@ mod tests {
         assert_eq!((sha.as_str(), source_sha.as_str()), (sha256_hex(&source).as_str(), sha256_hex(&source).as_str()));
         let body = b"{\"a\":\"[REDACTED:aws_access_key]\"}\n".to_vec();
         assert_eq!(part_hashes(&body, &source), (sha256_hex(&body), sha256_hex(&source)));
+    }
+
+    #[test]
+    fn a_copy_compacted_part_is_recognised_in_a_restored_file_by_its_pieces() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.jsonl");
+        let (a, b) = (b"{\"a\":1}\n".as_slice(), b"{\"b\":22}\n".as_slice());
+        std::fs::write(&path, [a, b].concat()).unwrap();
+        let mut t = Transcript::open(&path).unwrap();
+        let mut meta = Meta::new("s");
+        let mut part = PartEntry {
+            seq: 0,
+            uuid: "deadbeef".into(),
+            uploaded_bytes: (a.len() + b.len()) as u64,
+            compacted_from: Some(serde_json::json!(2)),
+            ..Default::default()
+        };
+        let pieces = serde_json::json!([[a.len(), sha256_hex(a)], [b.len(), sha256_hex(b)]]);
+        part.extra.insert("piece_sha256".into(), pieces);
+        meta.parts.push(part.clone());
+        assert_eq!(restored_prefix(&meta, &mut t).unwrap(), Some((a.len() + b.len()) as u64));
+        // A piece that does not match, or pieces that do not add up: not recognised.
+        part.extra
+            .insert("piece_sha256".into(), serde_json::json!([[a.len(), sha256_hex(b)], [b.len(), sha256_hex(b)]]));
+        meta.parts = vec![part.clone()];
+        assert_eq!(restored_prefix(&meta, &mut t).unwrap(), None);
+        part.extra.insert("piece_sha256".into(), serde_json::json!([[a.len(), sha256_hex(a)]]));
+        meta.parts = vec![part];
+        assert_eq!(restored_prefix(&meta, &mut t).unwrap(), None);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct PartObject {
     pub size: u64,
     /// As the store reported it (S3: `2026-01-02T03:04:05.000Z`).
     pub last_modified: Option<String>,
+    /// As the listing reported it (what `compact`'s server-side copy is conditional on).
+    pub etag: Option<String>,
 }
 
 /// Everything the listing shows under one session's prefix.
@@ -365,6 +367,7 @@ pub fn group(prefix: &str, listing: Vec<ObjectInfo>) -> Vec<SessionObjects> {
                 hex8: hex8.to_string(),
                 size: o.size,
                 last_modified: o.last_modified.clone(),
+                etag: o.etag.clone(),
                 key: o.key,
             });
         } else {
@@ -419,6 +422,7 @@ mod tests {
             hex8: hex8.into(),
             size: 10,
             last_modified: None,
+            etag: None,
         }
     }
 

@@ -52,7 +52,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use crate::session::claude_line::{self, Content, Line, Usage};
 
 use crate::base::error::Result;
 use crate::base::util::parse_rfc3339;
@@ -125,13 +126,12 @@ impl Tokens {
     }
 
     /// From an Anthropic `usage` object (missing or odd fields count 0).
-    fn from_usage(u: &Value) -> Tokens {
-        let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    fn from_usage(u: &Usage) -> Tokens {
         Tokens {
-            input: n("input_tokens"),
-            output: n("output_tokens"),
-            cache_creation: n("cache_creation_input_tokens"),
-            cache_read: n("cache_read_input_tokens"),
+            input: u.input_tokens.unwrap_or(0),
+            output: u.output_tokens.unwrap_or(0),
+            cache_creation: u.cache_creation_input_tokens.unwrap_or(0),
+            cache_read: u.cache_read_input_tokens.unwrap_or(0),
         }
     }
 }
@@ -194,15 +194,15 @@ pub struct Stats {
 }
 
 /// Whether a user `message.content` is a prompt a person typed (see the module documentation).
-fn is_prompt(content: &Value) -> bool {
+fn is_prompt(content: &Content) -> bool {
     match content {
-        Value::String(s) => is_prompt_text(s),
-        Value::Array(items) => items.iter().any(|b| match b.get("type").and_then(Value::as_str) {
-            Some("text") => b.get("text").and_then(Value::as_str).is_some_and(is_prompt_text),
+        Content::Text(s) => is_prompt_text(s),
+        Content::Blocks(items) => items.iter().any(|b| match b.kind.as_deref() {
+            Some("text") => b.text.as_deref().is_some_and(is_prompt_text),
             Some("image") => true,
             _ => false,
         }),
-        _ => false,
+        Content::Other => false,
     }
 }
 
@@ -260,31 +260,32 @@ impl Stats {
         }
     }
 
-    /// Count one line (without its newline).
+    /// Count one line (without its newline). Only the counted fields are read
+    /// (`claude_line`: borrowed, no `Value` tree).
     fn line(&mut self, raw: &[u8]) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
             return;
         }
-        let Ok(v @ Value::Object(_)) = serde_json::from_slice::<Value>(raw) else { return };
+        let Some(v) = claude_line::parse(raw) else { return };
         self.lines += 1;
-        if let Some(ts) = v.get("timestamp").and_then(Value::as_str) {
+        if let Some(ts) = v.timestamp.as_deref() {
             self.timestamp(ts);
         }
-        if let Some(b) = v.get("gitBranch").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(b) = v.git_branch.as_deref().filter(|s| !s.is_empty()) {
             if self.git_branch.as_deref() != Some(b) {
                 self.git_branch = Some(b.to_string());
             }
         }
-        if let Some(ver) = v.get("version").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(ver) = v.version.as_deref().filter(|s| !s.is_empty()) {
             if self.version.as_deref() != Some(ver) {
                 self.version = Some(ver.to_string());
             }
         }
-        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+        match v.kind.as_deref().unwrap_or("") {
             "user" => self.user(&v),
             "assistant" => self.assistant(&v),
-            "system" if v.get("subtype").and_then(Value::as_str) == Some("compact_boundary") => {
+            "system" if v.subtype.as_deref() == Some("compact_boundary") => {
                 self.compactions += 1;
                 self.counter.compact_pending = true;
             }
@@ -304,9 +305,8 @@ impl Stats {
         }
     }
 
-    fn user(&mut self, v: &Value) {
-        let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-        if flag("isCompactSummary") {
+    fn user(&mut self, v: &Line) {
+        if v.is_compact_summary.unwrap_or(false) {
             if !self.counter.compact_pending {
                 self.compactions += 1;
             }
@@ -314,13 +314,13 @@ impl Stats {
             return;
         }
         self.counter.compact_pending = false;
-        let content = v.get("message").and_then(|m| m.get("content"));
-        if let Some(Value::Array(items)) = content {
-            let results = items.iter().filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"));
+        let content = v.message.as_ref().map(|m| &m.content);
+        if let Some(Content::Blocks(items)) = content {
+            let results = items.iter().filter(|b| b.kind.as_deref() == Some("tool_result"));
             let mut any = false;
             for r in results {
                 any = true;
-                if r.get("is_error").and_then(Value::as_bool) == Some(true) {
+                if r.is_error == Some(true) {
                     self.tool_errors += 1;
                 }
             }
@@ -328,7 +328,7 @@ impl Stats {
                 return;
             }
         }
-        if flag("isMeta") || flag("isVisibleInTranscriptOnly") {
+        if v.is_meta.unwrap_or(false) || v.is_visible_in_transcript_only.unwrap_or(false) {
             return;
         }
         if content.is_some_and(is_prompt) {
@@ -336,12 +336,12 @@ impl Stats {
         }
     }
 
-    fn assistant(&mut self, v: &Value) {
+    fn assistant(&mut self, v: &Line) {
         self.counter.compact_pending = false;
-        let Some(msg) = v.get("message").filter(|m| m.is_object()) else { return };
-        let model = msg.get("model").and_then(Value::as_str).unwrap_or("unknown");
+        let Some(msg) = v.message.as_ref() else { return };
+        let model = msg.model.as_deref().unwrap_or("unknown");
         let synthetic = model == SYNTHETIC;
-        let id = msg.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let id = msg.id.as_deref().filter(|s| !s.is_empty());
         let same_as_last = id.is_some_and(|id| self.counter.last_message.as_ref().is_some_and(|l| l.id == short(id)));
         let new = match id {
             Some(id) => !same_as_last && self.remember(&format!("m:{id}")),
@@ -351,11 +351,11 @@ impl Stats {
             if !synthetic {
                 self.assistant_messages += 1;
             }
-            if v.get("isApiErrorMessage").and_then(Value::as_bool) == Some(true) {
+            if v.is_api_error_message == Some(true) {
                 self.api_errors += 1;
             }
         }
-        if let Some(usage) = msg.get("usage").filter(|u| u.is_object() && !synthetic) {
+        if let Some(usage) = msg.usage.as_ref().filter(|_| !synthetic) {
             let t = Tokens::from_usage(usage);
             if new {
                 self.tokens.entry(model.to_string()).or_default().add(&t);
@@ -374,18 +374,18 @@ impl Stats {
             self.counter.last_message =
                 id.map(|id| LastMessage { id: short(id), model: model.to_string(), usage: Tokens::default() });
         }
-        if let Some(Value::Array(blocks)) = msg.get("content") {
+        if let Content::Blocks(blocks) = &msg.content {
             for b in blocks {
-                let kind = b.get("type").and_then(Value::as_str).unwrap_or("");
+                let kind = b.kind.as_deref().unwrap_or("");
                 if kind != "tool_use" && kind != "server_tool_use" {
                     continue;
                 }
-                let first = match b.get("id").and_then(Value::as_str) {
+                let first = match b.id.as_deref() {
                     Some(tid) => self.remember(&format!("t:{tid}")),
                     None => true,
                 };
                 if first {
-                    let name = b.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("unknown");
+                    let name = b.name.as_deref().filter(|s| !s.is_empty()).unwrap_or("unknown");
                     *self.tool_calls.entry(name.to_string()).or_default() += 1;
                 }
             }

@@ -5,6 +5,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod catalog;
+pub(crate) mod claude_line;
 pub(crate) mod discover;
 pub mod insight;
 pub mod insight_codex;

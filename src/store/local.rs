@@ -179,7 +179,13 @@ impl Store for LocalStore {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
-        Ok(Box::new(LocalUpload { tmp, dest, file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)) }))
+        Ok(Box::new(LocalUpload {
+            root: self.clone(),
+            copies: 0,
+            tmp,
+            dest,
+            file: Some(std::io::BufWriter::with_capacity(256 * 1024, file)),
+        }))
     }
 }
 
@@ -191,6 +197,10 @@ fn upload_counter() -> u64 {
 
 /// A streaming write into a temp file beside the object, renamed into place by `finish`.
 struct LocalUpload {
+    /// The store, to find the files `copy_from` copies.
+    root: LocalStore,
+    /// Files copied by `copy_from`.
+    copies: usize,
     tmp: PathBuf,
     dest: PathBuf,
     file: Option<std::io::BufWriter<fs::File>>,
@@ -202,6 +212,36 @@ impl Upload for LocalUpload {
             Some(f) => f.write_all(bytes).map_err(|e| Error::io("write", &self.tmp, e)),
             None => Err(Error::Invalid(format!("upload to {} already finished", self.dest.display()))),
         }
+    }
+
+    /// A file-to-file copy (`io::copy` of two files: `copy_file_range` on Linux, so the
+    /// bytes never come up to this process), of exactly `size` bytes: a file that is
+    /// shorter now than listed is an error naming it.
+    fn copy_from(&mut self, key: &str, size: u64, _etag: Option<&str>) -> Result<u64> {
+        let Some(w) = self.file.as_mut() else {
+            return Err(Error::Invalid(format!("upload to {} already finished", self.dest.display())));
+        };
+        let path = self.root.path(key)?;
+        let src = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotFound(format!("{key} disappeared from {}", self.root.describe())))
+            }
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let n = std::io::copy(&mut std::io::Read::take(src, size), w).map_err(|e| Error::io("copy", &path, e))?;
+        if n != size {
+            return Err(Error::Invalid(format!(
+                "{key} in {} has {n} bytes, the listing said {size}; it changed meanwhile",
+                self.root.describe()
+            )));
+        }
+        self.copies += 1;
+        Ok(n)
+    }
+
+    fn store_copies(&self) -> usize {
+        self.copies
     }
 
     fn finish(mut self: Box<Self>) -> Result<Option<String>> {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use rusty_s3::actions::{CompleteMultipartUploadResponse, CreateMultipartUpload, ListObjectsV2, S3Action};
 use rusty_s3::{Bucket, Credentials, UrlStyle};
 
-use super::{Cond, Limits, ListBound, ObjectInfo, Store, Upload};
+use super::{Cond, Limits, ListBound, ObjectInfo, Store, Upload, COPY_MIN};
 use crate::base::error::{Error, Result};
 use crate::config::{display_endpoint, S3Config};
 
@@ -295,6 +295,27 @@ fn read_capped(resp: &mut ureq::http::Response<ureq::Body>, max: u64) -> std::re
     Ok(out)
 }
 
+/// The text of the first `<tag>...</tag>` of an XML answer.
+fn xml_tag(text: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(&format!("</{tag}>"))?;
+    Some(text[start..start + len].to_string())
+}
+
+/// A key as `x-amz-copy-source` wants it: percent-encoded, `/` kept.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A whole body we need (meta.json, a listing page...), refused past `max` bytes.
 fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> std::result::Result<Vec<u8>, ureq::Error> {
     // An announced length over the cap is refused before a byte is read.
@@ -565,6 +586,8 @@ impl Store for S3Store {
             upload_id: None,
             etags: Vec::new(),
             content_type: None,
+            copy_refused: false,
+            copies: 0,
         }))
     }
 
@@ -576,6 +599,8 @@ impl Store for S3Store {
             upload_id: None,
             etags: Vec::new(),
             content_type: Some(content_type.to_string()),
+            copy_refused: false,
+            copies: 0,
         }))
     }
 
@@ -617,7 +642,14 @@ struct S3Upload<'s> {
     upload_id: Option<String>,
     etags: Vec<String>,
     content_type: Option<String>,
+    /// The server refused an `UploadPartCopy`: every later byte goes through us.
+    copy_refused: bool,
+    /// Objects (or their ends) copied by `UploadPartCopy`.
+    copies: usize,
 }
+
+/// The largest range one `UploadPartCopy` copies (S3 allows 5 GiB).
+const COPY_MAX: u64 = 4 << 30;
 
 impl S3Upload<'_> {
     fn start(&mut self) -> Result<String> {
@@ -692,6 +724,61 @@ impl S3Upload<'_> {
         Ok(())
     }
 
+    /// `UploadPartCopy` of `src`'s bytes `[start, end)` as the next part, conditional on the
+    /// listed ETag. Its answer is an XML body holding the part's ETag (or, on S3, an error
+    /// with status 200).
+    fn copy_part(&mut self, src: &str, etag: Option<&str>, start: u64, end: u64) -> Result<()> {
+        let id = self.start()?;
+        if self.etags.len() >= MAX_MULTIPART_PARTS {
+            return Err(Error::Invalid(format!(
+                "{} is too large for a multipart upload of {MAX_MULTIPART_PARTS} parts",
+                self.key
+            )));
+        }
+        let number = u16::try_from(self.etags.len() + 1).unwrap_or(u16::MAX);
+        let (st, key) = (self.store, self.key.as_str());
+        let source = format!("/{}/{}", st.bucket.name(), encode_key(src));
+        let range = format!("bytes={start}-{}", end - 1);
+        // A refusal (4xx, 501, an error in a 200) is not retried: the caller falls back.
+        let decide = |e: &Error| match e {
+            Error::Http { status: 500 | 501, .. } => Next::Stop,
+            e => transient(e),
+        };
+        let part_etag = st.retry_if(decide, || {
+            let mut action = st.bucket.upload_part(Some(&st.creds), key, number, &id);
+            let mut headers = vec![("x-amz-copy-source", source.clone()), ("x-amz-copy-source-range", range.clone())];
+            if let Some(e) = etag {
+                headers.push(("x-amz-copy-source-if-match", e.to_string()));
+            }
+            for (k, v) in &headers {
+                action.headers_mut().insert(*k, v.clone());
+            }
+            let url = st.sign(&action);
+            let mut req = st
+                .agent
+                .put(&url)
+                .config()
+                .timeout_global(Some(st.upload_deadline(usize::try_from(end - start).unwrap_or(usize::MAX))))
+                .build();
+            for (k, v) in &headers {
+                req = req.header(*k, v);
+            }
+            let mut resp = req.send_empty().map_err(|e| st.net_err("COPY part", key, e))?;
+            let status = resp.status().as_u16();
+            let body = read_body(&mut resp).map_err(|e| st.net_err("COPY part", key, e))?;
+            if !(200..300).contains(&status) {
+                return Err(st.http_err("COPY part", key, status, &body));
+            }
+            let text = String::from_utf8_lossy(&body);
+            match xml_tag(&text, "ETag") {
+                Some(e) if !text.contains("<Error>") => Ok(e.replace("&quot;", "\"").replace("&#34;", "\"")),
+                _ => Err(st.http_err("COPY part", key, 500, &body)),
+            }
+        })?;
+        self.etags.push(part_etag);
+        Ok(())
+    }
+
     fn complete(&mut self, id: &str) -> Result<Option<String>> {
         let (st, key) = (self.store, self.key.as_str());
         st.retry(|| {
@@ -733,6 +820,63 @@ impl Upload for S3Upload<'_> {
             self.send_part()?;
         }
         Ok(())
+    }
+
+    /// Copies what can be copied (see `Upload::copy_from`): an object of at least
+    /// [`COPY_MIN`] becomes parts of its own. Bytes waiting in the buffer go out first as a
+    /// part; when they are fewer than [`COPY_MIN`] (small parts before this one), the
+    /// object's first bytes top them up to [`COPY_MIN`] (a ranged GET) and the rest is
+    /// copied, if the rest is large enough to be a part itself, else nothing is copied.
+    fn copy_from(&mut self, src: &str, size: u64, etag: Option<&str>) -> Result<u64> {
+        if self.copy_refused || size < COPY_MIN {
+            return Ok(0);
+        }
+        let held = self.buf.len() as u64;
+        let mut from = 0;
+        if held > 0 && held < COPY_MIN {
+            let need = COPY_MIN - held;
+            if size - need < COPY_MIN {
+                return Ok(0);
+            }
+            let head = self
+                .store
+                .get_range(src, 0, need)?
+                .ok_or_else(|| Error::NotFound(format!("{src} disappeared from {}", self.store.describe())))?;
+            if head.len() as u64 != need {
+                return Err(Error::Invalid(format!(
+                    "{src} in {}: asked for {need} bytes, got {}",
+                    self.store.describe(),
+                    head.len()
+                )));
+            }
+            self.buf.extend_from_slice(&head);
+            from = need;
+        }
+        if !self.buf.is_empty() {
+            self.send_part()?;
+        }
+        while from < size {
+            let mut to = size.min(from + COPY_MAX);
+            if size - to > 0 && size - to < COPY_MIN {
+                to = size - COPY_MIN;
+            }
+            match self.copy_part(src, etag, from, to) {
+                Ok(()) => {
+                    from = to;
+                    self.copies += usize::from(to == size);
+                }
+                Err(Error::Http { .. } | Error::Protocol { .. }) => {
+                    self.copy_refused = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(from)
+    }
+
+    fn store_copies(&self) -> usize {
+        self.copies
     }
 
     fn finish(mut self: Box<Self>) -> Result<Option<String>> {

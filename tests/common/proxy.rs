@@ -40,19 +40,24 @@ pub struct RequestRecord {
     /// Status the proxy answered (recorded just before sending it); `None` if it sent
     /// no complete answer (Hang, Refuse, DropMidBody).
     pub status: Option<u16>,
+    /// The request asked the server to copy an object (`x-amz-copy-source`).
+    pub copy_source: bool,
 }
 
 impl RequestRecord {
     /// A rough S3 operation name from method + target, for per-operation counts:
     /// `ListObjectsV2`, `GetObject`, `PutObject`, `HeadObject`, `DeleteObject`,
-    /// `CreateMultipartUpload`, `UploadPart`, `CompleteMultipartUpload`, or `METHOD`.
+    /// `CreateMultipartUpload`, `UploadPart`, `UploadPartCopy`, `CopyObject`,
+    /// `CompleteMultipartUpload`, or `METHOD`.
     pub fn operation(&self) -> String {
         let query = self.target.split_once('?').map(|(_, q)| q).unwrap_or("");
         let has = |k: &str| query.split('&').any(|p| p == k || p.starts_with(&format!("{k}=")));
         match self.method.as_str() {
             "GET" if has("list-type") => "ListObjectsV2",
             "GET" => "GetObject",
+            "PUT" if has("partNumber") && self.copy_source => "UploadPartCopy",
             "PUT" if has("partNumber") => "UploadPart",
+            "PUT" if self.copy_source => "CopyObject",
             "PUT" => "PutObject",
             "HEAD" => "HeadObject",
             "DELETE" if has("uploadId") => "AbortMultipartUpload",
@@ -234,7 +239,8 @@ fn handle_connection(client: TcpStream, upstream: SocketAddr, policy: &dyn Polic
         let client_close = head.has_token("connection", "close") || version == "HTTP/1.0";
         let index = {
             let mut log = shared.log.lock().unwrap();
-            log.push(RequestRecord { method: method.clone(), target: target.clone(), status: None });
+            let copy_source = head.header("x-amz-copy-source").is_some();
+            log.push(RequestRecord { method: method.clone(), target: target.clone(), status: None, copy_source });
             log.len() - 1
         };
         let set_status = |s: u16| shared.log.lock().unwrap()[index].status = Some(s);
@@ -407,6 +413,10 @@ pub enum Fault {
     /// The next `n` requests get this status (as `Status`), then back to
     /// `PassThrough`.
     FailNext(u32, u16),
+    /// Requests asking for a server-side copy (`x-amz-copy-source`: `CopyObject`,
+    /// `UploadPartCopy`) get this status, as from a server that does not copy; the others
+    /// are forwarded.
+    RefuseCopy(u16),
 }
 
 struct FaultPolicy {
@@ -418,7 +428,7 @@ impl Policy for FaultPolicy {
         *self.mode.lock().unwrap() != Fault::Refuse
     }
 
-    fn on_request(&self, _head: &mut Head) -> Action {
+    fn on_request(&self, head: &mut Head) -> Action {
         let mut mode = self.mode.lock().unwrap();
         let pass = Action::Forward { delay: Duration::ZERO, drop_mid_body: false };
         match *mode {
@@ -436,6 +446,8 @@ impl Policy for FaultPolicy {
                 *mode = if n == 1 { Fault::PassThrough } else { Fault::FailNext(n - 1, code) };
                 Action::Respond(code)
             }
+            Fault::RefuseCopy(code) if head.header("x-amz-copy-source").is_some() => Action::Respond(code),
+            Fault::RefuseCopy(_) => pass,
         }
     }
 }
