@@ -12,6 +12,13 @@ S3S_VERSION=0.14.1
 MOTO_VERSION=5.2.5
 CACHE="$ROOT/.ci/cache"
 CLAUDE_NATIVE="$CACHE/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claude"
+# OpenAI Codex CLI, pinned: tests/e2e_codex.rs is verified with this version. npm puts the
+# native binary in the optional platform package (x64 or arm64).
+CODEX_VERSION=0.171.0
+case "$(uname -m)" in
+  aarch64 | arm64) CODEX_NATIVE="$CACHE/npm/node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex" ;;
+  *) CODEX_NATIVE="$CACHE/npm/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" ;;
+esac
 SKIPPED_FILE="$ROOT/target/tmp/skipped.txt"
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -106,6 +113,24 @@ install_test_tools() {
     npm install --prefix "$CACHE/npm" --no-audit --no-fund @anthropic-ai/claude-code
   fi
 
+  section "Install: Codex CLI $CODEX_VERSION (npm @openai/codex, into .ci/cache/npm; for tests/e2e_codex.rs)"
+  if [ -x "$CODEX_NATIVE" ] && "$CODEX_NATIVE" --version 2>/dev/null | grep -qx "codex-cli $CODEX_VERSION"; then
+    echo "already installed: $("$CODEX_NATIVE" --version)"
+  else
+    # ~424 MB: the native binary comes with the optional platform package.
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund --save-exact "@openai/codex@$CODEX_VERSION"
+    [ -x "$CODEX_NATIVE" ] || { echo "npm installed @openai/codex but not its native binary $CODEX_NATIVE" >&2; return 1; }
+  fi
+
+  # tests/e2e_codex.rs runs Codex in a fresh network namespace (only loopback): `unshare`
+  # (util-linux) and `ip` (iproute2) bring up its loopback.
+  section "Install: iproute2 (apt; ip, for the network namespace of the Codex end-to-end tests)"
+  if command -v ip >/dev/null && command -v unshare >/dev/null; then
+    echo "already installed"
+  else
+    apt_install iproute2 util-linux
+  fi
+
   # -- html/share browser tests (tests/html_browser.rs): headless Chromium + playwright-core --
   section "Install: headless Chromium (apt) and playwright-core (npm; browser tests of html and share)"
   if command -v chromium >/dev/null; then
@@ -124,6 +149,9 @@ install_test_tools() {
 export_test_tools() {
   if [ -z "${TRACECRAFT_TEST_CLAUDE_BIN:-}" ] && [ -x "$CLAUDE_NATIVE" ]; then
     export TRACECRAFT_TEST_CLAUDE_BIN="$CLAUDE_NATIVE"
+  fi
+  if [ -z "${TRACECRAFT_TEST_CODEX_BIN:-}" ] && [ -x "$CODEX_NATIVE" ]; then
+    export TRACECRAFT_TEST_CODEX_BIN="$CODEX_NATIVE"
   fi
   if [ -z "${TRACECRAFT_TEST_S3S_BIN:-}" ] && command -v s3s-fs >/dev/null; then
     TRACECRAFT_TEST_S3S_BIN="$(command -v s3s-fs)"

@@ -18,6 +18,10 @@
 //!   variable each; a missing one FAILS the test unless the run opted out of it by name.
 //! * [`claude`]: the mock Messages API, a Claude Code installation ([`claude::Machine`]:
 //!   HOME, project, hooks, `claude -p` runs) and the worker count of the end-to-end tests.
+//! * [`codex`]: fake Codex CLI material (rollout lines, hook payloads, [`Harness`]) for the
+//!   tests that run on both harnesses.
+//! * [`codex_cli`]: the real Codex CLI offline: a fresh network namespace, a temporary
+//!   `CODEX_HOME` pointed at the mock Responses API, `codex exec` runs.
 //!
 //! Every test file keeps its own name (other work adds files); none keeps a private copy of
 //! these (`duplicates --repo tests` finds no repeated helper).
@@ -30,6 +34,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod codex_cli;
 pub mod home;
 pub mod http;
 pub mod pages;
@@ -404,19 +409,7 @@ impl Env {
     /// fails or is not installed. `None` (the skip recorded) when the run opted out of it
     /// (`TRACECRAFT_TEST_WITHOUT=python`).
     pub fn tracecraft_py(&self, args: &[&str]) -> Option<Output> {
-        let python = tools::require(Tool::TracecraftPy)?;
-        let mut c = Command::new(python);
-        c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
-        c.args(args);
-        clean_env(&mut c).env("HOME", self.home()).current_dir(self.project_dir());
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "tracecraft {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(out)
+        tracecraft_py(self.home(), self.project_dir(), args)
     }
 
     // ---- reading back (and seeding) the store, bypassing the product ----
@@ -514,6 +507,26 @@ impl Env {
                 .unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {}", String::from_utf8_lossy(&b)))
         })
     }
+}
+
+/// Run the Python CLI (PyPI `tracecraft-ai`) with HOME `home` in `cwd`, a clean environment;
+/// panics when it fails or is not installed. `None` (the skip recorded) when the run opted out
+/// of it (`TRACECRAFT_TEST_WITHOUT=python`).
+#[track_caller]
+pub fn tracecraft_py(home: &Path, cwd: &Path, args: &[&str]) -> Option<Output> {
+    let python = tools::require(Tool::TracecraftPy)?;
+    let mut c = Command::new(python);
+    c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
+    c.args(args);
+    clean_env(&mut c).env("HOME", home).current_dir(cwd);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tracecraft {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(out)
 }
 
 /// Lines `start..start + n` of session `sid` (cwd `cwd`) in `harness`'s format.
