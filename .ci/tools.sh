@@ -15,6 +15,13 @@ CLAUDE_NATIVE="$CACHE/npm/node_modules/@anthropic-ai/claude-code-linux-x64/claud
 # The last pure-JavaScript ccusage (later releases need a per-platform native package).
 CCUSAGE_VERSION=17.2.1
 CCUSAGE_BIN="$CACHE/npm/node_modules/.bin/ccusage"
+# OpenAI Codex CLI, pinned: tests/e2e_codex.rs is verified with this version. npm puts the
+# native binary in the optional platform package (x64 or arm64).
+CODEX_VERSION=0.171.0
+case "$(uname -m)" in
+  aarch64 | arm64) CODEX_NATIVE="$CACHE/npm/node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex" ;;
+  *) CODEX_NATIVE="$CACHE/npm/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" ;;
+esac
 SKIPPED_FILE="$ROOT/target/tmp/skipped.txt"
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -116,6 +123,24 @@ install_test_tools() {
     npm install --prefix "$CACHE/npm" --no-audit --no-fund "ccusage@$CCUSAGE_VERSION"
   fi
 
+  section "Install: Codex CLI $CODEX_VERSION (npm @openai/codex, into .ci/cache/npm; for tests/e2e_codex.rs)"
+  if [ -x "$CODEX_NATIVE" ] && "$CODEX_NATIVE" --version 2>/dev/null | grep -qx "codex-cli $CODEX_VERSION"; then
+    echo "already installed: $("$CODEX_NATIVE" --version)"
+  else
+    # ~424 MB: the native binary comes with the optional platform package.
+    npm install --prefix "$CACHE/npm" --no-audit --no-fund --save-exact "@openai/codex@$CODEX_VERSION"
+    [ -x "$CODEX_NATIVE" ] || { echo "npm installed @openai/codex but not its native binary $CODEX_NATIVE" >&2; return 1; }
+  fi
+
+  # tests/e2e_codex.rs runs Codex in a fresh network namespace (only loopback): `unshare`
+  # (util-linux) and `ip` (iproute2) bring up its loopback.
+  section "Install: iproute2 (apt; ip, for the network namespace of the Codex end-to-end tests)"
+  if command -v ip >/dev/null && command -v unshare >/dev/null; then
+    echo "already installed"
+  else
+    apt_install iproute2 util-linux
+  fi
+
   # -- html/share browser tests (tests/html_browser.rs): headless Chromium + playwright-core --
   section "Install: headless Chromium (apt) and playwright-core (npm; browser tests of html and share)"
   if command -v chromium >/dev/null; then
@@ -137,6 +162,9 @@ export_test_tools() {
   fi
   if [ -z "${TRACECRAFT_TEST_CCUSAGE_BIN:-}" ] && [ -x "$CCUSAGE_BIN" ]; then
     export TRACECRAFT_TEST_CCUSAGE_BIN="$CCUSAGE_BIN"
+  fi
+  if [ -z "${TRACECRAFT_TEST_CODEX_BIN:-}" ] && [ -x "$CODEX_NATIVE" ]; then
+    export TRACECRAFT_TEST_CODEX_BIN="$CODEX_NATIVE"
   fi
   if [ -z "${TRACECRAFT_TEST_S3S_BIN:-}" ] && command -v s3s-fs >/dev/null; then
     TRACECRAFT_TEST_S3S_BIN="$(command -v s3s-fs)"

@@ -47,11 +47,14 @@ Environment:
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Handle one Claude Code hook event from stdin (what Claude Code runs).
+    /// Handle one hook event from stdin (what Claude Code runs; Codex CLI runs `hook --harness codex`).
     Hook {
         /// Internal: run as the detached worker of a hook.
         #[arg(long, hide = true)]
         worker: bool,
+        /// Which agent runs the hook (default: told by the payload's transcript_path).
+        #[arg(long)]
+        harness: Option<crate::session::layout::Harness>,
     },
     /// Mirror the new part of a session's transcript now.
     Flush(cmd::flush::FlushArgs),
@@ -100,6 +103,21 @@ pub fn main() -> i32 {
             crate::hook::run(true);
             return 0;
         }
+        // Codex CLI's hooks.json command, and its worker: `hook [--worker] --harness codex`.
+        (Some(a), Some(b), Some(c)) if a == "hook" && (b == "--harness" || b == "--worker") => {
+            let (worker, name) = if b == "--worker" {
+                match (c == "--harness", args.next(), args.next()) {
+                    (true, Some(n), None) => (true, Some(n)),
+                    _ => (true, None),
+                }
+            } else {
+                (false, args.next().is_none().then_some(c))
+            };
+            if let Some(h) = name.and_then(|n| n.to_str().and_then(crate::session::layout::Harness::parse)) {
+                crate::hook::run_as(worker, Some(h));
+                return 0;
+            }
+        }
         _ => {}
     }
     let cli = match Cli::try_parse() {
@@ -115,8 +133,8 @@ pub fn main() -> i32 {
             crate::hook::run(false);
             return 0;
         }
-        Some(Cmd::Hook { worker }) => {
-            crate::hook::run(*worker);
+        Some(Cmd::Hook { worker, harness }) => {
+            crate::hook::run_as(*worker, *harness);
             return 0;
         }
         Some(Cmd::Flush(a)) => cmd::flush::run(a),

@@ -1,6 +1,7 @@
 //! The core promise, against every backend (embedded store, s3s-fs, moto): hook events and
 //! `flush` put the transcript in the store byte for byte, exactly once, whatever crashes,
-//! races, rewrites or destination switches happen in between.
+//! races, rewrites or destination switches happen in between. The crash, lost-state and
+//! rewrite tests run on Codex CLI rollouts too (`sessions/codex/`).
 
 mod common;
 
@@ -35,6 +36,17 @@ fn for_each_backend(name: &str, f: impl Fn(&Env)) {
     for b in backends() {
         if let Some(env) = Env::try_new(b, name) {
             f(&env);
+        }
+    }
+}
+
+/// Like [`for_each_backend`], for Claude Code transcripts and for Codex CLI rollouts.
+fn for_each_backend_and_harness(name: &str, f: impl Fn(&Env)) {
+    for h in common::HARNESSES {
+        for b in backends() {
+            if let Some(env) = Env::try_new(b, name) {
+                f(&env.in_harness(h));
+            }
         }
     }
 }
@@ -128,7 +140,7 @@ fn partial_last_line_waits_and_final_flush_sends_it_without_splitting_the_line()
 #[test]
 fn crash_at_every_step_then_recovery_is_exactly_once() {
     let points = ["before_part_put", "after_part_put", "after_state_save", "before_meta_put", "after_meta_put"];
-    for_each_backend("crash", |env| {
+    for_each_backend_and_harness("crash", |env| {
         for (i, point) in points.iter().enumerate() {
             let sid = format!("crash-{i}");
             env.write_transcript(&sid, 3, 0);
@@ -139,7 +151,7 @@ fn crash_at_every_step_then_recovery_is_exactly_once() {
             assert!(!out.status.success(), "{point}: the flush should have died");
             env.write_transcript(&sid, 2, 5);
             flush_ok(env, &["flush", "--session-id", &sid]);
-            assert_eq!(env.replay(&sid), file(env, &sid), "{} {point}", env.backend.name());
+            assert_eq!(env.replay(&sid), file(env, &sid), "{} {} {point}", env.backend.name(), env.harness.dir());
             // meta.json agrees with the objects.
             let meta = env.meta(&sid).unwrap();
             assert_eq!(meta["parts"].as_array().unwrap().len(), env.part_keys(&sid).len(), "{point}");
@@ -161,7 +173,7 @@ fn crash_at_every_step_then_recovery_is_exactly_once() {
 
 #[test]
 fn lost_local_state_does_not_reupload() {
-    for_each_backend("lost-state", |env| {
+    for_each_backend_and_harness("lost-state", |env| {
         let sid = "lost-state";
         env.write_transcript(sid, 4, 0);
         flush_ok(env, &["flush", "--session-id", sid]);
@@ -203,7 +215,7 @@ fn switching_destination_does_not_skip_data() {
 
 #[test]
 fn rewritten_transcripts_are_repaired() {
-    for_each_backend("rewrite", |env| {
+    for_each_backend_and_harness("rewrite", |env| {
         type Mutation<'a> = (&'a str, &'a dyn Fn(&Path));
         let cases: [Mutation; 5] = [
             ("truncate-below-cursor", &|p: &Path| {
@@ -241,7 +253,7 @@ fn rewritten_transcripts_are_repaired() {
             flush_ok(env, &["flush", "--session-id", &sid]);
             mutate(&env.transcript_path(&sid));
             let out = flush_ok(env, &["flush", "--session-id", &sid]);
-            assert_eq!(env.replay(&sid), file(env, &sid), "{} {name}: {out}", env.backend.name());
+            assert_eq!(env.replay(&sid), file(env, &sid), "{} {} {name}: {out}", env.backend.name(), env.harness.dir());
             env.write_transcript(&sid, 2, 50);
             flush_ok(env, &["flush", "--session-id", &sid]);
             assert_eq!(env.replay(&sid), file(env, &sid), "{} {name} after growth", env.backend.name());

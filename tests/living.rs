@@ -89,6 +89,43 @@ fn stop_race_last_line_lands_within_two_seconds_without_another_event() {
     }
 }
 
+/// Codex's Stop race: at Stop the turn's `task_complete` line is not on disk yet (every time
+/// on Codex 0.171). Without any further event, the detached worker waits for it and the
+/// mirror holds it within 2 s of its write.
+#[test]
+fn codex_stop_race_task_complete_lands_within_two_seconds_without_another_event() {
+    let _serial = serial();
+    for b in backends() {
+        let Some(env) = Env::try_new(b, "codex-stop-race") else { continue };
+        let env = env.in_harness(common::Harness::Codex);
+        let sid = "codex-stop-race";
+        env.write_transcript(sid, 8, 0); // up to the assistant message of turn 0
+        let last = common::codex::rollout_line(sid, env.project_dir(), 8);
+        assert!(last.contains("task_complete"));
+        let payload = env.payload("Stop", sid);
+        let path = env.transcript_path(sid);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+            let (a, b) = last.as_bytes().split_at(last.len() / 2);
+            f.write_all(a).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+            f.write_all(b).unwrap();
+        });
+        let (out, took) = detached_hook(&env, &payload);
+        assert!(out.status.success() && out.stdout.is_empty());
+        assert!(took < Duration::from_millis(500), "the hook returned after {took:?}");
+        writer.join().unwrap();
+        let mirrored = || env.replay(sid) == fs::read(env.transcript_path(sid)).unwrap();
+        let t = Instant::now();
+        while !mirrored() && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(mirrored(), "{}: task_complete not mirrored within 2 s; hook log:\n{}", b.name(), hook_log(&env));
+        assert!(env.meta(sid).unwrap()["stats"]["turns"] == 1);
+    }
+}
+
 /// The hook returns at once even with a 1 MB delta: the upload continues in the worker.
 #[test]
 fn detached_hook_returns_fast_and_worker_finishes() {

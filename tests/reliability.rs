@@ -2,6 +2,9 @@
 //! grows), concurrency (8 flushing processes at once), and server faults through a
 //! fault-injecting proxy in front of the real server. Each test prints its figure:
 //! `<test>: trials N, exact N, bytes lost 0, bytes duplicated 0`.
+//!
+//! Each runs on both harnesses: Claude Code transcripts and Codex CLI rollouts (hook
+//! `--harness codex`, `sessions/codex/`, state in `state/codex/`).
 
 mod common;
 
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::proxy::{Fault, FaultProxy};
-use common::{Backend, Env};
+use common::{Backend, Env, Harness};
 
 /// A small deterministic PRNG (xorshift64*), seeded from the clock; the seed is printed.
 struct Rng(u64);
@@ -143,6 +146,7 @@ impl Grower {
         let path = env.transcript_path(sid);
         let cwd = env.project_dir().to_path_buf();
         let sid = sid.to_string();
+        let harness = env.harness;
         let handle = std::thread::spawn(move || {
             let mut i = start;
             while !s.load(Ordering::SeqCst) {
@@ -152,7 +156,7 @@ impl Grower {
                     continue;
                 }
                 pd.store(false, Ordering::SeqCst);
-                let line = common::transcript_lines(&sid, &cwd, i, 1);
+                let line = common::lines_for(harness, &sid, &cwd, i, 1);
                 let mut f = fs::OpenOptions::new().append(true).create(true).open(&path).unwrap();
                 let (a, b) = line.split_at(line.len() / 2);
                 f.write_all(a).unwrap();
@@ -191,8 +195,9 @@ impl Drop for Grower {
 /// Each trial: a flush (manual or hook) is SIGKILLed at a random moment while the
 /// transcript grows; then the writer pauses, one recovery flush runs, and the replay must
 /// equal the transcript exactly. Sessions end with SessionEnd's final flush.
-fn crash_trials(backend: Backend, trials: usize) {
+fn crash_trials(backend: Backend, trials: usize, harness: Harness) {
     let Some(env) = Env::try_new(backend, "crash-injection") else { return };
+    let env = env.in_harness(harness);
     let mut rng = Rng::new();
     let mut fig = Figure::default();
     let sessions = 10;
@@ -216,26 +221,42 @@ fn crash_trials(backend: Backend, trials: usize) {
         assert!(out.status.success() && out.stdout.is_empty());
         assert_eq!(env.replay(&sid), fs::read(env.transcript_path(&sid)).unwrap());
     }
-    fig.report(&format!("crash injection ({})", backend.name()));
+    fig.report(&format!("crash injection ({}, {})", backend.name(), harness.dir()));
 }
 
 #[test]
 fn crash_injection_local_store_200_trials() {
-    crash_trials(Backend::Local, 200);
+    crash_trials(Backend::Local, 200, Harness::ClaudeCode);
 }
 
 #[test]
 fn crash_injection_s3s_100_trials() {
-    crash_trials(Backend::S3s, 100);
+    crash_trials(Backend::S3s, 100, Harness::ClaudeCode);
 }
 
 #[test]
 fn crash_injection_moto_60_trials() {
-    crash_trials(Backend::Moto, 60);
+    crash_trials(Backend::Moto, 60, Harness::ClaudeCode);
 }
 
-fn concurrency(backend: Backend) {
+#[test]
+fn crash_injection_codex_local_store_100_trials() {
+    crash_trials(Backend::Local, 100, Harness::Codex);
+}
+
+#[test]
+fn crash_injection_codex_s3s_60_trials() {
+    crash_trials(Backend::S3s, 60, Harness::Codex);
+}
+
+#[test]
+fn crash_injection_codex_moto_40_trials() {
+    crash_trials(Backend::Moto, 40, Harness::Codex);
+}
+
+fn concurrency(backend: Backend, harness: Harness) {
     let Some(env) = Env::try_new(backend, "concurrency") else { return };
+    let env = env.in_harness(harness);
     let mut rng = Rng::new();
     let mut fig = Figure::default();
     for round in 0..4 {
@@ -258,17 +279,27 @@ fn concurrency(backend: Backend) {
         assert!(out.status.success());
         fig.record(&fs::read(env.transcript_path(&sid)).unwrap(), &env.replay(&sid));
     }
-    fig.report(&format!("concurrency, 8 processes ({})", backend.name()));
+    fig.report(&format!("concurrency, 8 processes ({}, {})", backend.name(), harness.dir()));
 }
 
 #[test]
 fn concurrency_local_store() {
-    concurrency(Backend::Local);
+    concurrency(Backend::Local, Harness::ClaudeCode);
 }
 
 #[test]
 fn concurrency_s3s() {
-    concurrency(Backend::S3s);
+    concurrency(Backend::S3s, Harness::ClaudeCode);
+}
+
+#[test]
+fn concurrency_codex_local_store() {
+    concurrency(Backend::Local, Harness::Codex);
+}
+
+#[test]
+fn concurrency_codex_s3s() {
+    concurrency(Backend::S3s, Harness::Codex);
 }
 
 /// Every fault: the inline hook exits 0 with empty stdout within 3 s and advances nothing

@@ -1,5 +1,6 @@
 //! Where things live on disk: our own directory (`~/.tracecraft`), Claude Code's
-//! (`~/.claude` or `CLAUDE_CONFIG_DIR`), and the project-slug rule Claude Code uses.
+//! (`~/.claude` or `CLAUDE_CONFIG_DIR`), Codex CLI's (`~/.codex` or `CODEX_HOME`), and the
+//! project-slug rule Claude Code uses.
 //! Every path is computed from the environment at call time; nothing is created here.
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,24 @@ pub fn claude_projects_dir() -> Result<PathBuf> {
 /// used only when this holds: a payload naming `/etc/passwd` must not get it mirrored.
 pub fn in_claude_projects(p: &Path) -> bool {
     claude_projects_dir().is_ok_and(|root| is_inside(p, &root))
+}
+
+/// Codex CLI's directory: `CODEX_HOME`, else `~/.codex`.
+pub fn codex_home() -> Result<PathBuf> {
+    match std::env::var_os("CODEX_HOME") {
+        Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
+        _ => Ok(home()?.join(".codex")),
+    }
+}
+
+/// `<codex home>/sessions`, where Codex writes its rollouts (`YYYY/MM/DD/rollout-*.jsonl`).
+pub fn codex_sessions_dir() -> Result<PathBuf> {
+    Ok(codex_home()?.join("sessions"))
+}
+
+/// Whether `p` is inside Codex's sessions directory (the same rule as [`in_claude_projects`]).
+pub fn in_codex_sessions(p: &Path) -> bool {
+    codex_sessions_dir().is_ok_and(|root| is_inside(p, &root))
 }
 
 /// Whether `p` resolves to a path strictly inside `root` (see [`in_claude_projects`]).

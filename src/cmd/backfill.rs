@@ -6,6 +6,10 @@
 //! records is skipped, an interrupted run continues where it stopped, and a second run
 //! sends nothing. Oldest transcripts go first: they are the closest to deletion.
 //!
+//! Codex CLI rollouts (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl`) are backfilled
+//! the same way into `sessions/codex/<id>/` (the cwd their `session_meta` records picks the
+//! project); `--harness` keeps one of the two.
+//!
 //! Each session's subagent transcripts (`<session>/subagents/agent-*.jsonl`, and older
 //! `agent-*.jsonl` files beside it whose first line names the session) go with it, to the
 //! same destination, through `engine::subagents` (the hook's code and bucket layout):
@@ -30,7 +34,7 @@ use crate::base::paths;
 use crate::config::Config;
 use crate::engine::flush::{FlushOpts, Mirror};
 use crate::engine::subagents::{self, AgentFile};
-use crate::session::layout::{meta_key, validate_id};
+use crate::session::layout::{meta_key_in, validate_id, Harness};
 use crate::session::meta::Meta;
 use crate::session::state::{self, StatePaths};
 use crate::session::Session;
@@ -70,6 +74,10 @@ pub struct BackfillArgs {
     /// Do not finalise sessions idle for 24 hours (no ended_at; a partial last line waits).
     #[arg(long)]
     pub no_finalize: bool,
+    /// Only this agent's transcripts: claude-code (<claude>/projects) or codex
+    /// ($CODEX_HOME/sessions rollouts). Default: both.
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// A transcript untouched this long is taken as finished.
@@ -86,6 +94,7 @@ struct Candidate {
     len: u64,
     mtime: SystemTime,
     cwd: Option<PathBuf>,
+    harness: Harness,
 }
 
 /// A destination with its store opened.
@@ -105,10 +114,25 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 pub fn run(a: &BackfillArgs) -> Result<()> {
     let projects = paths::claude_projects_dir()?;
     let only = if a.all_projects { None } else { Some(project_dir(a.cwd.as_deref())?) };
-    let candidates = discover(&projects, only.as_deref())?;
+    let mut candidates = Vec::new();
+    let mut looked = Vec::new();
+    for h in super::harnesses(a.harness) {
+        match h {
+            Harness::ClaudeCode => {
+                candidates.extend(discover(&projects, only.as_deref())?);
+                looked.push(projects.display().to_string());
+            }
+            Harness::Codex => {
+                let sessions = paths::codex_sessions_dir()?;
+                candidates.extend(discover_codex(&sessions, only.as_deref()));
+                looked.push(sessions.display().to_string());
+            }
+        }
+    }
+    candidates.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.transcript.cmp(&b.transcript)));
     if candidates.is_empty() {
         let scope = only.map(|d| format!(" for {}", d.display())).unwrap_or_default();
-        return emit(&format!("no transcripts found under {}{scope}", projects.display()));
+        return emit(&format!("no transcripts found under {}{scope}", looked.join(" nor ")));
     }
 
     // Resolve each session's destination once per directory, and open each store once.
@@ -160,10 +184,16 @@ pub fn run(a: &BackfillArgs) -> Result<()> {
             continue;
         }
         let final_ = !a.no_finalize && SystemTime::now().duration_since(c.mtime).is_ok_and(|d| d >= FINALIZE_IDLE);
-        let dir = c.transcript.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let beside = beside.entry(dir).or_insert_with_key(|d| subagents::Beside::scan(d));
-        let files = subagents::find_with(&c.transcript, &c.id, &state_dir, beside);
-        let session = Session { id: c.id.clone(), transcript: c.transcript.clone(), cwd: c.cwd.clone() };
+        // Subagent transcripts are Claude Code's; a Codex rollout has none.
+        let files = if c.harness == Harness::ClaudeCode {
+            let dir = c.transcript.parent().unwrap_or(Path::new("/")).to_path_buf();
+            let beside = beside.entry(dir).or_insert_with_key(|d| subagents::Beside::scan(d));
+            subagents::find_with(&c.transcript, &c.id, &state_dir, beside)
+        } else {
+            Vec::new()
+        };
+        let session =
+            Session { id: c.id.clone(), transcript: c.transcript.clone(), cwd: c.cwd.clone(), harness: c.harness };
         let outcome = if a.dry_run {
             // The session, then each subagent it would send.
             dry_run_one(mirror, c, final_, &state_dir, progress, &mut would_redact).and_then(|n| {
@@ -252,6 +282,7 @@ impl Candidate {
             len: md.len(),
             mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             cwd: parent.cwd.clone(),
+            harness: parent.harness,
         })
     }
 }
@@ -435,11 +466,33 @@ fn discover(projects: &Path, only: Option<&Path>) -> Result<Vec<Candidate>> {
                 len: md.len(),
                 mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                 cwd,
+                harness: Harness::ClaudeCode,
             });
         }
     }
     out.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.transcript.cmp(&b.transcript)));
     Ok(out)
+}
+
+/// Codex rollouts under `sessions` (with `only`: those whose session_meta records it).
+fn discover_codex(sessions: &Path, only: Option<&Path>) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for f in crate::session::rollout::all(sessions) {
+        let Ok(md) = std::fs::metadata(&f.transcript) else { continue };
+        let cwd = crate::session::rollout::recorded_cwd(&f.transcript);
+        if only.is_some_and(|dir| cwd.as_deref() != Some(dir)) {
+            continue;
+        }
+        out.push(Candidate {
+            id: f.id,
+            transcript: f.transcript,
+            len: md.len(),
+            mtime: md.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            cwd,
+            harness: Harness::Codex,
+        });
+    }
+    out
 }
 
 /// The first absolute `cwd` recorded in the transcript's first lines.
@@ -464,12 +517,12 @@ fn recorded_cwd(path: &Path) -> Option<PathBuf> {
 /// Dry run: the byte range `[from, to)` a flush would send (without sending or writing anything). The
 /// mirrored length comes from the local state for this destination, else from meta.json.
 fn pending(mirror: &Mirror<'_>, c: &Candidate, final_: bool, state_dir: &Path) -> Result<(u64, u64)> {
-    let st = state::load(&StatePaths::new(state_dir, &c.id).state)
+    let st = state::load(&StatePaths::new(&state::dir_for(state_dir, c.harness), &c.id).state)
         .filter(|st| st.dest == mirror.cfg.dest_id() && st.session_id == c.id);
     let cursor = match st {
         Some(st) => st.cursor,
         None => {
-            let key = meta_key(&mirror.cfg.project, &c.id);
+            let key = meta_key_in(&mirror.cfg.project, c.harness, &c.id);
             match mirror.store.get(&key)? {
                 None => 0,
                 Some(b) => Meta::parse(&b)

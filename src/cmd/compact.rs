@@ -45,7 +45,7 @@ use crate::base::error::{test_point, Error, Result};
 use crate::base::paths;
 use crate::base::util::{hex, now_rfc3339};
 use crate::session::catalog::{compacted_seqs, replay_plan, Catalog, Plan, PlanPart};
-use crate::session::layout::{meta_key, part_name, session_prefix};
+use crate::session::layout::{meta_key_in, part_name, session_prefix_in};
 use crate::session::meta::{PartEntry, WRITER};
 use crate::session::seal::{Keys, PartView};
 use crate::session::state::{self, OpenPart, StatePaths};
@@ -71,6 +71,9 @@ pub struct CompactArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Whose session (default: Claude Code's with that id, else Codex's).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// Run `compact`.
@@ -80,16 +83,18 @@ pub fn run(a: &CompactArgs) -> Result<()> {
     let dest = ctx.cfg.describe();
     let store = ctx.store.as_ref();
     let project = ctx.cfg.project.as_str();
-    let cat = Catalog::new(store, project, dest.clone()).with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let id = cat.resolve(&a.id)?.id;
+    let base = Catalog::new(store, project, dest.clone()).with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
+    let (cat, found) = super::find_session(base, a.harness, &a.id)?;
+    let id = found.id;
+    let harness = cat.harness;
 
-    let sp = StatePaths::new(&paths::state_dir()?, &id);
+    let state_dir = state::dir_for(&paths::state_dir()?, harness);
+    let sp = StatePaths::new(&state_dir, &id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
-    let state_dir = paths::state_dir()?;
     crate::session::journal::settle(store, project, &ctx.cfg.dest_id(), &state_dir, &id)?;
     let mut local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
     // The version we read: meta.json is rewritten only if nobody changed it meanwhile.
-    let mkey = meta_key(project, &id);
+    let mkey = meta_key_in(project, harness, &id);
     let etag = store.head(&mkey)?.and_then(|o| o.etag);
     let Some(mut meta) = cat.freshest_meta(&id, local.as_ref(), &sp.meta)? else {
         return Err(Error::Invalid(format!(
@@ -129,7 +134,7 @@ pub fn run(a: &CompactArgs) -> Result<()> {
         )));
     }
     let suffix = if sealed { crate::session::seal::SUFFIX } else { "" };
-    let merged_key = format!("{}{}{suffix}", session_prefix(project, &id), part_name(first, &hex8));
+    let merged_key = format!("{}{}{suffix}", session_prefix_in(project, harness, &id), part_name(first, &hex8));
 
     // (a) Upload the merged part, having noted what we do, so that if we die before (c) the
     // next flush or compact settles it (see `session::journal`).

@@ -122,6 +122,7 @@ pub fn run(a: &DoctorArgs) -> Result<()> {
         }
     }
     check_hooks(&mut r, &dir)?;
+    check_codex_hooks(&mut r, &dir)?;
     check_log(&mut r)?;
     check_sessions(&mut r)?;
 
@@ -446,6 +447,101 @@ fn check_clock(r: &mut Report, date: Option<&str>) -> Result<()> {
         r.warn("clock", desc, fix)
     } else {
         r.ok("clock", format!("within {}s of the server", skew.abs().max(1)))
+    }
+}
+
+/// `SessionStart` -> `session_start`: how Codex names an event in a hook's trust key.
+fn snake(event: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in event.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Codex CLI: registration in `$CODEX_HOME/hooks.json` and `<project>/.codex/hooks.json`,
+/// hooks not switched off in config.toml, and our handlers trusted (Codex skips untrusted
+/// hooks without a word in `codex exec`). Nothing to check when Codex is not set up here.
+fn check_codex_hooks(r: &mut Report, dir: &Path) -> Result<()> {
+    use crate::host::codex_config;
+    let home = paths::codex_home()?;
+    let files = [home.join("hooks.json"), dir.join(".codex").join("hooks.json")];
+    if !home.is_dir() && !files[1].exists() {
+        return r.ok("codex", format!("no Codex CLI directory ({}): nothing to check", home.display()));
+    }
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap_or_default();
+    if codex_config::hooks_disabled(&config) {
+        r.fail(
+            "codex",
+            format!("{} switches Codex hooks off: Codex sessions are not mirrored", home.join("config.toml").display()),
+            "tracecraft-hook install --codex".to_string(),
+        )?;
+    }
+    let trusted = codex_config::trusted_keys(&config);
+    let mut registered: Vec<String> = Vec::new();
+    let mut untrusted: Vec<String> = Vec::new();
+    for f in &files {
+        let v: Value = match std::fs::read(f) {
+            Ok(b) => match serde_json::from_slice(&b) {
+                Ok(v) => v,
+                Err(e) => {
+                    r.warn("codex", format!("cannot parse {}: {e}", f.display()), None)?;
+                    continue;
+                }
+            },
+            Err(_) => continue,
+        };
+        let events = settings::registrations_in(settings::Flavor::Codex, &v);
+        if events.is_empty() {
+            continue;
+        }
+        r.ok("codex", format!("registered in {} for {}", f.display(), events.join(", ")))?;
+        let Some(hooks) = v.get("hooks").and_then(Value::as_object) else { continue };
+        for (event, groups) in hooks {
+            for (gi, g) in groups.as_array().into_iter().flatten().enumerate() {
+                for (hi, h) in g.get("hooks").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    let ours = h.get("command").and_then(Value::as_str).is_some_and(settings::is_ours_codex);
+                    let key = format!("{}:{}:{gi}:{hi}", f.display(), snake(event));
+                    if ours && !trusted.contains(&key) {
+                        untrusted.push(event.clone());
+                    }
+                }
+            }
+        }
+        registered.extend(events);
+    }
+    if registered.is_empty() {
+        return r.warn(
+            "codex",
+            format!("tracecraft-hook is not registered in {}: Codex sessions are not mirrored", files[0].display()),
+            "tracecraft-hook install --codex".to_string(),
+        );
+    }
+    let missing: Vec<&str> =
+        settings::CODEX_EVENTS.iter().map(|(e, _)| *e).filter(|e| !registered.iter().any(|x| x == e)).collect();
+    if !missing.is_empty() {
+        r.warn(
+            "codex",
+            format!("not registered for {}", missing.join(", ")),
+            "tracecraft-hook install --codex".to_string(),
+        )?;
+    }
+    if untrusted.is_empty() {
+        r.ok("codex", "our hooks are trusted in config.toml")
+    } else {
+        untrusted.dedup();
+        r.warn(
+            "codex",
+            format!("not trusted yet for {}: `codex exec` skips untrusted hooks without a word", untrusted.join(", ")),
+            crate::cmd::install::CODEX_TRUST_HELP.replace('\n', " "),
+        )
     }
 }
 

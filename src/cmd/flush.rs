@@ -27,12 +27,27 @@ pub struct FlushArgs {
     /// Upload without redaction (only for buckets you fully trust).
     #[arg(long)]
     pub no_redact: bool,
+    /// Whose session: claude-code, or codex (--session-id looks under $CODEX_HOME/sessions).
+    /// Default: codex for a --transcript under $CODEX_HOME/sessions, else claude-code.
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// Run `flush`.
 pub fn run(a: &FlushArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
-    let session = resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), &dir)?;
+    let codex = match a.harness {
+        Some(h) => h == super::HarnessArg::Codex,
+        None => a.transcript.as_deref().is_some_and(|t| {
+            let here = std::env::current_dir().unwrap_or_default();
+            paths::in_codex_sessions(&paths::absolutize(t, &here))
+        }),
+    };
+    let session = if codex {
+        super::resolve_codex_session(a.transcript.as_deref(), a.session_id.as_deref(), &dir)?
+    } else {
+        resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), &dir)?
+    };
     let ctx = open(&dir)?;
     let mut mirror = Mirror::new(&ctx.cfg, ctx.store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     mirror.progress = true;

@@ -45,6 +45,7 @@ use crate::engine::flush::{FlushOpts, Mirror, Outcome};
 use crate::engine::lifecycle::{self, describe_idle};
 use crate::engine::subagents::{self, AgentFile};
 use crate::session::discover::{self, Discoverer};
+use crate::session::layout::Harness;
 use crate::session::meta::extra::ChildRef;
 use crate::session::state::nothing_new;
 use crate::session::state::{self, StatePaths};
@@ -119,6 +120,10 @@ pub struct FollowArgs {
     /// Upload without redaction (only for buckets you fully trust).
     #[arg(long)]
     pub no_redact: bool,
+    /// Whose sessions: claude-code (default) or codex (rollouts under $CODEX_HOME/sessions
+    /// whose session_meta records --cwd).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// clap parser for `--interval`: a finite number of seconds in [0.01, 86400].
@@ -147,6 +152,7 @@ pub fn run(a: &FollowArgs) -> Result<()> {
     let store = store::backend::open(&cfg, LIMITS)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, a.no_redact.then_some(false))?;
     let mut f = Follower::new(mirror, a.interval);
+    f.harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
     f.min_bytes = a.min_bytes;
     match single {
         Some(session) => f.follow_one(session),
@@ -156,11 +162,32 @@ pub fn run(a: &FollowArgs) -> Result<()> {
 
 /// The session to follow: as given, else the newest of the project.
 fn pick_session(a: &FollowArgs, dir: &Path) -> Result<Session> {
+    if a.harness == Some(super::HarnessArg::Codex) {
+        if a.transcript.is_some() || a.session_id.is_some() {
+            return super::resolve_codex_session(a.transcript.as_deref(), a.session_id.as_deref(), dir);
+        }
+        let sessions = paths::codex_sessions_dir()?;
+        let newest =
+            crate::session::rollout::of_project(&sessions, dir).into_iter().max_by(|a, b| a.modified.cmp(&b.modified));
+        return match newest {
+            Some(f) => Ok(Session {
+                id: f.id,
+                transcript: f.transcript,
+                cwd: Some(dir.to_path_buf()),
+                harness: Harness::Codex,
+            }),
+            None => Err(Error::NotFound(format!(
+                "no Codex session of {} under {} (give --session-id, --transcript, or use --all to wait for one)",
+                dir.display(),
+                sessions.display()
+            ))),
+        };
+    }
     if a.transcript.is_some() || a.session_id.is_some() {
         return resolve_session(a.transcript.as_deref(), a.session_id.as_deref(), dir);
     }
     match discover::latest(dir)? {
-        Some(found) => Ok(Session { id: found.id, transcript: found.transcript, cwd: Some(dir.to_path_buf()) }),
+        Some(found) => Ok(Session { id: found.id, transcript: found.transcript, cwd: Some(dir.to_path_buf()), harness: Default::default() }),
         None => Err(Error::NotFound(format!(
             "no Claude Code session found for {} under {} (give --session-id, --transcript, or use --all to wait for one)",
             dir.display(),
@@ -198,7 +225,7 @@ fn dir_mtime(p: Option<&Path>) -> Option<SystemTime> {
 
 impl Tracked {
     fn new(session: Session, state_dir: &Path) -> Self {
-        let state = StatePaths::new(state_dir, &session.id).state;
+        let state = StatePaths::new(&state::dir_for(state_dir, session.harness), &session.id).state;
         Tracked { session, state, last_err: None, subs: Subs::default() }
     }
 
@@ -279,6 +306,8 @@ struct Follower<'a> {
     outage: Option<Instant>,
     backoff: Option<Duration>,
     orphan_err: Option<String>,
+    /// Whose sessions `--all` follows.
+    harness: Harness,
     /// `--min-bytes`: fewer new bytes than this in a transcript wait for a later cycle.
     min_bytes: u64,
 }
@@ -286,7 +315,16 @@ struct Follower<'a> {
 impl<'a> Follower<'a> {
     fn new(mirror: Mirror<'a>, interval: Duration) -> Self {
         let dest = mirror.cfg.describe();
-        Follower { mirror, interval, dest, outage: None, backoff: None, orphan_err: None, min_bytes: 1 }
+        Follower {
+            mirror,
+            interval,
+            dest,
+            outage: None,
+            backoff: None,
+            orphan_err: None,
+            min_bytes: 1,
+            harness: Harness::ClaudeCode,
+        }
     }
 
     /// Print a line on stdout; a closed stdout stops the loop (with the usual final flush).
@@ -511,12 +549,21 @@ impl<'a> Follower<'a> {
         let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
         let mut said_waiting = false;
         loop {
-            for found in disc.sessions(dir)? {
+            let found_now = match self.harness {
+                Harness::Codex => crate::session::rollout::of_project(&paths::codex_sessions_dir()?, dir),
+                Harness::ClaudeCode => disc.sessions(dir)?,
+            };
+            for found in found_now {
                 match tracked.get_mut(&found.id) {
                     Some(t) => t.session.transcript = found.transcript,
                     None => {
                         self.say(&format!("+ following {}", found.id));
-                        let s = Session { id: found.id.clone(), transcript: found.transcript, cwd: Some(dir.into()) };
+                        let s = Session {
+                            id: found.id.clone(),
+                            transcript: found.transcript,
+                            cwd: Some(dir.into()),
+                            harness: self.harness,
+                        };
                         tracked.insert(found.id, Tracked::new(s, &self.mirror.state_dir));
                     }
                 }
@@ -549,7 +596,7 @@ impl<'a> Follower<'a> {
     /// End the project's orphaned sessions (throttled inside `lifecycle`).
     fn orphans(&mut self, dir: &Path, idle: Duration) -> Flow {
         let m = &self.mirror;
-        match lifecycle::maybe_finish_orphans(m.cfg, m.store, &m.state_dir, dir, "", idle) {
+        match lifecycle::maybe_finish_orphans(m.cfg, m.store, &m.state_dir, dir, "", idle, self.harness) {
             Ok(ids) => {
                 self.orphan_err = None;
                 for id in ids.unwrap_or_default() {

@@ -59,6 +59,9 @@ pub struct ListArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Only this agent's sessions (default: Claude Code's and Codex's, in one list).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// Sort orders of `list`.
@@ -116,7 +119,15 @@ pub fn run(a: &ListArgs) -> Result<()> {
     let store = crate::store::counting::Counting::wrap(ctx.store.as_ref());
     let projects = if a.all_projects { index::projects(&store)? } else { vec![ctx.cfg.project.clone()] };
     let cache = index::cache_dir(&ctx.cfg);
-    let here = if a.remote_only { Some(super::restore::local_session_ids()?) } else { None };
+    let here = if a.remote_only {
+        let mut ids = std::collections::HashSet::new();
+        for h in crate::session::layout::Harness::ALL {
+            ids.extend(super::restore::local_session_ids_of(h)?);
+        }
+        Some(ids)
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     for project in &projects {
         let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
@@ -143,6 +154,8 @@ pub fn run(a: &ListArgs) -> Result<()> {
         }
         let (mut top, mut children) = split(view.entries);
         top.retain(|e| a.agent.as_ref().is_none_or(|ag| e.agent.as_deref() == Some(ag.as_str())));
+        let harness = a.harness.map(crate::session::layout::Harness::from);
+        top.retain(|e| harness.is_none_or(|h| e.harness == h.dir()));
         if let Some(here) = &here {
             top.retain(|e| !here.contains(&e.id));
         }
@@ -185,8 +198,8 @@ pub fn run(a: &ListArgs) -> Result<()> {
         .max(7);
     let opt = |n: Option<u64>, f: fn(u64) -> String| n.map_or_else(|| "-".to_string(), f);
     emit(&format!(
-        "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  ENDED",
-        "SESSION", "PARTS", "STORED BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
+        "{:<idw$}  {:<11}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  ENDED",
+        "SESSION", "HARNESS", "PARTS", "STORED BYTES", "TURNS", "TOKENS", "FIRST UPLOAD", "LAST UPLOAD"
     ))?;
     for r in &rows {
         let ended = match (&r.ended_at, &r.end_reason) {
@@ -195,8 +208,9 @@ pub fn run(a: &ListArgs) -> Result<()> {
             (None, _) => "-".into(),
         };
         emit(&format!(
-            "{:<idw$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  {ended}",
+            "{:<idw$}  {:<11}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}  {ended}",
             shown(r),
+            r.harness,
             r.parts,
             thousands(r.bytes),
             opt(r.turns, |n| n.to_string()),
@@ -208,7 +222,8 @@ pub fn run(a: &ListArgs) -> Result<()> {
             let l = label(s);
             let pad = idw.saturating_sub(l.chars().count());
             emit(&format!(
-                "{l}{:pad$}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}",
+                "{l}{:pad$}  {:<11}  {:>5}  {:>13}  {:>5}  {:>7}  {:<19}  {:<19}",
+                "",
                 "",
                 s.parts,
                 thousands(s.bytes),

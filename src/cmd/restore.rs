@@ -22,6 +22,11 @@
 //! length, next part = one above every seq in the store (compacted ranges included),
 //! fingerprint of the restored file, meta cache = the store's meta.json with its ETag.
 //!
+//! A Codex CLI session (`--harness codex`, or an id found only among Codex's sessions) goes
+//! back to `$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<ID>.jsonl` (its existing rollout
+//! file when there is one, else one named after the session's start), with its state in
+//! `state/codex/`, so that `codex resume <ID>` continues it.
+//!
 //! Deliberately not done: reproducing Claude Code's hashed directory names for paths whose
 //! slug exceeds 200 characters (a directory whose transcripts record DIR as their `cwd` is
 //! used; otherwise the plain slug, with a warning), and protecting a session continued on two
@@ -43,7 +48,7 @@ use crate::base::paths;
 use crate::config::Config;
 use crate::session::catalog::{Catalog, SessionObjects};
 use crate::session::discover::{recorded_cwd, transcripts_in};
-use crate::session::layout::{meta_key, validate_id};
+use crate::session::layout::{meta_key_in, validate_id, Harness};
 use crate::session::meta::Meta;
 use crate::session::state::{self, State, StatePaths};
 use crate::session::transcript::Transcript;
@@ -74,6 +79,9 @@ pub struct RestoreArgs {
     /// Also restore the session's subagent transcripts (<ID>/subagents/agent-<id>.jsonl).
     #[arg(long)]
     pub subagents: bool,
+    /// Whose session (default: Claude Code's, else Codex's with that id).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// How a subagent's session id is built from its parent's: `<parent>.agent-<agent id>`.
@@ -92,10 +100,27 @@ pub fn run(a: &RestoreArgs) -> Result<()> {
     let dir = fs::canonicalize(&dir).unwrap_or(dir);
     let ctx = open(&dir)?;
     let dest = ctx.cfg.describe();
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
-        .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let session = resolve(&cat, &a.id)?;
+    let mut found = None;
+    for harness in super::harnesses(a.harness) {
+        let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
+            .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg))
+            .in_harness(harness);
+        match resolve(&cat, &a.id) {
+            Ok(s) => {
+                found = Some((cat, s));
+                break;
+            }
+            Err(Error::NotFound(_)) if a.harness.is_none() && harness != Harness::Codex => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let Some((cat, session)) = found else {
+        return Err(Error::NotFound(format!("no session {:?} in {dest}", a.id)));
+    };
     let id = session.id.clone();
+    if cat.harness == Harness::Codex {
+        return restore_codex(a, &ctx, &cat, &session, &dir);
+    }
 
     let projects = paths::claude_projects_dir()?;
     let (project_dir, guessed) = claude_dir_for(&projects, &dir);
@@ -149,6 +174,35 @@ pub fn run(a: &RestoreArgs) -> Result<()> {
         ))?;
     }
     emit(&format!("continue it with: cd {} && claude --resume {id}", shell_quote(&dir)))
+}
+
+/// Restore a Codex session into `$CODEX_HOME/sessions/` (see the module documentation).
+fn restore_codex(a: &RestoreArgs, ctx: &Ctx, cat: &Catalog<'_>, s: &SessionObjects, dir: &Path) -> Result<()> {
+    let sessions = paths::codex_sessions_dir()?;
+    let target = match crate::session::rollout::find(&sessions, &s.id) {
+        Some(p) => p,
+        None => {
+            let meta = cat.meta(&s.id).ok().flatten();
+            let started = meta
+                .as_ref()
+                .and_then(|m| m.extra.get("stats"))
+                .and_then(|st| st.get("first_timestamp"))
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+                .or_else(|| meta.as_ref().and_then(|m| m.started_at.clone()))
+                .unwrap_or_else(crate::base::util::now_rfc3339);
+            let (name, day) = crate::session::rollout::file_name_for(&s.id, &started).ok_or_else(|| {
+                Error::Invalid(format!("cannot name a rollout for {} from its start time {started:?}", s.id))
+            })?;
+            sessions.join(day).join(name)
+        }
+    };
+    let state_dir = state::dir_for(&paths::state_dir()?, Harness::Codex);
+    let r = restore_one(ctx, cat, s, &target, a.force, &state_dir)?;
+    let ran_in = r.meta.as_ref().and_then(|m| m.cwd.clone()).filter(|c| Path::new(c) != dir);
+    emit(&r.describe(&s.id, &cat.dest, ran_in.as_deref()))?;
+    let cwd = ran_in.map_or_else(|| dir.to_path_buf(), PathBuf::from);
+    emit(&format!("continue it with: cd {} && codex resume {}", shell_quote(&cwd), s.id))
 }
 
 /// A main session by full id or unique prefix; subagent sessions are not candidates.
@@ -205,6 +259,16 @@ pub fn claude_dir_for(projects: &Path, cwd: &Path) -> (PathBuf, bool) {
 
 /// Ids of the sessions that have a transcript on this machine: `<id>.jsonl` directly under
 /// any `<claude dir>/projects/*/`.
+pub fn local_session_ids_of(harness: Harness) -> Result<HashSet<String>> {
+    match harness {
+        Harness::ClaudeCode => local_session_ids(),
+        Harness::Codex => {
+            Ok(crate::session::rollout::all(&paths::codex_sessions_dir()?).into_iter().map(|f| f.id).collect())
+        }
+    }
+}
+
+/// Ids of the Claude Code sessions that have a transcript on this machine (see below).
 pub fn local_session_ids() -> Result<HashSet<String>> {
     let projects = paths::claude_projects_dir()?;
     let Ok(rd) = fs::read_dir(&projects) else { return Ok(HashSet::new()) };
@@ -292,7 +356,7 @@ fn restore_one(
     // The ETag before the document: if someone rewrites meta.json in between, our first
     // conditional write of it fails and merges instead of overwriting what we did not see.
     let etag = match &s.meta {
-        Some(_) => ctx.store.head(&meta_key(&ctx.cfg.project, &s.id))?.and_then(|o| o.etag),
+        Some(_) => ctx.store.head(&meta_key_in(&ctx.cfg.project, cat.harness, &s.id))?.and_then(|o| o.etag),
         None => None,
     };
     let (plan, meta) = cat.plan(s)?;

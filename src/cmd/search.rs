@@ -20,7 +20,7 @@ use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::session::cache::{parse_size, Cache, DEFAULT_MAX};
 use crate::session::catalog::{group, replay_plan, Catalog, PlanPart, SessionObjects};
-use crate::session::layout::{is_child, meta_key, sessions_prefix, HARNESS};
+use crate::session::layout::{is_child, meta_key_in, sessions_prefix_in, Harness};
 use crate::session::meta::Meta;
 use crate::session::seal::{self, Keys};
 use crate::session::search::{parse_date, Hit, Matcher, Query, Role, Scanner};
@@ -75,6 +75,10 @@ pub struct SearchArgs {
     /// Every project in the bucket, not just this one.
     #[arg(long)]
     pub all_projects: bool,
+    /// Whose sessions to search: claude-code (default) or codex (matched on the stored
+    /// bytes, as with --raw).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
     /// Characters of context on each side of a match.
     #[arg(short = 'C', long, value_name = "N", default_value_t = 40)]
     pub context: usize,
@@ -154,7 +158,9 @@ pub fn run(a: &SearchArgs) -> Result<()> {
         regex: a.regex,
         ignore_case: a.ignore_case,
         word: a.word,
-        raw: a.raw,
+        // Searchable text is read from Claude Code's line shapes; Codex rollouts are
+        // matched on their stored bytes (as `--raw` does).
+        raw: a.raw || a.harness == Some(super::HarnessArg::Codex),
         role,
         tool: a.tool.clone(),
         since: a.since.as_deref().map(|s| parse_date(s, false)).transpose()?,
@@ -270,6 +276,7 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
         files: false,
         no_cache: false,
         cwd: None,
+        harness: None,
     };
     let keys = Keys::for_config(&ctx.cfg);
     let dest = ctx.cfg.describe();
@@ -321,8 +328,9 @@ fn targets(
     m: &Matcher,
 ) -> Result<Targets> {
     let mut by_project: Vec<(String, Vec<SessionObjects>)> = Vec::new();
+    let harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
     if all_projects {
-        let marker = format!("/sessions/{HARNESS}/");
+        let marker = format!("/sessions/{}/", harness.dir());
         let mut keys: std::collections::BTreeMap<String, Vec<crate::store::ObjectInfo>> = Default::default();
         for o in store.list("")? {
             if let Some(i) = o.key.find(&marker) {
@@ -330,12 +338,12 @@ fn targets(
             }
         }
         for (p, listing) in keys {
-            let g = group(&sessions_prefix(&p), listing);
+            let g = group(&sessions_prefix_in(&p, harness), listing);
             by_project.push((p, g));
         }
     } else {
         let project = &cfg.project;
-        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg));
+        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg)).in_harness(harness);
         let sessions = match &a.session {
             Some(q) => {
                 let s = cat.resolve(q)?;
@@ -372,7 +380,7 @@ fn targets(
             // A sealed session's meta.json is never cached in the clear.
             let cache_meta = !sealing && !s.parts.iter().any(|p| seal::is_sealed(&p.key));
             let meta_cached = match (meta_version(&s), cache.filter(|_| cache_meta)) {
-                (Some(v), Some(c)) => c.contains(&meta_key(&p, &s.id), &v),
+                (Some(v), Some(c)) => c.contains(&meta_key_in(&p, harness, &s.id), &v),
                 _ => false,
             };
             t.jobs.push(Job { project: pi, session: s, meta_cached, cache_meta });
@@ -416,7 +424,11 @@ fn scan_all(
     let cats: Vec<Catalog<'_>> = t
         .projects
         .iter()
-        .map(|p| Catalog::new(store, p, format!("{dest} (project {p})")).with_keys(Keys::for_config(cfg)))
+        .map(|p| {
+            Catalog::new(store, p, format!("{dest} (project {p})"))
+                .with_keys(Keys::for_config(cfg))
+                .in_harness(a.harness.map_or(Harness::ClaudeCode, Harness::from))
+        })
         .collect();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..t.jobs.len()).map(|_| None).collect());
@@ -478,7 +490,7 @@ fn run_job(
     a: &SearchArgs,
     scanner: Option<&mut Scanner<'_>>,
 ) -> Outcome {
-    let key = meta_key(cat.project, &job.session.id);
+    let key = meta_key_in(cat.project, cat.harness, &job.session.id);
     let cached = match (cache, job.meta_cached, meta_version(&job.session)) {
         (Some(c), true, Some(v)) => c.get_bytes(&key, &v).and_then(|b| Meta::parse(&b).ok()),
         _ => None,

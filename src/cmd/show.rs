@@ -55,15 +55,18 @@ pub struct ShowArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Whose session (default: Claude Code's with that id, else Codex's).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// Run `show`.
 pub fn run(a: &ShowArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
+    let base = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, ctx.cfg.describe())
         .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let session = cat.resolve(&a.id)?;
+    let (cat, session) = super::find_session(base, a.harness, &a.id)?;
     let (plan, meta) = cat.plan(&session)?;
     let parts: Vec<PartObject> = plan.parts.into_iter().map(|p| p.obj).collect();
 

@@ -72,6 +72,9 @@ pub struct StatsArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Only this agent's sessions (default: Claude Code's and Codex's together).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// What `stats --by` groups by.
@@ -296,6 +299,9 @@ pub fn build(a: &StatsArgs, projects: &[String], all: Vec<(String, Vec<Entry>)>,
         let (top, kids) = super::list::split(entries);
         for e in top {
             if a.agent.as_ref().is_some_and(|ag| e.agent.as_deref() != Some(ag.as_str())) {
+                continue;
+            }
+            if a.harness.map(crate::session::layout::Harness::from).is_some_and(|h| e.harness != h.dir()) {
                 continue;
             }
             let children = kids.get(&e.id).map(Vec::as_slice).unwrap_or_default();

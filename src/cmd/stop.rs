@@ -19,7 +19,7 @@ use crate::base::error::{Error, Result};
 use crate::base::paths;
 use crate::base::util::now_rfc3339;
 use crate::session::catalog::{children_in_store, Catalog};
-use crate::session::layout::{is_child, meta_key};
+use crate::session::layout::is_child;
 use crate::session::meta::extra::merge_meta;
 use crate::session::meta::WRITER;
 use crate::session::state::{self, StatePaths};
@@ -38,6 +38,9 @@ pub struct StopArgs {
     /// Project directory whose configuration selects the store (default: current directory).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Whose session (default: Claude Code's with that id, else Codex's).
+    #[arg(long, value_enum)]
+    pub harness: Option<super::HarnessArg>,
 }
 
 /// Run `stop`.
@@ -45,10 +48,11 @@ pub fn run(a: &StopArgs) -> Result<()> {
     let dir = project_dir(a.cwd.as_deref())?;
     let ctx = open(&dir)?;
     let dest = ctx.cfg.describe();
-    let cat = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
+    let base = Catalog::new(ctx.store.as_ref(), &ctx.cfg.project, dest.clone())
         .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-    let id = cat.resolve(&a.id)?.id;
-    let state_dir = paths::state_dir()?;
+    let (cat, found) = super::find_session(base, a.harness, &a.id)?;
+    let id = found.id;
+    let state_dir = state::dir_for(&paths::state_dir()?, cat.harness);
     let line = stop_one(&ctx, &cat, &state_dir, &id)?;
     emit(&format!("stopped {id}{line} ({dest})"))?;
     // Its subagents, listed from the store (a subagent itself has none).
@@ -66,7 +70,7 @@ fn stop_one(ctx: &Ctx, cat: &Catalog<'_>, state_dir: &Path, id: &str) -> Result<
     let sp = StatePaths::new(state_dir, id);
     let _lock = state::lock(&sp.lock, Duration::from_secs(30))?;
     let local = state::load(&sp.state).filter(|st| st.dest == ctx.cfg.dest_id() && st.session_id == id);
-    let mkey = meta_key(&ctx.cfg.project, id);
+    let mkey = crate::session::layout::meta_key_in(&ctx.cfg.project, cat.harness, id);
     // Our copy of meta.json when it is ahead of the store's (a flush stopped before its PUT).
     let ahead = local.as_ref().filter(|st| st.meta_dirty).and_then(|_| state::load_meta(&sp.meta));
 

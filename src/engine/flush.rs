@@ -19,7 +19,9 @@ use crate::base::redact::Redactor;
 use crate::base::util::{now_rfc3339, sha256_hex};
 use crate::config::Config;
 use crate::session::insight::Stats;
-use crate::session::layout::{meta_key, parse_part_name, part_hex, part_name, session_prefix, validate_id, MAX_SEQ};
+use crate::session::layout::{
+    meta_key_in, parse_part_name, part_hex, part_name, session_prefix_in, validate_id, MAX_SEQ,
+};
 use crate::session::meta::extra::{merge_meta, ChildRef, SubagentOf};
 use crate::session::meta::{Meta, PartEntry, WRITER};
 use crate::session::state::{self, OpenPart, State, StatePaths};
@@ -116,18 +118,24 @@ impl<'a> Mirror<'a> {
         })
     }
 
-    fn prefix(&self, id: &str) -> String {
-        session_prefix(&self.cfg.project, id)
+    fn prefix(&self, s: &Session) -> String {
+        session_prefix_in(&self.cfg.project, s.harness, &s.id)
+    }
+
+    /// The local state directory of `s`'s harness (`state::dir_for`).
+    pub fn state_dir_of(&self, s: &Session) -> PathBuf {
+        state::dir_for(&self.state_dir, s.harness)
     }
 
     /// Flush one session. See the module documentation for the protocol.
     pub fn flush(&self, s: &Session, opts: &FlushOpts) -> Result<Outcome> {
         validate_id(&s.id)?;
-        let paths = StatePaths::new(&self.state_dir, &s.id);
+        let sdir = self.state_dir_of(s);
+        let paths = StatePaths::new(&sdir, &s.id);
         let _lock = state::lock(&paths.lock, opts.lock_wait)?;
-        state::migrate_legacy(&self.state_dir, &s.id);
+        state::migrate_legacy(&sdir, &s.id);
         let dest = self.cfg.dest_id();
-        crate::session::journal::settle(self.store, &self.cfg.project, &dest, &self.state_dir, &s.id)?;
+        crate::session::journal::settle(self.store, &self.cfg.project, &dest, &sdir, &s.id)?;
 
         let mut out = Outcome::default();
         let mut transcript = match Transcript::open(&s.transcript) {
@@ -145,7 +153,7 @@ impl<'a> Mirror<'a> {
             Some(st) => {
                 let meta = match state::load_meta(&paths.meta) {
                     Some(m) => m,
-                    None => self.fetch_meta(&s.id)?.unwrap_or_else(|| Meta::new(&s.id)),
+                    None => self.fetch_meta(s)?.unwrap_or_else(|| Meta::new_in(&s.id, s.harness)),
                 };
                 (st, meta)
             }
@@ -159,6 +167,8 @@ impl<'a> Mirror<'a> {
             }
         };
         st.transcript = s.transcript.clone();
+        // Before any chunk is counted: the harness decides how its lines are read.
+        meta.harness = s.harness.dir().to_string();
         if s.cwd.is_some() {
             st.cwd = s.cwd.clone();
         }
@@ -217,15 +227,13 @@ impl<'a> Mirror<'a> {
             &opts.subagents,
             &self.cfg.project,
             |id| {
-                state::load_meta(&StatePaths::new(&self.state_dir, id).meta)
-                    .as_ref()
-                    .and_then(Stats::from_meta)
-                    .map(|s| s.tokens)
+                state::load_meta(&StatePaths::new(&sdir, id).meta).as_ref().and_then(Stats::from_meta).map(|s| s.tokens)
             },
         );
 
         if meta_changed {
             meta.session_id = s.id.clone();
+            meta.harness = s.harness.dir().to_string();
             meta.source_path = Some(s.transcript.to_string_lossy().into_owned());
             if let Some(cwd) = &s.cwd {
                 meta.cwd = Some(cwd.to_string_lossy().into_owned());
@@ -243,7 +251,7 @@ impl<'a> Mirror<'a> {
             state::save_meta(&paths.meta, &meta)?;
             self.save_state(&paths, &mut st)?;
             test_point("before_meta_put")?;
-            self.put_meta(&s.id, &mut meta, &mut st)?;
+            self.put_meta(s, &mut meta, &mut st)?;
             state::save_meta(&paths.meta, &meta)?;
             test_point("after_meta_put")?;
             st.meta_dirty = false;
@@ -263,8 +271,8 @@ impl<'a> Mirror<'a> {
     /// another machine), their version is merged with ours instead of being overwritten.
     /// Servers that ignore `If-Match` just get the plain overwrite: the parts, not
     /// meta.json, are what replay reads, so correctness never depends on this.
-    fn put_meta(&self, id: &str, meta: &mut Meta, st: &mut State) -> Result<()> {
-        let key = meta_key(&self.cfg.project, id);
+    fn put_meta(&self, s: &Session, meta: &mut Meta, st: &mut State) -> Result<()> {
+        let key = meta_key_in(&self.cfg.project, s.harness, &s.id);
         let mut cond = st.meta_etag.clone().map_or(Cond::None, Cond::IfMatch);
         for attempt in 0..4 {
             match self.store.put(&key, &crate::session::seal::meta_to_bytes(meta, &self.keys)?, &cond) {
@@ -274,7 +282,7 @@ impl<'a> Mirror<'a> {
                 }
                 Err(Error::Precondition { .. }) if attempt < 3 => {
                     let etag = self.store.head(&key)?.and_then(|o| o.etag);
-                    match self.fetch_meta(id)? {
+                    match self.fetch_meta(s)? {
                         Some(remote) => {
                             *meta = merge_meta(remote, meta);
                             cond = etag.map_or(Cond::None, Cond::IfMatch);
@@ -306,8 +314,8 @@ impl<'a> Mirror<'a> {
         state::save(&paths.state, st)
     }
 
-    fn fetch_meta(&self, id: &str) -> Result<Option<Meta>> {
-        let key = meta_key(&self.cfg.project, id);
+    fn fetch_meta(&self, s: &Session) -> Result<Option<Meta>> {
+        let key = meta_key_in(&self.cfg.project, s.harness, &s.id);
         match self.store.get(&key)? {
             None => Ok(None),
             Some(bytes) => {
@@ -321,9 +329,9 @@ impl<'a> Mirror<'a> {
     /// destination). Parts a crash left beyond meta.json are deleted; parts whose recorded
     /// source hash no longer matches the transcript are repaired.
     fn recover(&self, s: &Session, dest: &str, t: Option<&mut Transcript>) -> Result<(State, Meta, bool)> {
-        let meta = self.fetch_meta(&s.id)?;
-        let listing = self.store.list_bounded(&self.prefix(&s.id), crate::store::ListBound::SESSION)?;
-        let mut meta = meta.unwrap_or_else(|| Meta::new(&s.id));
+        let meta = self.fetch_meta(s)?;
+        let listing = self.store.list_bounded(&self.prefix(s), crate::store::ListBound::SESSION)?;
+        let mut meta = meta.unwrap_or_else(|| Meta::new_in(&s.id, s.harness));
         let known: std::collections::HashSet<String> = meta.parts.iter().map(PartEntry::name).collect();
         let meta_max = meta.max_seq();
         let mut max_seq = meta_max;
@@ -358,7 +366,7 @@ impl<'a> Mirror<'a> {
                 st.fingerprint = t.fingerprint(end)?;
                 crate::session::meta::extra::rebase(&mut meta, end);
             } else if !verified {
-                let paths = StatePaths::new(&self.state_dir, &s.id);
+                let paths = StatePaths::new(&self.state_dir_of(s), &s.id);
                 self.repair(s, &paths, &mut st, &mut meta, t)?;
                 repaired = true;
             } else {
@@ -425,7 +433,7 @@ impl<'a> Mirror<'a> {
         }
         let cut = first_bad.unwrap_or(st.next_seq.max(meta.max_seq().map_or(0, |m| m + 1)));
         // Everything at or after the first bad part goes, including strays meta never knew.
-        for obj in self.store.list_bounded(&self.prefix(&s.id), crate::store::ListBound::SESSION)? {
+        for obj in self.store.list_bounded(&self.prefix(s), crate::store::ListBound::SESSION)? {
             if let Some((seq, _)) = parse_part_name(&obj.key) {
                 let listed_good = parts.iter().any(|p| p.seq == seq && p.seq < cut && obj.key.ends_with(&p.name()));
                 if !listed_good {
@@ -458,7 +466,7 @@ impl<'a> Mirror<'a> {
         final_: bool,
         out: &mut Outcome,
     ) -> Result<()> {
-        let prefix = self.prefix(&s.id);
+        let prefix = self.prefix(s);
         let start = st.open_part.map_or(st.cursor, |o| o.from);
         let mut progress = self
             .progress

@@ -26,7 +26,7 @@ use crate::base::error::{Error, Result};
 use crate::base::fsutil::{atomic_write, read_optional};
 use crate::config::Config;
 use crate::engine::flush::{FlushOpts, Mirror};
-use crate::session::layout::validate_id;
+use crate::session::layout::{validate_id, Harness};
 use crate::session::state::{self, State};
 use crate::session::transcript;
 use crate::session::Session;
@@ -110,16 +110,22 @@ pub fn finish_orphans(
     project_cwd: &Path,
     exclude_id: &str,
     idle: Duration,
+    harness: Harness,
 ) -> Result<Vec<String>> {
-    let candidates = orphans(state_dir, project_cwd, &cfg.dest_id(), exclude_id, idle, SystemTime::now());
+    let own = crate::session::state::dir_for(state_dir, harness);
+    let candidates = orphans(&own, project_cwd, &cfg.dest_id(), exclude_id, idle, SystemTime::now());
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
     let mirror = Mirror::new(cfg, store, state_dir.to_path_buf(), None)?;
     let mut done = Vec::new();
     for st in candidates.into_iter().take(MAX_PER_SCAN) {
-        let session =
-            Session { id: st.session_id.clone(), transcript: st.transcript.clone(), cwd: Some(project_cwd.into()) };
+        let session = Session {
+            id: st.session_id.clone(),
+            transcript: st.transcript.clone(),
+            cwd: Some(project_cwd.into()),
+            harness,
+        };
         let opts = FlushOpts {
             final_: true,
             reason: Some(REASON.to_string()),
@@ -176,11 +182,13 @@ pub fn maybe_finish_orphans(
     project_cwd: &Path,
     exclude_id: &str,
     idle: Duration,
+    harness: Harness,
 ) -> Result<Option<Vec<String>>> {
-    if !state_dir.is_dir() || !claim_scan(state_dir, project_cwd, SCAN_EVERY.min(idle), SystemTime::now())? {
+    let own = crate::session::state::dir_for(state_dir, harness);
+    if !own.is_dir() || !claim_scan(&own, project_cwd, SCAN_EVERY.min(idle), SystemTime::now())? {
         return Ok(None);
     }
-    finish_orphans(cfg, store, state_dir, project_cwd, exclude_id, idle).map(Some)
+    finish_orphans(cfg, store, state_dir, project_cwd, exclude_id, idle, harness).map(Some)
 }
 
 /// Whether a scan of `project` is due at `now`; if so, record it (before scanning, so that
@@ -207,8 +215,15 @@ pub fn claim_scan(state_dir: &Path, project: &Path, every: Duration, now: System
 
 /// The hook's SessionStart call: finish the orphans of `project` except `starting_id`.
 /// Never fails; results and errors go to the hook log.
-pub fn on_session_start(cfg: &Config, store: &dyn Store, state_dir: &Path, project: &Path, starting_id: &str) {
-    match maybe_finish_orphans(cfg, store, state_dir, project, starting_id, idle_threshold()) {
+pub fn on_session_start(
+    cfg: &Config,
+    store: &dyn Store,
+    state_dir: &Path,
+    project: &Path,
+    starting_id: &str,
+    harness: Harness,
+) {
+    match maybe_finish_orphans(cfg, store, state_dir, project, starting_id, idle_threshold(), harness) {
         Ok(Some(ids)) if !ids.is_empty() => crate::base::log::log(
             "INFO",
             &format!("SessionStart {starting_id}: finished orphaned session(s) {}", ids.join(", ")),

@@ -183,7 +183,8 @@ pub fn flush_one(
     let text = |k: &str| sidecar.as_ref().and_then(|s| s.get(k)).and_then(Value::as_str).filter(|s| !s.is_empty());
     let agent_type = f.agent_type.clone().or_else(|| text("agentType").map(str::to_string));
     let description = text("description").map(str::to_string);
-    let child = Session { id: f.id(&parent.id), transcript: f.path.clone(), cwd: parent.cwd.clone() };
+    let child =
+        Session { id: f.id(&parent.id), transcript: f.path.clone(), cwd: parent.cwd.clone(), harness: parent.harness };
     let opts = FlushOpts {
         final_,
         reason: if final_ { reason } else { None },

@@ -12,6 +12,13 @@
 //! holds the lock runs those events after its own (the note is written before the last
 //! attempt at the lock, and read after the lock is let go, so none is missed). Transcript
 //! paths from payloads are used only inside Claude Code's projects directory.
+//!
+//! Codex CLI runs the same hook (`tracecraft-hook hook --harness codex` in its hooks.json;
+//! a payload whose transcript_path is under `$CODEX_HOME/sessions/` is taken for Codex's
+//! too). A Codex session goes to `sessions/codex/<id>/`, its local files to
+//! `state/codex/` (`state::dir_for`); everything else is the same path, with one difference
+//! at Stop: Codex writes the turn's last line (`task_complete`) after Stop, so the worker
+//! waits for that line (`rollout::turn_complete`) rather than for the assistant's text.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,7 +31,8 @@ use crate::base::paths;
 use crate::config::Config;
 use crate::engine::flush::{FlushOpts, Mirror, StartInfo};
 use crate::host::payload::{parse_event, read_one, Event};
-use crate::session::layout::validate_id;
+use crate::session::layout::{validate_id, Harness};
+use crate::session::rollout;
 use crate::session::state::{nothing_new, StatePaths};
 use crate::session::transcript;
 use crate::session::transcript::tail_contains;
@@ -49,6 +57,11 @@ pub const WORKER_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Entry point of hook mode (`worker`: we are the detached worker). Never fails, never prints.
 pub fn run(worker: bool) {
+    run_as(worker, None);
+}
+
+/// [`run`] for a hook registered with `--harness` (`None`: told by the transcript path).
+pub fn run_as(worker: bool, harness: Option<Harness>) {
     if worker {
         std::thread::spawn(|| {
             std::thread::sleep(WORKER_DEADLINE);
@@ -59,7 +72,7 @@ pub fn run(worker: bool) {
             std::process::exit(0);
         });
     }
-    let result = std::panic::catch_unwind(|| handle(worker));
+    let result = std::panic::catch_unwind(|| handle(worker, harness));
     match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => log("ERROR", &format!("hook: {e}")),
@@ -67,15 +80,17 @@ pub fn run(worker: bool) {
     }
 }
 
-fn handle(worker: bool) -> Result<()> {
+fn handle(worker: bool, given: Option<Harness>) -> Result<()> {
     let (value, raw) = read_one(std::io::stdin(), STDIN_TIMEOUT)?;
     let event = parse_event(&value);
     let Some(common) = event.common() else {
         return Ok(()); // not an event we act on
     };
     validate_id(&common.session_id)?;
-    let transcript = resolve_transcript(common.transcript_path.as_deref(), common.cwd.as_deref(), &common.session_id)?;
-    if let Event::SubagentStop { agent_transcript_path: Some(p), .. } = &event {
+    let (transcript, harness) =
+        resolve_transcript(given, common.transcript_path.as_deref(), common.cwd.as_deref(), &common.session_id)?;
+    let state_dir = crate::session::state::dir_for(&paths::state_dir()?, harness);
+    if let (Event::SubagentStop { agent_transcript_path: Some(p), .. }, Harness::ClaudeCode) = (&event, harness) {
         if !paths::in_claude_projects(p) {
             return Err(Error::Invalid(format!(
                 "agent_transcript_path {} is outside Claude Code's projects directory {}; ignoring the event",
@@ -91,54 +106,56 @@ fn handle(worker: bool) -> Result<()> {
 
     if !worker {
         if let Event::SessionEnd { reason, .. } = &event {
-            write_end_marker(&paths::state_dir()?, &common.session_id, fired, reason.as_deref().unwrap_or("other"));
+            write_end_marker(&state_dir, &common.session_id, fired, reason.as_deref().unwrap_or("other"));
         }
         // Hot path: nothing new and nothing to record -> done, no config, no network.
         let final_ = matches!(event, Event::SessionEnd { .. });
-        let state_path = StatePaths::new(&paths::state_dir()?, &common.session_id).state;
+        let state_path = StatePaths::new(&state_dir, &common.session_id).state;
         let needs_start = matches!(event, Event::SessionStart { .. });
         let waits_for_line = match &event {
+            Event::Stop { turn_id, .. } if harness == Harness::Codex => {
+                !rollout::turn_complete(&transcript, turn_id.as_deref())
+            }
             Event::Stop { last_assistant_message: Some(m), .. } => !tail_contains(&transcript, m),
             _ => false,
         };
         // SubagentStop: the agent's own transcript too (the same no-op test on it).
-        let agent_pending = subagent::announced_pending(&event, &paths::state_dir()?);
+        let agent_pending = subagent::announced_pending(&event, &state_dir);
         if !needs_start && !waits_for_line && !agent_pending && nothing_new(&state_path, &transcript, final_) {
             return Ok(());
         }
         if std::env::var_os("TRACECRAFT_HOOK_INLINE").is_none_or(|v| v.is_empty() || v == "0") {
-            match spawn_worker(&raw, fired) {
+            match spawn_worker(&raw, fired, harness) {
                 Ok(()) => return Ok(()),
                 Err(e) => log("WARN", &format!("could not start a background worker ({e}); flushing inline")),
             }
         }
     }
-    let result = run_event(&event, &transcript, worker, fired, &raw);
-    record_outcome(&common.session_id, &result);
+    let result = run_event(&event, &transcript, harness, worker, fired, &raw);
+    record_outcome(&state_dir, &common.session_id, &result);
     result
 }
 
 /// A failed hook leaves its time and error in the session's `@failed` file
 /// (`StatePaths::failed`): its new bytes stay pending and `doctor` reports it; the next
 /// successful flush removes it. Best effort.
-fn record_outcome(id: &str, result: &Result<()>) {
+fn record_outcome(dir: &Path, id: &str, result: &Result<()>) {
     let Err(e) = result else { return };
-    let Ok(dir) = paths::state_dir() else { return };
     let line = format!("{} {}\n", crate::base::util::now_rfc3339(), e.to_string().replace('\n', " "));
-    if crate::base::fsutil::ensure_private_dir(&dir).is_ok() {
-        let _ = crate::base::fsutil::atomic_write(&StatePaths::new(&dir, id).failed, line.as_bytes(), 0o600);
+    if crate::base::fsutil::ensure_private_dir(dir).is_ok() {
+        let _ = crate::base::fsutil::atomic_write(&StatePaths::new(dir, id).failed, line.as_bytes(), 0o600);
     }
 }
 
 /// Do the event's work; when the session lock stays taken, leave the event for the holder.
 /// Then run what other events left for us.
-fn run_event(event: &Event, transcript: &Path, worker: bool, fired: u128, raw: &[u8]) -> Result<()> {
+fn run_event(event: &Event, transcript: &Path, harness: Harness, worker: bool, fired: u128, raw: &[u8]) -> Result<()> {
     let id = &event.common().expect("acted-on event").session_id;
-    let pending = paths::state_dir()?.join("pending");
+    let pending = crate::session::state::dir_for(&paths::state_dir()?, harness).join("pending");
     // Written before our (last) try at the lock: a holder that lets go after that try
     // failed finds it when it looks (see `drain_pending`).
     let note = note_pending(&pending, id, fired, raw);
-    let result = work(event, transcript, worker, fired);
+    let result = work(event, transcript, harness, worker, fired);
     match (&result, &note) {
         (Err(Error::Busy(_)), Some(_)) => {
             log(
@@ -155,7 +172,7 @@ fn run_event(event: &Event, transcript: &Path, worker: bool, fired: u128, raw: &
         }
         _ => {}
     }
-    drain_pending(&pending, id);
+    drain_pending(&pending, id, harness);
     result
 }
 
@@ -197,7 +214,7 @@ fn replace_unsynced(tmp: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()
 /// the event is its own: it removes the note when done, or exits leaving it (lock busy).
 /// Running it here too would do the event twice (harmless for the bytes, but twice the
 /// requests and log lines), so notes of a live process are waited for, not taken.
-fn drain_pending(dir: &Path, id: &str) {
+fn drain_pending(dir: &Path, id: &str, harness: Harness) {
     let started = Instant::now();
     let prefix = format!("{}@", crate::session::state::file_stem(id));
     let mut ran = 0;
@@ -237,9 +254,9 @@ fn drain_pending(dir: &Path, id: &str) {
         let transcript = event
             .common()
             .filter(|c| c.session_id == id)
-            .map(|c| resolve_transcript(c.transcript_path.as_deref(), c.cwd.as_deref(), id));
+            .map(|c| resolve_transcript(Some(harness), c.transcript_path.as_deref(), c.cwd.as_deref(), id));
         let result = match transcript {
-            Some(Ok(t)) => work(&event, &t, true, fired),
+            Some(Ok((t, h))) => work(&event, &t, h, true, fired),
             _ => Ok(()),
         };
         match result {
@@ -257,8 +274,39 @@ fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The transcript path and the harness of the session: the payload's path (inside Claude
+/// Code's projects directory, or Codex's sessions directory), else the harness's usual place
+/// for this session. `harness`: what the hook was registered as (`--harness`), if said.
+fn resolve_transcript(
+    harness: Option<Harness>,
+    given: Option<&Path>,
+    cwd: Option<&Path>,
+    id: &str,
+) -> Result<(PathBuf, Harness)> {
+    let codex_ok = |p: &Path| harness != Some(Harness::ClaudeCode) && paths::in_codex_sessions(p);
+    match (harness, given) {
+        // Claude Code first and unchanged: one check, as before Codex existed.
+        (None | Some(Harness::ClaudeCode), Some(p)) if p.is_absolute() && paths::in_claude_projects(p) => {
+            Ok((p.to_path_buf(), Harness::ClaudeCode))
+        }
+        (_, Some(p)) if p.is_absolute() && codex_ok(p) => Ok((p.to_path_buf(), Harness::Codex)),
+        (Some(Harness::Codex), Some(p)) if p.is_absolute() => Err(Error::Invalid(format!(
+            "transcript_path {} is outside Codex's sessions directory {}; ignoring the event",
+            p.display(),
+            paths::codex_sessions_dir()?.display()
+        ))),
+        (Some(Harness::Codex), None) => {
+            let sessions = paths::codex_sessions_dir()?;
+            rollout::find(&sessions, id).map(|p| (p, Harness::Codex)).ok_or_else(|| {
+                Error::NotFound(format!("no rollout of Codex session {id} under {}", sessions.display()))
+            })
+        }
+        (_, given) => resolve_claude(given, cwd, id).map(|p| (p, Harness::ClaudeCode)),
+    }
+}
+
 /// The transcript path: the payload's, else Claude Code's usual place for this session.
-fn resolve_transcript(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Result<PathBuf> {
+fn resolve_claude(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Result<PathBuf> {
     match given {
         Some(p) if p.is_absolute() && paths::in_claude_projects(p) => Ok(p.to_path_buf()),
         Some(p) if p.is_absolute() => Err(Error::Invalid(format!(
@@ -278,11 +326,15 @@ fn resolve_transcript(given: Option<&Path>, cwd: Option<&Path>, id: &str) -> Res
 }
 
 /// Start `tracecraft-hook hook --worker` in its own process group with the payload on stdin.
-fn spawn_worker(raw: &[u8], fired: u128) -> Result<()> {
+fn spawn_worker(raw: &[u8], fired: u128, harness: Harness) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| Error::io("locate", "current executable", e))?;
-    let mut child = Command::new(&exe)
-        .args(["hook", "--worker"])
+    let mut cmd = Command::new(&exe);
+    cmd.args(["hook", "--worker"]);
+    if harness != Harness::ClaudeCode {
+        cmd.args(["--harness", harness.dir()]);
+    }
+    let mut child = cmd
         .env(FIRED_ENV, fired.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -300,7 +352,7 @@ fn spawn_worker(raw: &[u8], fired: u128) -> Result<()> {
 /// Do what the event asks: flush, record the start, or finish the session. `worker`: we are
 /// the detached worker, so waiting costs Claude Code nothing; `fired`: when the event reached
 /// the hook (ns since the epoch).
-fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<()> {
+fn work(event: &Event, transcript: &Path, harness: Harness, worker: bool, fired: u128) -> Result<()> {
     let limits = if worker { Limits::WORKER } else { Limits::HOOK };
     let common = event.common().expect("acted-on event");
     let cwd = common.cwd.clone().filter(|c| c.is_absolute());
@@ -315,7 +367,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     }
     let store = store::backend::open(&cfg, limits)?;
     let mirror = Mirror::new(&cfg, store.as_ref(), paths::state_dir()?, None)?;
-    let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd };
+    let session = Session { id: common.session_id.clone(), transcript: transcript.to_path_buf(), cwd, harness };
     let mut opts = FlushOpts { lock_wait: Duration::from_secs(20), ..FlushOpts::default() };
     match event {
         Event::SessionStart { source, model, .. } => {
@@ -331,7 +383,7 @@ fn work(event: &Event, transcript: &Path, worker: bool, fired: u128) -> Result<(
     let out = mirror.flush(&session, &opts)?;
     if let (Event::SessionStart { .. }, Some(dir)) = (event, &session.cwd) {
         // SessionEnd never comes for a killed Claude Code: end this project's dead sessions.
-        crate::engine::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id);
+        crate::engine::lifecycle::on_session_start(&cfg, store.as_ref(), &mirror.state_dir, dir, &session.id, harness);
     }
     if !out.parts.is_empty() || out.repaired {
         log(
@@ -367,7 +419,18 @@ fn after_upload(
     worker: bool,
     fired: u128,
 ) -> Result<()> {
-    if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
+    if let (Event::Stop { turn_id, .. }, Harness::Codex) = (event, session.harness) {
+        // Codex's Stop race: the turn's `task_complete` line is written after Stop fires
+        // (every time on 0.171). Wait for it, then flush again.
+        let deadline = Instant::now() + STOP_LINE_WAIT;
+        while Instant::now() < deadline && !rollout::turn_complete(&session.transcript, turn_id.as_deref()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        mirror.flush(session, opts)?;
+        if !rollout::turn_complete(&session.transcript, turn_id.as_deref()) {
+            log("WARN", &format!("Stop {}: task_complete not on disk after {:?}", session.id, STOP_LINE_WAIT));
+        }
+    } else if let Event::Stop { last_assistant_message: Some(msg), .. } = event {
         // The Stop race: the turn's last line often lands 12-120 ms after Stop fires. Wait for
         // it, then flush again (also when it was already there: it may have landed after the
         // flush above read the file; with nothing new this costs no request).
@@ -381,7 +444,9 @@ fn after_upload(
         }
     }
     // Subagent transcripts of this session (SubagentStop waits for the announced one).
-    subagent::after_parent_flush(mirror, session, event, opts);
+    if session.harness == Harness::ClaudeCode {
+        subagent::after_parent_flush(mirror, session, event, opts);
+    }
     if matches!(event, Event::SessionEnd { .. }) {
         if worker {
             settle_after_end(mirror, session, opts)?;
@@ -399,7 +464,7 @@ fn after_upload(
 /// flush and sends whatever lands (another final flush: `ended_at` stays). It stops early if
 /// the session was resumed meanwhile (SessionStart cleared `ended`): its own hooks take over.
 fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) -> Result<()> {
-    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    let state_path = StatePaths::new(&mirror.state_dir_of(session), &session.id).state;
     let deadline = Instant::now() + END_SETTLE;
     while Instant::now() < deadline {
         std::thread::sleep(END_POLL);
@@ -430,8 +495,9 @@ fn settle_after_end(mirror: &Mirror<'_>, session: &Session, opts: &FlushOpts) ->
 /// and any other worker whose own event fired before that puts the end back after its flush.
 /// A real resume fires after the marker and is left alone.
 fn finish_if_ended_since(mirror: &Mirror<'_>, session: &Session, fired: u128) -> Result<()> {
-    let Some((ended, reason)) = read_end_marker(&mirror.state_dir, &session.id) else { return Ok(()) };
-    let state_path = StatePaths::new(&mirror.state_dir, &session.id).state;
+    let sdir = mirror.state_dir_of(session);
+    let Some((ended, reason)) = read_end_marker(&sdir, &session.id) else { return Ok(()) };
+    let state_path = StatePaths::new(&sdir, &session.id).state;
     if ended <= fired || nothing_new(&state_path, &session.transcript, true) {
         return Ok(());
     }

@@ -1,4 +1,5 @@
-//! Claude Code's hook payload. The wire shape (a JSON object, fields may be missing or of a
+//! Claude Code's hook payload (Codex CLI's hooks send the same shape: `session_id`,
+//! `transcript_path`, `cwd`, `hook_event_name`, and on Stop a `turn_id`). The wire shape (a JSON object, fields may be missing or of a
 //! surprising type) is read leniently into [`Event`], the internal type the hook acts on.
 //! Valid JSON of an unexpected shape becomes `Event::Ignored`; only broken JSON is an error.
 //!
@@ -39,6 +40,8 @@ pub enum Event {
     Stop {
         common: Common,
         last_assistant_message: Option<String>,
+        /// Codex: the turn that stopped (its `task_complete` line lands after Stop).
+        turn_id: Option<String>,
     },
     SubagentStop {
         common: Common,
@@ -112,7 +115,9 @@ pub fn parse_event(v: &Value) -> Event {
             model: s(v, "model").or_else(|| v.get("model").and_then(|m| s(m, "id"))),
         },
         "UserPromptSubmit" => Event::UserPromptSubmit { common },
-        "Stop" => Event::Stop { common, last_assistant_message: s(v, "last_assistant_message") },
+        "Stop" => {
+            Event::Stop { common, last_assistant_message: s(v, "last_assistant_message"), turn_id: s(v, "turn_id") }
+        }
         "SubagentStop" => Event::SubagentStop {
             common,
             agent_id: s(v, "agent_id"),

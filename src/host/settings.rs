@@ -60,6 +60,65 @@ pub const EVENTS: &[(&str, u64)] = &[
     ("SessionEnd", 10),
 ];
 
+/// The events registered in Codex CLI's hooks.json (same shape as Claude Code's `hooks`).
+/// Codex caps SessionEnd (and Interrupt) hook timeouts at 3 s; the hook returns in
+/// milliseconds and leaves the upload to its detached worker, so 3 s is plenty. Codex has
+/// no SubagentStop transcript of its own to mirror.
+pub const CODEX_EVENTS: &[(&str, u64)] =
+    &[("SessionStart", 10), ("UserPromptSubmit", 10), ("Stop", 10), ("PreCompact", 10), ("SessionEnd", 3)];
+
+/// Which hooks file is edited: Claude Code's settings.json or Codex CLI's hooks.json. The
+/// block is the same; the events and the command differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `hooks` of a Claude Code settings file; command `<bin> hook`.
+    Claude,
+    /// `hooks` of a Codex hooks.json; command `<bin> hook --harness codex`.
+    Codex,
+}
+
+impl Flavor {
+    /// The events registered, with their timeouts.
+    pub fn events(self) -> &'static [(&'static str, u64)] {
+        match self {
+            Flavor::Claude => EVENTS,
+            Flavor::Codex => CODEX_EVENTS,
+        }
+    }
+
+    /// Whether `command` is a handler of ours for this file (see [`is_ours`]).
+    pub fn is_ours(self, command: &str) -> bool {
+        match self {
+            Flavor::Claude => is_ours(command),
+            Flavor::Codex => is_ours_codex(command),
+        }
+    }
+
+    /// The command registered for the binary at `bin`.
+    pub fn command(self, bin: &Path) -> String {
+        match self {
+            Flavor::Claude => hook_command(bin),
+            Flavor::Codex => format!("{} --harness codex", hook_command(bin)),
+        }
+    }
+}
+
+/// True when `command` is a Codex handler install wrote: `<path>/tracecraft-hook hook
+/// --harness codex`, with the same quoting rules as [`is_ours`].
+pub fn is_ours_codex(command: &str) -> bool {
+    let Some(words) = shell_words(command) else {
+        return false;
+    };
+    let [bin, sub, flag, name] = words.as_slice() else {
+        return false;
+    };
+    sub == "hook"
+        && flag == "--harness"
+        && name == "codex"
+        && !bin.ends_with('/')
+        && Path::new(bin).file_name().is_some_and(|n| n == BIN_NAME)
+}
+
 /// Settings-file mode when the file does not exist yet (what Claude Code creates).
 const DEFAULT_MODE: u32 = 0o644;
 
@@ -228,38 +287,44 @@ fn handlers_mut(group: &mut Value) -> Option<&mut Vec<Value>> {
 ///
 /// Refuses (and leaves `settings` untouched) when the root or `hooks` is not an object, an
 /// event's value is not an array of matcher groups, or `command` is not one of ours.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn install(settings: &mut Value, command: &str) -> Result<Vec<String>> {
-    if !is_ours(command) {
+    install_in(Flavor::Claude, settings, command)
+}
+
+/// [`install`] into a file of `flavor`.
+pub fn install_in(flavor: Flavor, settings: &mut Value, command: &str) -> Result<Vec<String>> {
+    if !flavor.is_ours(command) {
         return Err(Error::Invalid(format!(
             "refusing to register {command:?}: the command must be `<path>/{BIN_NAME} hook`"
         )));
     }
     // Work on a copy so a refusal half-way leaves the caller's value as it was.
     let mut next = settings.clone();
-    let changed = install_into(&mut next, command)?;
+    let changed = install_into(flavor, &mut next, command)?;
     if !changed.is_empty() {
         *settings = next;
     }
     Ok(changed)
 }
 
-fn install_into(settings: &mut Value, command: &str) -> Result<Vec<String>> {
+fn install_into(flavor: Flavor, settings: &mut Value, command: &str) -> Result<Vec<String>> {
     let root = root_mut(settings)?;
     let hooks = root.entry("hooks").or_insert_with(|| Value::Object(Map::new()));
     let hooks =
         hooks.as_object_mut().ok_or_else(|| Error::Invalid("\"hooks\" is not an object: unexpected shape".into()))?;
-    for &(event, _) in EVENTS {
+    for &(event, _) in flavor.events() {
         if let Some(v) = hooks.get(event) {
             check_event(event, v)?;
         }
     }
     let mut changed = Vec::new();
-    for &(event, timeout) in EVENTS {
+    for &(event, timeout) in flavor.events() {
         let groups = hooks.entry(event).or_insert_with(|| Value::Array(Vec::new()));
         let Some(groups) = groups.as_array_mut() else {
             continue;
         };
-        if install_event(groups, command, timeout) {
+        if install_event(flavor, groups, command, timeout) {
             changed.push(event.to_string());
         }
     }
@@ -267,7 +332,7 @@ fn install_into(settings: &mut Value, command: &str) -> Result<Vec<String>> {
 }
 
 /// Make `command` the one handler of ours in `groups`. True when anything changed.
-fn install_event(groups: &mut Vec<Value>, command: &str, timeout: u64) -> bool {
+fn install_event(flavor: Flavor, groups: &mut Vec<Value>, command: &str, timeout: u64) -> bool {
     // Where our handlers are, as (group, handler) positions in file order.
     let mut ours = Vec::new();
     for (gi, group) in groups.iter().enumerate() {
@@ -275,7 +340,7 @@ fn install_event(groups: &mut Vec<Value>, command: &str, timeout: u64) -> bool {
             continue;
         };
         for (hi, h) in hs.iter().enumerate() {
-            if let Some(c) = command_of(h).filter(|c| is_ours(c)) {
+            if let Some(c) = command_of(h).filter(|c| flavor.is_ours(c)) {
                 ours.push((gi, hi, c == command));
             }
         }
@@ -312,16 +377,22 @@ fn install_event(groups: &mut Vec<Value>, command: &str, timeout: u64) -> bool {
 /// this leaves empty, and `hooks` itself if it ends up empty. Returns the events it removed
 /// handlers from, in file order. A value without `hooks` is left alone. Refuses (and leaves
 /// `settings` untouched) on the same malformed shapes as [`install`].
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn uninstall(settings: &mut Value) -> Result<Vec<String>> {
+    uninstall_in(Flavor::Claude, settings)
+}
+
+/// [`uninstall`] from a file of `flavor`.
+pub fn uninstall_in(flavor: Flavor, settings: &mut Value) -> Result<Vec<String>> {
     let mut next = settings.clone();
-    let changed = uninstall_from(&mut next)?;
+    let changed = uninstall_from(flavor, &mut next)?;
     if !changed.is_empty() {
         *settings = next;
     }
     Ok(changed)
 }
 
-fn uninstall_from(settings: &mut Value) -> Result<Vec<String>> {
+fn uninstall_from(flavor: Flavor, settings: &mut Value) -> Result<Vec<String>> {
     let root = root_mut(settings)?;
     let Some(hooks) = root.get_mut("hooks") else {
         return Ok(Vec::new());
@@ -330,7 +401,7 @@ fn uninstall_from(settings: &mut Value) -> Result<Vec<String>> {
         hooks.as_object_mut().ok_or_else(|| Error::Invalid("\"hooks\" is not an object: unexpected shape".into()))?;
     // Our events must be well-formed; another event we only clean when it is (install
     // never wrote there unless an older version did, and we do not guess).
-    for &(event, _) in EVENTS {
+    for &(event, _) in flavor.events() {
         if let Some(v) = hooks.get(event) {
             check_event(event, v)?;
         }
@@ -350,7 +421,7 @@ fn uninstall_from(settings: &mut Value) -> Result<Vec<String>> {
                 return true;
             };
             let before = hs.len();
-            hs.retain(|h| !command_of(h).is_some_and(is_ours));
+            hs.retain(|h| !command_of(h).is_some_and(|c| flavor.is_ours(c)));
             let removed = hs.len() != before;
             removed_any |= removed;
             !(removed && hs.is_empty())
@@ -374,6 +445,11 @@ fn uninstall_from(settings: &mut Value) -> Result<Vec<String>> {
 /// Events for which a handler of ours is registered in `settings`, in file order.
 /// Lenient: malformed parts are skipped (this only reports).
 pub fn registrations(settings: &Value) -> Vec<String> {
+    registrations_in(Flavor::Claude, settings)
+}
+
+/// [`registrations`] in a file of `flavor`.
+pub fn registrations_in(flavor: Flavor, settings: &Value) -> Vec<String> {
     let Some(hooks) = settings.get("hooks").and_then(Value::as_object) else {
         return Vec::new();
     };
@@ -385,7 +461,7 @@ pub fn registrations(settings: &Value) -> Vec<String> {
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
-                    .any(|h| command_of(h).is_some_and(is_ours))
+                    .any(|h| command_of(h).is_some_and(|c| flavor.is_ours(c)))
             })
         })
         .map(|(event, _)| event.clone())
@@ -576,19 +652,30 @@ pub fn backup_path(path: &Path) -> PathBuf {
 /// Register `command` in the settings file at `path` (see [`install`]). A missing or blank
 /// file counts as `{}`; its directory is created (0700) when missing.
 pub fn install_file(path: &Path, command: &str, dry_run: bool) -> Result<Report> {
-    edit_file(path, dry_run, Action::Install, |v| install(v, command))
+    install_file_in(Flavor::Claude, path, command, dry_run)
+}
+
+/// [`install_file`] for a file of `flavor` (Codex: `$CODEX_HOME/hooks.json`).
+pub fn install_file_in(flavor: Flavor, path: &Path, command: &str, dry_run: bool) -> Result<Report> {
+    edit_file(flavor, path, dry_run, Action::Install, |v| install_in(flavor, v, command))
 }
 
 /// Remove our handlers from the settings file at `path` (see [`uninstall`]). A missing file
 /// is a no-op.
 pub fn uninstall_file(path: &Path, dry_run: bool) -> Result<Report> {
-    edit_file(path, dry_run, Action::Uninstall, uninstall)
+    uninstall_file_in(Flavor::Claude, path, dry_run)
+}
+
+/// [`uninstall_file`] for a file of `flavor`.
+pub fn uninstall_file_in(flavor: Flavor, path: &Path, dry_run: bool) -> Result<Report> {
+    edit_file(flavor, path, dry_run, Action::Uninstall, |v| uninstall_in(flavor, v))
 }
 
 /// Read, edit, back up, atomically replace. Writes nothing when the edit changes nothing.
 /// A symlinked settings file (dotfile managers) is edited through the link: the link stays
 /// and its target is replaced.
 fn edit_file(
+    flavor: Flavor,
     path: &Path,
     dry_run: bool,
     action: Action,
@@ -634,7 +721,7 @@ fn edit_file(
     match action {
         Action::Install => match &old_bytes {
             // The user's own file (none of our handlers yet): that is what `.bak` keeps.
-            Some(old) if registrations(&parse(path, Some(old))?).is_empty() => {
+            Some(old) if registrations_in(flavor, &parse(path, Some(old))?).is_empty() => {
                 atomic_write(&backup, old, mode)?;
                 report.backup = Some(backup);
             }

@@ -48,7 +48,7 @@ use std::path::Path;
 use crate::base::error::{Error, Result};
 use crate::base::util::{parse_rfc3339, rfc3339};
 use crate::session::layout::{
-    is_child, meta_key, parse_part_name, session_prefix, sessions_prefix, split_id, validate_id, MARK,
+    is_child, meta_key_in, parse_part_name, session_prefix_in, sessions_prefix_in, split_id, validate_id, Harness, MARK,
 };
 use crate::session::meta::extra::entries;
 use crate::session::meta::{Meta, PartEntry};
@@ -209,12 +209,20 @@ pub struct Catalog<'a> {
     pub dest: String,
     /// To open sealed meta.json and parts (`seal`); from the environment unless `with_keys`.
     pub keys: crate::session::seal::Keys,
+    /// Whose sessions: `sessions/<harness>/` (Claude Code unless `in_harness`).
+    pub harness: Harness,
 }
 
 impl<'a> Catalog<'a> {
     /// A catalog over `store`; `dest` describes store and project for messages.
     pub fn new(store: &'a dyn Store, project: &'a str, dest: String) -> Self {
-        Catalog { store, project, dest, keys: crate::session::seal::Keys::from_env() }
+        Catalog { store, project, dest, keys: crate::session::seal::Keys::from_env(), harness: Harness::ClaudeCode }
+    }
+
+    /// The same catalog over another harness's sessions (`sessions/codex/`).
+    pub fn in_harness(mut self, harness: Harness) -> Self {
+        self.harness = harness;
+        self
     }
 
     /// The same catalog opening sealed objects with `keys` (a config's).
@@ -225,15 +233,17 @@ impl<'a> Catalog<'a> {
 
     /// Every session of the project, from one (paginated) listing, in id order.
     pub fn sessions(&self) -> Result<Vec<SessionObjects>> {
-        let prefix = sessions_prefix(self.project);
+        let prefix = sessions_prefix_in(self.project, self.harness);
         Ok(group(&prefix, self.store.list(&prefix)?))
     }
 
     /// One session by exact id, from a listing of its prefix; `None` when it has no object.
     pub fn session(&self, id: &str) -> Result<Option<SessionObjects>> {
         validate_id(id)?;
-        let prefix = sessions_prefix(self.project);
-        let listing = self.store.list_bounded(&session_prefix(self.project, id), crate::store::ListBound::SESSION)?;
+        let prefix = sessions_prefix_in(self.project, self.harness);
+        let listing = self
+            .store
+            .list_bounded(&session_prefix_in(self.project, self.harness, id), crate::store::ListBound::SESSION)?;
         Ok(group(&prefix, listing).into_iter().find(|s| s.id == id))
     }
 
@@ -270,7 +280,7 @@ impl<'a> Catalog<'a> {
 
     /// meta.json of a session; `None` when absent, an error naming the key when unreadable.
     pub fn meta(&self, id: &str) -> Result<Option<Meta>> {
-        let key = meta_key(self.project, id);
+        let key = meta_key_in(self.project, self.harness, id);
         match self.store.get(&key)? {
             None => Ok(None),
             Some(bytes) => {
@@ -368,7 +378,7 @@ pub fn group(prefix: &str, listing: Vec<ObjectInfo>) -> Vec<SessionObjects> {
 /// `<project>/sessions/claude-code/<parent>.agent-`, ordered as the parent's meta.json lists
 /// them (then by id).
 pub fn children_in_store(cat: &Catalog<'_>, parent: &str, meta: Option<&Meta>) -> Result<Vec<SessionObjects>> {
-    let prefix = sessions_prefix(cat.project);
+    let prefix = sessions_prefix_in(cat.project, cat.harness);
     let listing = cat.store.list(&format!("{prefix}{parent}{MARK}"))?;
     let mut found: Vec<SessionObjects> =
         group(&prefix, listing).into_iter().filter(|s| split_id(&s.id).is_some_and(|(p, _)| p == parent)).collect();

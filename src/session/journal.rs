@@ -59,7 +59,11 @@ pub fn settle(store: &dyn Store, project: &str, dest: &str, state_dir: &Path, id
     if pending.dest != dest {
         return Ok(false); // another destination's; settled when that one is used again
     }
-    let mkey = meta_key(project, id);
+    // The merged part's folder is the session's (whichever harness it belongs to).
+    let mkey = match pending.merged.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/meta.json"),
+        None => meta_key(project, id),
+    };
     let meta = match store.get(&mkey)? {
         Some(b) => Meta::parse(&b).map_err(|e| Error::Invalid(format!("{mkey} is not valid meta.json: {e}")))?,
         None => Meta::new(id),

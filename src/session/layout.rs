@@ -6,6 +6,9 @@
 //! <project>/sessions/claude-code/<session-id>/meta.json
 //! ```
 //!
+//! A Codex CLI session lives beside them under `sessions/codex/<session-id>/` (the Python
+//! CLI's `codex` harness), with the same parts and meta.json ([`Harness`]).
+//!
 //! A part's `<hex8>` is derived from (session, seq, start offset), so a retried upload of
 //! the same range writes the same key and overwrites instead of adding a second part.
 
@@ -14,8 +17,69 @@ use sha2::{Digest, Sha256};
 use crate::base::error::{Error, Result};
 use crate::base::util::{hex, truncate_for_display};
 
-/// The harness folder under `sessions/`.
+/// The harness folder under `sessions/` of Claude Code sessions (the default).
 pub const HARNESS: &str = "claude-code";
+
+/// Which coding agent wrote a session: its folder under `sessions/`, its `harness` in
+/// meta.json, and (`session::state::dir_for`) its own local state directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Harness {
+    /// Claude Code (`~/.claude/projects/<slug>/<id>.jsonl`).
+    #[default]
+    ClaudeCode,
+    /// OpenAI's Codex CLI (`$CODEX_HOME/sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl`).
+    Codex,
+}
+
+impl Harness {
+    /// Every harness, Claude Code first.
+    pub const ALL: [Harness; 2] = [Harness::ClaudeCode, Harness::Codex];
+
+    /// The folder under `sessions/` and meta.json's `harness`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Harness::ClaudeCode => HARNESS,
+            Harness::Codex => "codex",
+        }
+    }
+
+    /// From a folder name or meta.json's `harness` (also `claude`): `None` for others.
+    pub fn parse(s: &str) -> Option<Harness> {
+        match s {
+            "claude-code" | "claude" => Some(Harness::ClaudeCode),
+            "codex" => Some(Harness::Codex),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.dir())
+    }
+}
+
+impl std::str::FromStr for Harness {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Harness, String> {
+        Harness::parse(s).ok_or_else(|| format!("unknown harness {s:?}: expected claude-code or codex"))
+    }
+}
+
+/// `<project>/sessions/<harness>/`
+pub fn sessions_prefix_in(project: &str, h: Harness) -> String {
+    format!("{project}/sessions/{}/", h.dir())
+}
+
+/// `<project>/sessions/<harness>/<id>/`
+pub fn session_prefix_in(project: &str, h: Harness, id: &str) -> String {
+    format!("{project}/sessions/{}/{id}/", h.dir())
+}
+
+/// `<project>/sessions/<harness>/<id>/meta.json`
+pub fn meta_key_in(project: &str, h: Harness, id: &str) -> String {
+    format!("{}meta.json", session_prefix_in(project, h, id))
+}
 
 /// tracecraft ignores parts whose sequence number does not fit five digits.
 pub const MAX_SEQ: u32 = 99_999;

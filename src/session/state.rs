@@ -13,6 +13,8 @@
 //! stay apart on a case-insensitive file system. Files of the earlier naming are moved on
 //! first use ([`migrate_legacy`]).
 //!
+//! A Codex session's files are the same, in `~/.tracecraft/state/codex/` ([`dir_for`]).
+//!
 //! The state is bound to a destination id: a state for another bucket/project is ignored.
 
 use std::fs::{File, OpenOptions};
@@ -126,6 +128,16 @@ mod os_path_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
         Option::<Repr>::deserialize(d).map(|o| o.map(from_repr))
+    }
+}
+
+/// The state directory of `harness`'s sessions inside the state directory `base`: `base`
+/// itself for Claude Code (as always), `base/codex/` for Codex, so that no file of a Codex
+/// session (state, lock, end marker, pending notes) can be taken for a Claude Code one.
+pub fn dir_for(base: &Path, harness: crate::session::layout::Harness) -> PathBuf {
+    match harness {
+        crate::session::layout::Harness::ClaudeCode => base.to_path_buf(),
+        h => base.join(h.dir()),
     }
 }
 

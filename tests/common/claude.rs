@@ -70,7 +70,8 @@ pub fn watchdog(program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 /// `tests/e2e/mock_anthropic.py` on a free port of 127.0.0.1, answering as scripted by the
-/// `[[mock-...]]` markers of the prompt.
+/// `[[mock-...]]` markers of the prompt (or another mock of the same command line, see
+/// [`Mock::start_script`]).
 pub struct Mock {
     pub port: u16,
     /// Its stdout and stderr.
@@ -83,12 +84,19 @@ pub struct Mock {
 impl Mock {
     /// Start it with its files in `dir`.
     pub fn start(dir: &Path) -> Mock {
+        Mock::start_script(dir, "tests/e2e/mock_anthropic.py")
+    }
+
+    /// Start the Python mock `script` (relative to the repository) with its files in `dir`:
+    /// it takes `--port 0 --port-file F --log REQUESTS` and binds 127.0.0.1 only
+    /// (`mock_anthropic.py`, `mock_responses.py`).
+    pub fn start_script(dir: &Path, script: &str) -> Mock {
         let port_file = dir.join("mock.port");
         let log = dir.join("mock.log");
         let requests = dir.join("mock-requests.jsonl");
         let out = File::create(&log).expect("create mock.log");
         let child = watchdog("python3")
-            .arg(tools::repo().join("tests/e2e/mock_anthropic.py"))
+            .arg(tools::repo().join(script))
             .args(["--port", "0", "--port-file"])
             .arg(&port_file)
             .arg("--log")
@@ -96,7 +104,7 @@ impl Mock {
             .stdout(out.try_clone().expect("dup"))
             .stderr(out)
             .spawn()
-            .expect("start python3 tests/e2e/mock_anthropic.py");
+            .unwrap_or_else(|e| panic!("start python3 {script}: {e}"));
         let mut proc = Proc(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         let port = loop {
@@ -116,12 +124,19 @@ impl Mock {
         Mock { port, log, requests, _proc: proc }
     }
 
-    /// The Messages API requests received so far.
-    pub fn message_requests(&self) -> Vec<Value> {
+    /// Every request received so far (one JSON object each: `method`, `path`, `headers`, `body`).
+    pub fn requests(&self) -> Vec<Value> {
         fs::read_to_string(&self.requests)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect()
+    }
+
+    /// The Messages API requests received so far.
+    pub fn message_requests(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
             .filter(|r| r["path"].as_str().is_some_and(|p| p.split('?').next().unwrap_or("").ends_with("/v1/messages")))
             .collect()
     }
@@ -260,6 +275,12 @@ pub fn run(mut cmd: Command, (out, err): (&Path, &Path)) -> Run {
 
 /// Detached workers (`tracecraft-hook hook --worker`) of HOME `home` still running.
 pub fn workers(home: &Path) -> usize {
+    processes(home, |args| args.len() >= 3 && args[1] == b"hook" && args[2] == b"--worker")
+}
+
+/// `tracecraft-hook` processes whose environment has HOME = `home` and whose arguments
+/// (`args[0]` is the program) satisfy `pick`.
+pub fn processes(home: &Path, pick: impl Fn(&[&[u8]]) -> bool) -> usize {
     let home = format!("HOME={}", home.display());
     let Ok(rd) = fs::read_dir("/proc") else { return 0 };
     rd.flatten()
@@ -267,10 +288,7 @@ pub fn workers(home: &Path) -> usize {
         .filter(|e| {
             let Ok(cmdline) = fs::read(e.path().join("cmdline")) else { return false };
             let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-            let ours = args.len() >= 3
-                && args[0].ends_with(b"tracecraft-hook")
-                && args[1] == b"hook"
-                && args[2] == b"--worker";
+            let ours = args[0].ends_with(b"tracecraft-hook") && pick(&args);
             ours && fs::read(e.path().join("environ"))
                 .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == home.as_bytes()))
         })

@@ -23,6 +23,7 @@ pub fn clean_env(cmd: &mut Command) -> &mut Command {
         if k.starts_with("AWS_")
             || k.starts_with("TRACECRAFT_")
             || k.starts_with("CLAUDE_")
+            || k.starts_with("CODEX_")
             || k.starts_with("XDG_")
             || lower.ends_with("_proxy")
         {

@@ -18,6 +18,10 @@
 //!   variable each; a missing one FAILS the test unless the run opted out of it by name.
 //! * [`claude`]: the mock Messages API, a Claude Code installation ([`claude::Machine`]:
 //!   HOME, project, hooks, `claude -p` runs) and the worker count of the end-to-end tests.
+//! * [`codex`]: fake Codex CLI material (rollout lines, hook payloads, [`Harness`]) for the
+//!   tests that run on both harnesses.
+//! * [`codex_cli`]: the real Codex CLI offline: a fresh network namespace, a temporary
+//!   `CODEX_HOME` pointed at the mock Responses API, `codex exec` runs.
 //!
 //! Every test file keeps its own name (other work adds files); none keeps a private copy of
 //! these (`duplicates --repo tests` finds no repeated helper).
@@ -29,6 +33,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod claude;
+pub mod codex;
+pub mod codex_cli;
 pub mod home;
 pub mod http;
 pub mod pages;
@@ -53,6 +59,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+pub use codex::{Harness, HARNESSES};
 pub use home::{clean_env, Home};
 pub use proxy::{closed_port, Fault, FaultProxy, PrefixProxy, RequestRecord};
 pub use servers::{Kind, Server, ServerProcess, BUCKET, REGION};
@@ -178,6 +185,8 @@ pub struct Env {
     project_dir: TempDir,
     /// The server this env's data lives on (S3 backends).
     server: Option<Server>,
+    /// Whose sessions the helpers make: Claude Code's (default) or Codex's ([`Env::in_harness`]).
+    pub harness: Harness,
 }
 
 impl Env {
@@ -216,7 +225,7 @@ impl Env {
         let home = Home::new();
         // Under HOME, like a real project checkout, but away from ~/.tracecraft.
         let project_dir = tempfile::Builder::new().prefix("proj-").tempdir_in(home.path()).expect("temp project dir");
-        let env = Env { backend, project, home, project_dir, server };
+        let env = Env { backend, project, home, project_dir, server, harness: Harness::ClaudeCode };
         if let Some(endpoint) = env.endpoint() {
             env.write_config(&endpoint);
         }
@@ -225,6 +234,25 @@ impl Env {
 
     pub fn home(&self) -> &Path {
         self.home.path()
+    }
+
+    /// The same world making `harness`'s sessions: with Codex, `transcript_path` is a rollout
+    /// under `$HOME/.codex/sessions/`, `write_transcript` writes rollout lines, `payload` is
+    /// Codex's, `session_prefix` is `sessions/codex/`, and `cmd` adds `--harness codex` to
+    /// `hook`, `flush`, `follow` and `compact`.
+    pub fn in_harness(mut self, harness: Harness) -> Env {
+        self.harness = harness;
+        self
+    }
+
+    /// `$HOME/.codex` (Codex's default `CODEX_HOME`).
+    pub fn codex_home(&self) -> PathBuf {
+        self.home().join(".codex")
+    }
+
+    /// Lines `start..start + n` of session `sid` in this env's harness format.
+    pub fn lines(&self, sid: &str, start: u64, n: u64) -> Vec<u8> {
+        lines_for(self.harness, sid, self.project_dir(), start, n)
     }
 
     /// The HOME (for [`Home`]'s helpers).
@@ -301,6 +329,11 @@ impl Env {
 
     /// `~/.claude/projects/<slug>/<sid>.jsonl` (parent dir created; file not).
     pub fn transcript_path(&self, sid: &str) -> PathBuf {
+        if self.harness == Harness::Codex {
+            let p = codex::rollout_path(&self.codex_home(), sid);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            return p;
+        }
         let dir = self.claude_project_dir();
         fs::create_dir_all(&dir).unwrap();
         dir.join(format!("{sid}.jsonl"))
@@ -309,7 +342,7 @@ impl Env {
     /// Append lines `start..start + n` to session `sid`'s transcript (cwd = project
     /// dir); returns the bytes appended.
     pub fn write_transcript(&self, sid: &str, n: u64, start: u64) -> Vec<u8> {
-        let bytes = transcript_lines(sid, self.project_dir(), start, n);
+        let bytes = self.lines(sid, start, n);
         append(&self.transcript_path(sid), &bytes);
         bytes
     }
@@ -317,6 +350,9 @@ impl Env {
     /// A hook payload for `event` (see [`transcript::payload`]) for session `sid`
     /// with this env's transcript path and project dir.
     pub fn payload(&self, event: &str, sid: &str) -> Value {
+        if self.harness == Harness::Codex {
+            return codex::payload(event, sid, &self.transcript_path(sid), self.project_dir());
+        }
         payload(event, sid, &self.transcript_path(sid), self.project_dir())
     }
 
@@ -325,7 +361,14 @@ impl Env {
     /// `TRACECRAFT_PROJECT` = this env's project and `TRACECRAFT_HOOK_INLINE=1` (upload
     /// inline instead of in a detached worker, so tests can assert right after exit).
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.home.cmd(args);
+        let mut args: Vec<&str> = args.to_vec();
+        if self.harness == Harness::Codex
+            && matches!(args.first(), Some(&("hook" | "flush" | "follow" | "compact")))
+            && !args.contains(&"--harness")
+        {
+            args.extend(["--harness", "codex"]);
+        }
+        let mut cmd = self.home.cmd(&args);
         cmd.env("TRACECRAFT_PROJECT", &self.project).env("TRACECRAFT_HOOK_INLINE", "1").current_dir(self.project_dir());
         cmd
     }
@@ -366,19 +409,7 @@ impl Env {
     /// fails or is not installed. `None` (the skip recorded) when the run opted out of it
     /// (`TRACECRAFT_TEST_WITHOUT=python`).
     pub fn tracecraft_py(&self, args: &[&str]) -> Option<Output> {
-        let python = tools::require(Tool::TracecraftPy)?;
-        let mut c = Command::new(python);
-        c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
-        c.args(args);
-        clean_env(&mut c).env("HOME", self.home()).current_dir(self.project_dir());
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "tracecraft {args:?}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(out)
+        tracecraft_py(self.home(), self.project_dir(), args)
     }
 
     // ---- reading back (and seeding) the store, bypassing the product ----
@@ -451,7 +482,7 @@ impl Env {
 
     /// `<project>/sessions/claude-code/<sid>/`
     pub fn session_prefix(&self, sid: &str) -> String {
-        format!("{}/sessions/claude-code/{sid}/", self.project)
+        format!("{}/sessions/{}/{sid}/", self.project, self.harness.dir())
     }
 
     /// Keys under the session's prefix that tracecraft takes for parts, in key order.
@@ -475,6 +506,34 @@ impl Env {
             serde_json::from_slice(&b)
                 .unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {}", String::from_utf8_lossy(&b)))
         })
+    }
+}
+
+/// Run the Python CLI (PyPI `tracecraft-ai`) with HOME `home` in `cwd`, a clean environment;
+/// panics when it fails or is not installed. `None` (the skip recorded) when the run opted out
+/// of it (`TRACECRAFT_TEST_WITHOUT=python`).
+#[track_caller]
+pub fn tracecraft_py(home: &Path, cwd: &Path, args: &[&str]) -> Option<Output> {
+    let python = tools::require(Tool::TracecraftPy)?;
+    let mut c = Command::new(python);
+    c.args(["-c", "import sys; from tracecraft.cli import main; sys.argv = ['tracecraft'] + sys.argv[1:]; main()"]);
+    c.args(args);
+    clean_env(&mut c).env("HOME", home).current_dir(cwd);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "tracecraft {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(out)
+}
+
+/// Lines `start..start + n` of session `sid` (cwd `cwd`) in `harness`'s format.
+pub fn lines_for(harness: Harness, sid: &str, cwd: &Path, start: u64, n: u64) -> Vec<u8> {
+    match harness {
+        Harness::ClaudeCode => transcript_lines(sid, cwd, start, n),
+        Harness::Codex => codex::rollout_lines(sid, cwd, start, n),
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `moto`          | `TRACECRAFT_TEST_PYTHON`        | `python3` (must import moto 5.2.5's server, flask, flask_cors) |
 //! | `tracecraft-ai` | `TRACECRAFT_TEST_TRACECRAFT_PY` | `python3` (must import `tracecraft.cli`) |
 //! | `claude`        | `TRACECRAFT_TEST_CLAUDE_BIN`    | `.ci/cache/npm/...` (where `.ci/test` installs it), `PATH` |
+//! | `codex`         | `TRACECRAFT_TEST_CODEX_BIN`     | `.ci/cache/npm/...` (native binary of `@openai/codex`), `PATH` |
 //! | `chromium`      | `TRACECRAFT_TEST_CHROMIUM_BIN`  | `chromium`, `chromium-browser` on `PATH` |
 //! | `openssl`       | `TRACECRAFT_TEST_OPENSSL_BIN`   | `PATH`                                 |
 //! | `ccusage`       | `TRACECRAFT_TEST_CCUSAGE_BIN`   | `.ci/cache/npm/node_modules/.bin/ccusage` (where `.ci/test` installs it), `PATH` |
@@ -16,7 +17,7 @@
 //! A test asks with [`require`]. A missing tool FAILS the test with a message naming the
 //! tool and the command that installs it, unless the run opted out of that tool by name:
 //! `TRACECRAFT_TEST_WITHOUT=claude,python` (names: `s3s-fs`, `moto`, `python` or
-//! `tracecraft-ai`, `claude`, `chromium`, `openssl`, `ccusage`). An opted-out tool is not used even
+//! `tracecraft-ai`, `claude`, `codex`, `chromium`, `openssl`, `ccusage`). An opted-out tool is not used even
 //! when installed; the test (or the part of it needing the tool) is skipped and recorded as
 //! one line `<test binary>::<test name>\t<tool>` in `target/tmp/skipped.txt`, which
 //! `.ci/test` lists at the end of the run.
@@ -40,6 +41,8 @@ pub enum Tool {
     TracecraftPy,
     /// The Claude Code CLI (native binary).
     Claude,
+    /// OpenAI's Codex CLI (native binary of npm `@openai/codex`).
+    Codex,
     /// Headless Chromium.
     Chromium,
     /// The `openssl` command (certificates for the TLS test).
@@ -48,8 +51,16 @@ pub enum Tool {
     Ccusage,
 }
 
-pub const ALL: [Tool; 7] =
-    [Tool::S3s, Tool::Moto, Tool::TracecraftPy, Tool::Claude, Tool::Chromium, Tool::Openssl, Tool::Ccusage];
+pub const ALL: [Tool; 8] = [
+    Tool::S3s,
+    Tool::Moto,
+    Tool::TracecraftPy,
+    Tool::Claude,
+    Tool::Codex,
+    Tool::Chromium,
+    Tool::Openssl,
+    Tool::Ccusage,
+];
 
 /// The ccusage version the equality test runs (the last pure-JavaScript release: later ones
 /// ship a native binary per platform as an optional npm dependency).
@@ -57,6 +68,13 @@ pub const CCUSAGE_VERSION: &str = "17.2.1";
 
 /// Where npm puts the native Claude Code binary under a prefix.
 pub const NPM_CLAUDE: &str = "node_modules/@anthropic-ai/claude-code-linux-x64/claude";
+/// The Codex CLI version the end-to-end tests are verified with (`.ci/tools.sh` installs it).
+pub const CODEX_VERSION: &str = "0.171.0";
+/// Where npm puts the native Codex binaries under a prefix (the optional platform package).
+pub const NPM_CODEX: [&str; 2] = [
+    "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex",
+    "node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex",
+];
 
 impl Tool {
     /// The name used in messages and in `TRACECRAFT_TEST_WITHOUT`.
@@ -66,6 +84,7 @@ impl Tool {
             Tool::Moto => "moto",
             Tool::TracecraftPy => "tracecraft-ai",
             Tool::Claude => "claude",
+            Tool::Codex => "codex",
             Tool::Chromium => "chromium",
             Tool::Openssl => "openssl",
             Tool::Ccusage => "ccusage",
@@ -78,6 +97,7 @@ impl Tool {
             Tool::S3s => &["s3s"],
             Tool::TracecraftPy => &["python", "tracecraft"],
             Tool::Claude => &["claude-code"],
+            Tool::Codex => &["codex-cli"],
             _ => &[],
         }
     }
@@ -89,6 +109,7 @@ impl Tool {
             Tool::Moto => "TRACECRAFT_TEST_PYTHON",
             Tool::TracecraftPy => "TRACECRAFT_TEST_TRACECRAFT_PY",
             Tool::Claude => "TRACECRAFT_TEST_CLAUDE_BIN",
+            Tool::Codex => "TRACECRAFT_TEST_CODEX_BIN",
             Tool::Chromium => "TRACECRAFT_TEST_CHROMIUM_BIN",
             Tool::Openssl => "TRACECRAFT_TEST_OPENSSL_BIN",
             Tool::Ccusage => "TRACECRAFT_TEST_CCUSAGE_BIN",
@@ -102,6 +123,7 @@ impl Tool {
             Tool::Moto => "python3 -m pip install \"moto[s3]==5.2.5\" flask flask-cors",
             Tool::TracecraftPy => "python3 -m pip install tracecraft-ai",
             Tool::Claude => "npm install --prefix .ci/cache/npm --no-audit --no-fund @anthropic-ai/claude-code",
+            Tool::Codex => "npm install --prefix .ci/cache/npm --no-audit --no-fund --save-exact @openai/codex@0.171.0",
             Tool::Chromium => {
                 "apt-get install -y chromium && npm install --prefix .ci/cache/npm --no-audit --no-fund playwright-core"
             }
@@ -151,6 +173,11 @@ impl Tool {
             Tool::Claude => {
                 let mut v = vec![repo().join(".ci/cache/npm").join(NPM_CLAUDE)];
                 v.extend(which("claude"));
+                v
+            }
+            Tool::Codex => {
+                let mut v: Vec<PathBuf> = NPM_CODEX.iter().map(|p| repo().join(".ci/cache/npm").join(p)).collect();
+                v.extend(which("codex"));
                 v
             }
             Tool::Chromium => {

@@ -85,30 +85,52 @@ impl Stats {
 /// Updates `meta`'s stats; when they do not reach `from` (none yet, or lost), counts
 /// `[0, from)` from the transcript first (once).
 pub fn record_chunk(meta: &mut Meta, t: &mut Transcript, from: u64, bytes: &[u8]) -> Result<()> {
+    let codex = is_codex(meta);
     let mut stats = Stats::from_meta(meta).unwrap_or_default();
     if stats.counter.counted_to < from {
         let sub = std::mem::take(&mut stats.subagent_tokens);
-        stats = recount(t, from)?;
+        stats = recount_any(codex, t, from)?;
         stats.subagent_tokens = sub;
     }
     let at = stats.counter.counted_to;
+    let update = |stats: &mut Stats, at: u64, bytes: &[u8]| {
+        if codex {
+            crate::session::insight_codex::update_at(stats, at, bytes)
+        } else {
+            stats.update_at(at, bytes)
+        }
+    };
     if at < from {
         // The lines before `from` are counted; the line `from` falls in starts at `at`.
         let mut joined = t.read_at(at, from - at)?;
         joined.extend_from_slice(bytes);
-        stats.update_at(at, &joined);
+        update(&mut stats, at, &joined);
     } else {
-        stats.update_at(from, bytes);
+        update(&mut stats, from, bytes);
     }
     stats.store(meta);
     Ok(())
+}
+
+/// Whether `meta` is a Codex session's (its rollout is counted by `insight_codex`).
+fn is_codex(meta: &Meta) -> bool {
+    meta.harness == crate::session::layout::Harness::Codex.dir()
+}
+
+/// [`recount`] of the session's own format.
+fn recount_any(codex: bool, t: &mut Transcript, to: u64) -> Result<Stats> {
+    if codex {
+        crate::session::insight_codex::recount(t, to)
+    } else {
+        recount(t, to)
+    }
 }
 
 /// After a repair moved the cursor back to `to`: recount what is mirrored now (keeping the
 /// subagents' roll-up, which does not come from this transcript).
 pub fn recount_meta(meta: &mut Meta, t: &mut Transcript, to: u64) -> Result<()> {
     let sub = Stats::from_meta(meta).map(|s| s.subagent_tokens).unwrap_or_default();
-    let mut stats = recount(t, to)?;
+    let mut stats = recount_any(is_codex(meta), t, to)?;
     stats.subagent_tokens = sub;
     stats.store(meta);
     Ok(())

@@ -118,7 +118,12 @@ fn harness() -> String {
 pub const WRITER: &str = concat!("tracecraft-hook/", env!("CARGO_PKG_VERSION"));
 
 impl Meta {
-    /// A fresh document for a session.
+    /// A fresh document for a session of `harness`.
+    pub fn new_in(session_id: &str, harness: crate::session::layout::Harness) -> Meta {
+        Meta { harness: harness.dir().into(), ..Meta::new(session_id) }
+    }
+
+    /// A fresh document for a (Claude Code) session.
     pub fn new(session_id: &str) -> Meta {
         Meta {
             schema_version: 1,
