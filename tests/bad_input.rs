@@ -23,7 +23,17 @@ fn problems(env: &Env) -> usize {
 
 fn assert_no_stray_objects(env: &Env) {
     let prefix = format!("{}/sessions/claude-code/", env.project);
+    let index = format!("{}/@index/", env.project);
+    // Besides the sessions: this machine's team index objects (issue 15), named by date.
     for key in env.project_keys() {
+        if let Some(rest) = key.strip_prefix(&index) {
+            let name = rest.rsplit('/').next().unwrap_or_default();
+            assert!(
+                name.ends_with(".json") && name[..name.len() - 5].bytes().all(|b| b.is_ascii_digit() || b == b'-'),
+                "unexpected index object {key}"
+            );
+            continue;
+        }
         let rest = key.strip_prefix(&prefix).unwrap_or_else(|| panic!("object outside the sessions prefix: {key}"));
         let (sid, name) = rest.split_once('/').unwrap_or_else(|| panic!("object outside a session prefix: {key}"));
         assert!(sid.starts_with("bad-input-") && !name.contains('/'), "unexpected object {key}");
