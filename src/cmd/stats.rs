@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 use super::display::{describe_tokens, human};
 use super::{emit, open, project_dir, thousands};
 use crate::base::error::{Error, Result};
-use crate::base::util::{parse_rfc3339, rfc3339};
+use crate::base::util::{hex, parse_rfc3339, rfc3339};
 use crate::session::catalog::Catalog;
 use crate::session::index::{self, day_of, tokens as quad_tokens, Entry, Source, Want};
 use crate::session::insight::Tokens;
@@ -199,24 +199,45 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     let store = crate::store::counting::Counting::wrap(ctx.store.as_ref());
     let projects = if a.all_projects { index::projects(&store)? } else { vec![ctx.cfg.project.clone()] };
     let cache = index::cache_dir(&ctx.cfg);
-    let mut sources = BTreeSet::new();
-    let mut all: Vec<(String, Vec<Entry>)> = Vec::new();
+    let dest = if a.all_projects {
+        format!("{} ({} projects)", ctx.cfg.describe(), projects.len())
+    } else {
+        ctx.cfg.describe()
+    };
+    // One listing of each project's index: it says whether the answer kept from last time
+    // still holds (nothing listed changed), before any index object is read.
+    let mut listings = Vec::with_capacity(projects.len());
     for project in &projects {
+        listings.push(index::list(&store, project)?);
+    }
+    let answer = cache.as_deref().map(|c| c.join("stats").join(answer_key(a, &dest, &ctx.cfg.pricing, &projects, &listings)));
+    if let Some(lines) = answer.as_deref().and_then(read_answer) {
+        store.report("stats");
+        return lines.iter().try_for_each(|l| emit(l));
+    }
+    let mut sources = BTreeSet::new();
+    // The answer may be kept only when it rests on the index objects listed alone.
+    let mut keep = true;
+    let mut all: Vec<(String, Vec<Entry>)> = Vec::new();
+    for (project, listing) in projects.iter().zip(listings) {
         let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
             .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-        let want = Want { from_month: a.since.map(index::month_of), ..Want::default() };
+        let want = Want { from_month: a.since.map(index::month_of), listing: Some(listing), ..Want::default() };
         let view = match index::view(&cat, cache.as_deref(), &want) {
             Ok(v) => v,
             // Another person's sealed sessions in a shared bucket: that project is passed over.
             Err(e @ Error::Crypt(_)) if a.all_projects => {
                 eprintln!("warning: {project} skipped: {e}");
+                keep = false;
                 continue;
             }
             Err(e) => return Err(e),
         };
+        keep &= view.sealed == 0 && view.unreadable == 0;
         match &view.source {
             Source::Index => sources.insert("index"),
             Source::Scan(why) => {
+                keep = false;
                 if view.entries.len() >= 500 {
                     eprintln!("note: {project}: {why}");
                 }
@@ -229,19 +250,66 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     let mut report = build(a, &projects, all, &pricing);
     report.source = sources.into_iter().collect::<Vec<_>>().join("+");
     store.report("stats");
-    if a.csv {
-        return emit(csv(&report).trim_end());
-    }
-    if a.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
-        return emit(&text);
-    }
-    let dest = if a.all_projects {
-        format!("{} ({} projects)", ctx.cfg.describe(), projects.len())
+    let lines = if a.csv {
+        vec![csv(&report).trim_end().to_string()]
+    } else if a.json {
+        vec![serde_json::to_string_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?]
     } else {
-        ctx.cfg.describe()
+        print_text(&report, &dest)
     };
-    print_text(&report, &dest)
+    if let Some(f) = answer.filter(|_| keep) {
+        write_answer(&f, &lines);
+    }
+    lines.iter().try_for_each(|l| emit(l))
+}
+
+/// The name of the kept answer for these arguments, this configuration and these listings:
+/// any change to an index object (key, size, ETag, time) names another file.
+fn answer_key(
+    a: &StatsArgs,
+    dest: &str,
+    pricing: &BTreeMap<String, crate::config::Price>,
+    projects: &[String],
+    listings: &[Vec<crate::store::ObjectInfo>],
+) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("{}\n{a:?}\n{dest}\n{pricing:?}\n", env!("CARGO_PKG_VERSION")).as_bytes());
+    for (p, l) in projects.iter().zip(listings) {
+        h.update(format!("project {p:?} {}\n", l.len()).as_bytes());
+        for o in l {
+            h.update(format!("{:?} {} {:?} {:?}\n", o.key, o.size, o.etag, o.last_modified).as_bytes());
+        }
+    }
+    hex(&h.finalize()[..16])
+}
+
+/// The kept answer's lines (`None` when there is none or it is unreadable).
+fn read_answer(f: &std::path::Path) -> Option<Vec<String>> {
+    serde_json::from_slice(&std::fs::read(f).ok()?).ok()
+}
+
+/// Keep an answer (best effort: a failure only costs the next run its speed). At most
+/// [`KEPT`] answers are kept; the oldest go.
+fn write_answer(f: &std::path::Path, lines: &[String]) {
+    const KEPT: usize = 16;
+    let Some(dir) = f.parent() else { return };
+    let _ = std::fs::create_dir_all(dir);
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut old: Vec<(std::time::SystemTime, std::path::PathBuf)> = rd
+            .flatten()
+            .filter_map(|d| Some((d.metadata().ok()?.modified().ok()?, d.path())))
+            .collect();
+        if old.len() >= KEPT {
+            old.sort();
+            for (_, p) in &old[..old.len() + 1 - KEPT] {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    if let Ok(bytes) = serde_json::to_vec(lines) {
+        let _ = crate::base::fsutil::atomic_write(f, &bytes, 0o600);
+    }
 }
 
 /// The group key of a day for `--by day|week|month`.
@@ -488,7 +556,17 @@ fn csv(r: &Report) -> String {
     out
 }
 
-fn print_text(r: &Report, dest: &str) -> Result<()> {
+fn print_text(r: &Report, dest: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut emit = |s: &str| -> Result<()> {
+        out.push(s.to_string());
+        Ok(())
+    };
+    let _ = print_lines(r, dest, &mut emit);
+    out
+}
+
+fn print_lines(r: &Report, dest: &str, emit: &mut impl FnMut(&str) -> Result<()>) -> Result<()> {
     let since = r.since.as_deref().map(|s| format!(", started since {}", minutes(s))).unwrap_or_default();
     let mut head = format!("{} session{}{since} in {dest}", r.sessions, if r.sessions == 1 { "" } else { "s" });
     if r.subagents > 0 {

@@ -644,6 +644,8 @@ pub struct Want {
     pub agent: Option<String>,
     /// Without an index, the listing alone is enough (`list` reads the rows it shows).
     pub listing_will_do: bool,
+    /// The listing of `<project>/@index/` when the caller already made it ([`list`]).
+    pub listing: Option<Vec<ObjectInfo>>,
 }
 
 /// The index as read.
@@ -680,7 +682,10 @@ fn cache_file(cache: &Path, info: &ObjectInfo) -> PathBuf {
 /// Read the index of `project` (see the module documentation for which objects).
 pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want) -> Result<Read> {
     let p = prefix(project);
-    let listing = list_flat(store, &p)?;
+    let listing = match &want.listing {
+        Some(l) => l.clone(),
+        None => list_flat(store, &p)?,
+    };
     let mut out = Read::default();
     // agent -> month -> (month object, day objects)
     type Month<'l> = (Option<&'l ObjectInfo>, Vec<(String, &'l ObjectInfo)>);
@@ -851,6 +856,11 @@ fn list_flat(store: &dyn Store, prefix: &str) -> Result<Vec<ObjectInfo>> {
     store.list_delimited(prefix, "~").map(|(objects, _)| objects)
 }
 
+/// The listing of `project`'s index objects (one request; hand it to [`read`] in [`Want`]).
+pub fn list(store: &dyn Store, project: &str) -> Result<Vec<ObjectInfo>> {
+    list_flat(store, &prefix(project))
+}
+
 /// Where readers keep the index objects they fetched, by destination.
 pub fn cache_dir(cfg: &crate::config::Config) -> Option<PathBuf> {
     crate::base::paths::tracecraft_dir().ok().map(|d| d.join("cache").join("index").join(cfg.dest_id()))
@@ -901,6 +911,8 @@ pub struct View {
     pub objects: usize,
     /// Sessions whose meta.json could not be read or opened (warnings, already printed).
     pub unreadable: usize,
+    /// Sealed sessions whose numbers came from their meta.json (not from the index).
+    pub sealed: usize,
 }
 
 /// The summaries of `cat`'s project (see [`View`]). `cache`: where fetched index objects
@@ -923,9 +935,10 @@ pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View
         v.objects = r.objects;
         return Ok(v);
     }
-    let mut v = View { objects: r.objects, entries: r.entries, source: Source::Index, unreadable: 0 };
+    let mut v = View { objects: r.objects, entries: r.entries, source: Source::Index, unreadable: 0, sealed: 0 };
     // Sealed sessions: their numbers are only in their (sealed) meta.json.
     let sealed: Vec<usize> = (0..v.entries.len()).filter(|&i| v.entries[i].sealed).collect();
+    v.sealed = sealed.len();
     if !sealed.is_empty() {
         let objs: Vec<SessionObjects> = sealed
             .iter()
@@ -957,7 +970,7 @@ pub fn view(cat: &Catalog<'_>, cache: Option<&Path>, want: &Want) -> Result<View
 /// Every session from one listing alone (ids, parts, sizes, upload times; no meta.json).
 pub fn listing(cat: &Catalog<'_>, why: String) -> Result<View> {
     let entries = cat.sessions()?.iter().map(Entry::from_objects).collect();
-    Ok(View { entries, source: Source::Scan(why), objects: 0, unreadable: 0 })
+    Ok(View { entries, source: Source::Scan(why), objects: 0, unreadable: 0, sealed: 0 })
 }
 
 /// Every session's summary from its meta.json (one listing, one GET per session).
@@ -965,7 +978,7 @@ pub fn scan(cat: &Catalog<'_>, why: String) -> Result<View> {
     let sessions = cat.sessions()?;
     let metas = cat.metas(&sessions);
     let mut v =
-        View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, unreadable: 0 };
+        View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, unreadable: 0, sealed: 0 };
     for (s, m) in sessions.iter().zip(metas) {
         let e = match m {
             Ok(Some(meta)) => {
