@@ -461,3 +461,43 @@ fn token_totals_equal_ccusage_per_day_and_per_model() {
         .collect();
     assert_eq!(mine, models);
 }
+
+/// `stats` with its request line: (stdout, the `GET n` count).
+fn stats_counted(e: &Env, args: &[&str]) -> (String, u64) {
+    let out = e.cmd(args).env("TRACECRAFT_REQUESTS", "1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {err}");
+    let line = err.lines().find(|l| l.starts_with("requests (stats)")).unwrap_or_else(|| panic!("{err}"));
+    let gets = line.split_whitespace().skip_while(|w| *w != "GET").nth(1).unwrap().parse().unwrap();
+    (String::from_utf8(out.stdout).unwrap(), gets)
+}
+
+#[test]
+fn unchanged_stats_reads_no_index_object_and_any_change_is_seen() {
+    for b in backends() {
+        let e = Env::new(b, "stats-unchanged");
+        mirror_fixtures(&e);
+        let (first, _) = stats_counted(&e, &["stats", "--json"]);
+        // Nothing changed: the listing alone says so; no index object is read again.
+        let (again, gets) = stats_counted(&e, &["stats", "--json"]);
+        assert_eq!(again, first, "{b:?}");
+        assert_eq!(gets, 0, "{b:?}: unchanged stats read index objects");
+        // Other arguments, other answer (kept apart).
+        let (by_day, _) = stats_counted(&e, &["stats", "--json", "--by", "day"]);
+        assert_ne!(by_day, first);
+        assert_eq!(stats_counted(&e, &["stats", "--json", "--by", "day"]).0, by_day);
+        let (text, _) = stats_counted(&e, &["stats"]);
+        assert_eq!(stats_counted(&e, &["stats"]).0, text, "{b:?}");
+        // A flush changes the index: the next answer counts it, as a fresh reader would.
+        let (sid, _) = fixtures()[0].clone();
+        let more = call(sid, "2026-11-20T10:00:00.000Z", "more", SONNET, [7, 11, 13, 17]);
+        common::append(&e.transcript_path(sid), more.as_bytes());
+        flush(&e, sid);
+        let (after, _) = stats_counted(&e, &["stats", "--json"]);
+        assert_ne!(after, first, "{b:?}: the flush was not seen");
+        let _ = std::fs::remove_dir_all(e.home().join(".tracecraft/cache"));
+        let (fresh, gets) = stats_counted(&e, &["stats", "--json"]);
+        assert!(gets > 0);
+        assert_eq!(after, fresh, "{b:?}");
+    }
+}
