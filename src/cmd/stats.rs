@@ -222,7 +222,7 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     for (project, listing) in projects.iter().zip(listings) {
         let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
             .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-        let want = Want { from_month: a.since.map(index::month_of), listing: Some(listing), ..Want::default() };
+        let want = Want { from_month: a.since.map(index::month_of), listing: Some(listing), totals_only: true, ..Want::default() };
         let view = match index::view(&cat, cache.as_deref(), &want) {
             Ok(v) => v,
             // Another person's sealed sessions in a shared bucket: that project is passed over.

@@ -646,6 +646,9 @@ pub struct Want {
     pub listing_will_do: bool,
     /// The listing of `<project>/@index/` when the caller already made it ([`list`]).
     pub listing: Option<Vec<ObjectInfo>>,
+    /// `stats`: drop what it never reads (end time and reason, agent type, upload times
+    /// when the start time is known), so 100,000 entries fit in less memory.
+    pub totals_only: bool,
 }
 
 /// The index as read.
@@ -707,7 +710,8 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
     // once (month objects first: they say which day objects are still needed).
     let rounds: Vec<&[String]> =
         if want.most_recent > 0 { months.chunks(1).collect() } else { vec![months.as_slice()] };
-    let mut best: HashMap<String, Entry> = HashMap::new();
+    // The newest entry of each session: `slot` says where in `best` it is.
+    let mut best = Best::default();
     for round in rounds {
         let month_objs: Vec<(&str, &ObjectInfo)> = round
             .iter()
@@ -718,7 +722,7 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
         let mut throughs: HashMap<(String, String), String> = HashMap::new();
         fetch_each(store, cache, &month_objs.iter().map(|(_, o)| *o).collect::<Vec<_>>(), |i, got| {
             let (agent, o) = month_objs[i];
-            if let Some(t) = absorb(&mut best, o, got, &mut out) {
+            if let Some(t) = absorb(&mut best, o, got, &mut out, want.totals_only) {
                 let month = parse_key(&p, &o.key).map(|k| k.month).unwrap_or_default();
                 throughs.insert((agent.to_string(), month), t);
             }
@@ -736,13 +740,14 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
             })
             .collect();
         fetch_each(store, cache, &day_objs, |i, got| {
-            absorb(&mut best, day_objs[i], got, &mut out);
+            absorb(&mut best, day_objs[i], got, &mut out, want.totals_only);
         });
         if want.most_recent > 0 {
             // Entries in older months were all last updated before this month began.
             let start = parse_rfc3339(&format!("{}-01T00:00:00Z", round[0]));
             let recent = best
-                .values()
+                .entries
+                .iter()
                 .filter(|e| !e.deleted && e.parent_id().is_none())
                 .filter(|e| want.agent.as_ref().is_none_or(|a| e.agent.as_deref() == Some(a.as_str())))
                 .filter(|e| match (e.last_upload.as_deref().and_then(parse_rfc3339), start) {
@@ -755,18 +760,39 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
             }
         }
     }
-    out.entries = best.into_values().filter(|e| !e.deleted).collect();
-    out.entries.sort_by(|a, b| a.id.cmp(&b.id));
+    out.entries = best.entries;
+    out.entries.retain(|e| !e.deleted);
+    out.entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// The newest entry of each session so far, in one vector (entries are big: a map holding
+/// them, then a vector made of the map, would hold each twice at the end).
+#[derive(Default)]
+struct Best {
+    entries: Vec<Entry>,
+    slot: HashMap<String, usize>,
+}
+
+/// Drop what `stats` never reads ([`Want::totals_only`]).
+fn slim(e: &mut Entry) {
+    e.ended = None;
+    e.end_reason = None;
+    e.agent_type = None;
+    if e.started.as_deref().and_then(parse_rfc3339).is_some() {
+        e.first_upload = None;
+        e.last_upload = None;
+    }
 }
 
 /// Merge a fetched object's entries into `best` (the newest `rev` of each session wins);
 /// returns a month object's `through`.
 fn absorb(
-    best: &mut HashMap<String, Entry>,
+    best: &mut Best,
     o: &ObjectInfo,
     got: std::result::Result<Fetched, String>,
     out: &mut Read,
+    totals_only: bool,
 ) -> Option<String> {
     match got {
         Err(why) => {
@@ -775,9 +801,23 @@ fn absorb(
         }
         Ok(f) => {
             out.fetched += usize::from(f.from_store);
-            for e in f.doc.entries {
-                if !e.id.is_empty() && best.get(&e.id).is_none_or(|old| old.rev < e.rev) {
-                    best.insert(e.id.clone(), e);
+            for mut e in f.doc.entries {
+                if e.id.is_empty() {
+                    continue;
+                }
+                if totals_only {
+                    slim(&mut e);
+                }
+                match best.slot.get(&e.id) {
+                    Some(&i) => {
+                        if best.entries[i].rev < e.rev {
+                            best.entries[i] = e;
+                        }
+                    }
+                    None => {
+                        best.slot.insert(e.id.clone(), best.entries.len());
+                        best.entries.push(e);
+                    }
                 }
             }
             f.doc.through
