@@ -14,7 +14,8 @@
 # (wall, user+sys CPU, peak RSS); request counts come from the binary (TRACECRAFT_REQUESTS).
 # Output: a Markdown table on stdout and in $W/team.md.
 #
-# Environment: STORES ("local s3s-fs"), TRACECRAFT_BIN (binary to measure; default target/release/tracecraft-hook,
+# Environment: STORES ("local s3s-fs"), GEN_DIR (keep the local store's generated buckets in
+# GEN_DIR/local-N and reuse them on the next run: 100,000 sessions take minutes to write), TRACECRAFT_BIN (binary to measure; default target/release/tracecraft-hook,
 # built if missing), RUNS (default 3), KEEP=1 (keep the work directory).
 set -euo pipefail
 
@@ -91,7 +92,7 @@ for n in "${SIZES[@]}"; do
     proj="$W/proj-$store-$n"
     mkdir -p "$proj"
     if [ "$store" = local ]; then
-      bucket_dir="$W/local-$n"
+      bucket_dir="${GEN_DIR:-$W}/local-$n"
       printf '{"backend":"local","path":"%s","project":"team","agent_id":"reader"}\n' "$bucket_dir" >"$proj/.tracecraft.json"
     else
       bucket_dir="$W/s3/team$n"
@@ -100,8 +101,16 @@ for n in "${SIZES[@]}"; do
     fi
     chmod 600 "$proj/.tracecraft.json"
     "$BIN" trust "$proj" >/dev/null
-    mkdir -p "$bucket_dir"
-    echo "generating $n sessions ($store): $("$PY" "$BENCH/gen_team.py" "$bucket_dir" team "$n" 20 365 1)" >&2
+    reuse=""
+    [ "$store" = local ] && [ -n "${GEN_DIR:-}" ] && reuse=1
+    if [ -n "$reuse" ] && [ -f "$bucket_dir/.generated" ]; then
+      echo "reusing $bucket_dir" >&2
+    else
+      rm -rf "$bucket_dir"
+      mkdir -p "$bucket_dir"
+      echo "generating $n sessions ($store): $("$PY" "$BENCH/gen_team.py" "$bucket_dir" team "$n" 20 365 1)" >&2
+      [ -z "$reuse" ] || touch "$bucket_dir/.generated"
+    fi
     cold='rm -rf "$HOME/.tracecraft/cache"'
     measure "stats --json (year, cold)" "$n" "$store" "$cold" -- "$BIN" stats --json --cwd "$proj"
     measure "stats --json (year, unchanged)" "$n" "$store" ":" -- "$BIN" stats --json --cwd "$proj"
@@ -113,7 +122,8 @@ for n in "${SIZES[@]}"; do
       RUNS=1 measure "stats --json without index (every meta.json)" "$n" "$store" ":" -- "$BIN" stats --json --cwd "$proj"
       mv "$W/index-aside" "$bucket_dir/team/@index"
     fi
-    rm -rf "$bucket_dir" "$HOME/.tracecraft/cache"
+    [ -n "$reuse" ] || rm -rf "$bucket_dir"
+    rm -rf "$HOME/.tracecraft/cache"
   done
 done
 echo "load average: start $LOAD_START, end $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores" | tee -a "$OUT"
