@@ -760,17 +760,17 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
             }
         }
     }
-    out.entries = best.entries;
-    out.entries.retain(|e| !e.deleted);
+    out.entries = best.entries.into_iter().filter(|e| !e.deleted).map(|e| *e).collect();
     out.entries.sort_unstable_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
 }
 
 /// The newest entry of each session so far, in one vector (entries are big: a map holding
-/// them, then a vector made of the map, would hold each twice at the end).
+/// them, then a vector made of the map, would hold each twice at the end; boxed, so the
+/// vector's growth never holds two copies of 100,000 entries either).
 #[derive(Default)]
 struct Best {
-    entries: Vec<Entry>,
+    entries: Vec<Box<Entry>>,
     slot: HashMap<String, usize>,
 }
 
@@ -811,12 +811,12 @@ fn absorb(
                 match best.slot.get(&e.id) {
                     Some(&i) => {
                         if best.entries[i].rev < e.rev {
-                            best.entries[i] = e;
+                            *best.entries[i] = e;
                         }
                     }
                     None => {
                         best.slot.insert(e.id.clone(), best.entries.len());
-                        best.entries.push(e);
+                        best.entries.push(Box::new(e));
                     }
                 }
             }
@@ -830,6 +830,9 @@ struct Fetched {
     from_store: bool,
 }
 
+/// Objects fetched at once from a remote store.
+const PARALLEL: usize = 16;
+
 /// GET (or read from the local cache) and parse each object, [`PARALLEL`] at a time, handing
 /// each result to `done(i, result)` as it arrives (on this thread), so only the objects in
 /// flight are held in memory.
@@ -839,7 +842,10 @@ fn fetch_each(
     objs: &[&ObjectInfo],
     mut done: impl FnMut(usize, std::result::Result<Fetched, String>),
 ) {
-    const PARALLEL: usize = 16;
+    // A store that is a directory (or objects already in the local cache) needs no more
+    // threads than cores; each thread holds a parsed object or two.
+    let local = objs.first().is_some_and(|o| store.local_path(&o.key).is_some());
+    let parallel = if local { std::thread::available_parallelism().map_or(2, |n| n.get()).min(4) } else { PARALLEL };
     let one = |o: &ObjectInfo| -> std::result::Result<Fetched, String> {
         // A store that is a directory is its own cache.
         let cached = cache.filter(|_| store.local_path(&o.key).is_none()).map(|c| cache_file(c, o));
@@ -869,9 +875,9 @@ fn fetch_each(
         return;
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, std::result::Result<Fetched, String>)>(PARALLEL);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, std::result::Result<Fetched, String>)>(parallel);
     std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(objs.len()) {
+        for _ in 0..parallel.min(objs.len()) {
             let tx = tx.clone();
             let (next, one) = (&next, &one);
             s.spawn(move || loop {
