@@ -210,7 +210,8 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     for project in &projects {
         listings.push(index::list(&store, project)?);
     }
-    let answer = cache.as_deref().map(|c| c.join("stats").join(answer_key(a, &dest, &ctx.cfg.pricing, &projects, &listings)));
+    let answer =
+        cache.as_deref().map(|c| c.join("stats").join(answer_key(a, &dest, &ctx.cfg.pricing, &projects, &listings)));
     if let Some(lines) = answer.as_deref().and_then(read_answer) {
         store.report("stats");
         return lines.iter().try_for_each(|l| emit(l));
@@ -222,7 +223,12 @@ pub fn run(a: &StatsArgs) -> Result<()> {
     for (project, listing) in projects.iter().zip(listings) {
         let cat = Catalog::new(&store, project, format!("{} (project {project})", ctx.cfg.describe()))
             .with_keys(crate::session::seal::Keys::for_config(&ctx.cfg));
-        let want = Want { from_month: a.since.map(index::month_of), listing: Some(listing), totals_only: true, ..Want::default() };
+        let want = Want {
+            from_month: a.since.map(index::month_of),
+            listing: Some(listing),
+            totals_only: true,
+            ..Want::default()
+        };
         let view = match index::view(&cat, cache.as_deref(), &want) {
             Ok(v) => v,
             // Another person's sealed sessions in a shared bucket: that project is passed over.
@@ -296,10 +302,8 @@ fn write_answer(f: &std::path::Path, lines: &[String]) {
     let Some(dir) = f.parent() else { return };
     let _ = std::fs::create_dir_all(dir);
     if let Ok(rd) = std::fs::read_dir(dir) {
-        let mut old: Vec<(std::time::SystemTime, std::path::PathBuf)> = rd
-            .flatten()
-            .filter_map(|d| Some((d.metadata().ok()?.modified().ok()?, d.path())))
-            .collect();
+        let mut old: Vec<(std::time::SystemTime, std::path::PathBuf)> =
+            rd.flatten().filter_map(|d| Some((d.metadata().ok()?.modified().ok()?, d.path()))).collect();
         if old.len() >= KEPT {
             old.sort();
             for (_, p) in &old[..old.len() + 1 - KEPT] {

@@ -826,6 +826,7 @@ pub fn read(store: &dyn Store, project: &str, cache: Option<&Path>, want: &Want)
 /// vector's growth never holds two copies of 100,000 entries either).
 #[derive(Default)]
 struct Best {
+    #[allow(clippy::vec_box)] // on purpose: see above
     entries: Vec<Box<Entry>>,
     slot: HashMap<String, usize>,
 }
@@ -1079,8 +1080,13 @@ pub fn listing(cat: &Catalog<'_>, why: String) -> Result<View> {
 pub fn scan(cat: &Catalog<'_>, why: String) -> Result<View> {
     let sessions = cat.sessions()?;
     let metas = cat.metas(&sessions);
-    let mut v =
-        View { entries: Vec::with_capacity(sessions.len()), source: Source::Scan(why), objects: 0, unreadable: 0, sealed: 0 };
+    let mut v = View {
+        entries: Vec::with_capacity(sessions.len()),
+        source: Source::Scan(why),
+        objects: 0,
+        unreadable: 0,
+        sealed: 0,
+    };
     for (s, m) in sessions.iter().zip(metas) {
         let e = match m {
             Ok(Some(meta)) => {
