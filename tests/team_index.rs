@@ -492,7 +492,14 @@ fn unchanged_stats_reads_no_index_object_and_any_change_is_seen() {
         let (sid, _) = fixtures()[0].clone();
         let more = call(sid, "2026-11-20T10:00:00.000Z", "more", SONNET, [7, 11, 13, 17]);
         common::append(&e.transcript_path(sid), more.as_bytes());
-        flush(&e, sid);
+        // (At once: a running session's progress is otherwise indexed every 5 minutes.)
+        let p = e.transcript_path(sid);
+        let out = e
+            .cmd(&["flush", "--transcript", p.to_str().unwrap()])
+            .env("TRACECRAFT_INDEX_INTERVAL", "0")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let (after, _) = stats_counted(&e, &["stats", "--json"]);
         assert_ne!(after, first, "{b:?}: the flush was not seen");
         let _ = std::fs::remove_dir_all(e.home().join(".tracecraft/cache"));
