@@ -3,9 +3,11 @@
 //!
 //! This file is command glue: which sessions (listing, `--session`, `--agent` from each
 //! meta.json, `--subagents`), which bytes (a cached file, or a GET streamed into the scanner
-//! and the cache at once), sessions scanned in parallel, hits printed in session order. What
-//! matches and how fast is `session::search`; what is cached and when it is trusted is
-//! `session::cache`.
+//! and the cache at once), sessions scanned in parallel, hits printed in session order. A
+//! warm search does not wait for the LIST: it scans the cached sessions of the last listing
+//! meanwhile and keeps only the results of sessions the new listing shows unchanged
+//! (`search_with_head_start`). What matches and how fast is `session::search`; what is
+//! cached and when it is trusted is `session::cache`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -17,6 +17,9 @@
 //! file, whatever reached the disk. Without a boot id, files are fsynced as before.) The size
 //! is bounded (`TRACECRAFT_CACHE_MAX`, bytes or with a K/M/G suffix, default 1 GiB): the
 //! least recently used files go first.
+//!
+//! Besides parts, the cache keeps the last listing a search saw (`<hash>.listing`: keys,
+//! sizes, times, ETags), so the next search can start scanning before its LIST returns.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
