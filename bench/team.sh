@@ -102,6 +102,7 @@ for n in "${SIZES[@]}"; do
     "$BIN" trust "$proj" >/dev/null
     mkdir -p "$bucket_dir"
     echo "generating $n sessions ($store): $("$PY" "$BENCH/gen_team.py" "$bucket_dir" team "$n" 20 365 1)" >&2
+    # shellcheck disable=SC2016 # expanded later, by the shell that runs the setup step
     cold='rm -rf "$HOME/.tracecraft/cache"'
     measure "stats --json (year, cold)" "$n" "$store" "$cold" -- "$BIN" stats --json --cwd "$proj"
     measure "stats --json (year, unchanged)" "$n" "$store" ":" -- "$BIN" stats --json --cwd "$proj"

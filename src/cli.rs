@@ -38,6 +38,7 @@ Environment:
   TRACECRAFT_REDACT        0 to disable redaction
   TRACECRAFT_HOOK_INLINE   1: the hook uploads itself instead of in a detached worker
   TRACECRAFT_CACHE_MAX     bound of the part cache ~/.tracecraft/cache used by search (default 1G)
+  TRACECRAFT_INDEX_INTERVAL  seconds a running session's entry in the team index may lag (default 300)
   TRACECRAFT_ORPHAN_IDLE_SECS  idle time after which a session without SessionEnd is ended (default 1800)
   TRACECRAFT_AGE_IDENTITY  age identity file to read encrypted sessions with (default ~/.tracecraft/age.key)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION

@@ -89,6 +89,14 @@ pub fn agent_segment(agent: &str) -> String {
     format!("{}{h}", if clean.is_empty() { String::new() } else { format!("{clean}-") })
 }
 
+/// How long this machine's index object may lag a running session's meta.json: 300 s,
+/// `TRACECRAFT_INDEX_INTERVAL` (seconds) to change it (0: every flush updates the index).
+/// New sessions and ended ones are always indexed at once.
+pub fn interval() -> std::time::Duration {
+    let secs = std::env::var("TRACECRAFT_INDEX_INTERVAL").ok().and_then(|v| v.trim().parse::<u64>().ok());
+    std::time::Duration::from_secs(secs.unwrap_or(300))
+}
+
 /// The agent id of this machine for the index: the config's, else the host name.
 pub fn this_agent(configured: Option<&str>) -> String {
     if let Some(a) = configured.filter(|a| !a.is_empty()) {
@@ -545,20 +553,40 @@ impl<'a> Writer<'a> {
         let now = now_rfc3339();
         let today = day_of(parse_rfc3339(&now).unwrap_or_else(time::OffsetDateTime::now_utc));
         let month = today[..7].to_string();
+        self.send_held_month(&month)?;
         let mut m = self.month(&month)?;
         if !self.dir.join("origin").exists() {
             crate::base::fsutil::atomic_write(&self.dir.join("origin"), month.as_bytes(), 0o600)?;
         }
         let mut changed = m.dirty;
+        // A session the index does not show yet, or one that just ended (or was deleted),
+        // is sent now; a running session's progress waits for the next PUT of this machine
+        // at least `interval()` after the last one (so a steady-state flush stays two
+        // requests: the part and meta.json).
+        let mut urgent = false;
         for mut e in entries {
-            if m.entry(&e.id).is_some_and(|old| e.same_as(old)) {
+            let old = m.entry(&e.id);
+            if old.is_some_and(|old| e.same_as(old)) {
                 continue;
             }
+            urgent |= old.is_none_or(|old| old.ended != e.ended || old.deleted != e.deleted);
             e.rev.clone_from(&now);
             m.insert(&today, e);
             changed = true;
         }
         if !changed {
+            return Ok(false);
+        }
+        let put_mark = self.dir.join("@put");
+        let recent = std::fs::metadata(&put_mark)
+            .and_then(|md| md.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < interval());
+        if !urgent && recent {
+            m.dirty = true;
+            self.save(&month, &m)?;
+            crate::base::fsutil::atomic_write(&self.dir.join("@held"), month.as_bytes(), 0o600)?;
             return Ok(false);
         }
         let earlier = m.days.keys().any(|d| *d < today);
@@ -580,7 +608,35 @@ impl<'a> Writer<'a> {
         self.put(&doc)?;
         m.dirty = false;
         self.save(&month, &m)?;
+        crate::base::fsutil::atomic_write(&put_mark, now.as_bytes(), 0o600)?;
         Ok(true)
+    }
+
+    /// Entries held back in an earlier month (the last flushes of that month came within
+    /// [`interval`] of a PUT): that month's object is sent whole before this month is touched.
+    fn send_held_month(&self, month: &str) -> Result<()> {
+        let held = self.dir.join("@held");
+        let Ok(h) = std::fs::read_to_string(&held) else { return Ok(()) };
+        let h = h.trim().to_string();
+        if h == month {
+            return Ok(());
+        }
+        if let Some(mut m) = self.load(&h).filter(|m| m.dirty) {
+            let through = m.days.keys().next_back().cloned().unwrap_or_else(|| format!("{h}-01"));
+            let doc = Doc {
+                v: VERSION,
+                agent: self.agent.clone(),
+                period: h.clone(),
+                through: Some(through.clone()),
+                entries: m.all(),
+            };
+            self.put(&doc)?;
+            m.dirty = false;
+            m.month_put_on = Some(through);
+            self.save(&h, &m)?;
+        }
+        let _ = std::fs::remove_file(&held);
+        Ok(())
     }
 
     /// `reindex`: merge entries (each under the day of its last activity) into the local
@@ -1106,5 +1162,43 @@ mod tests {
         assert!(a.starts_with("alice-laptop-"), "{a}");
         assert!(!agent_segment("..").contains(".."));
         assert!(!agent_segment("").is_empty());
+    }
+
+    #[test]
+    fn a_running_sessions_progress_is_held_until_the_interval_and_ends_are_sent_at_once() {
+        let tmp = std::env::temp_dir().join(format!("tc-index-held-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let store = crate::store::local::LocalStore::new(tmp.join("store"));
+        let w = Writer::new(&store, "p", "local", "me".into(), &tmp.join("state"));
+        let e = |parts: u64, ended: Option<&str>| Entry {
+            id: "s1".into(),
+            harness: "claude-code".into(),
+            parts,
+            ended: ended.map(String::from),
+            ..Entry::default()
+        };
+        let stored = |period: &str| -> Option<Doc> {
+            let b = store.get(&key_of(&prefix("p"), "me", period)).unwrap()?;
+            Some(serde_json::from_slice(&b).unwrap())
+        };
+        let today = day_of(time::OffsetDateTime::now_utc());
+        let month = today[..7].to_string();
+        // A new session is indexed at once.
+        assert!(w.record(vec![e(1, None)]).unwrap());
+        assert_eq!(stored(&today).unwrap().entries[0].parts, 1);
+        // Its progress within the interval is held locally (no request) ...
+        assert!(!w.record(vec![e(2, None)]).unwrap());
+        assert_eq!(stored(&today).unwrap().entries[0].parts, 1);
+        assert!(w.dir.join("@held").exists());
+        // ... and sent whole when a later month is first touched.
+        w.send_held_month("2999-01").unwrap();
+        assert_eq!(stored(&month).unwrap().entries.iter().find(|x| x.id == "s1").unwrap().parts, 2);
+        assert!(!w.dir.join("@held").exists());
+        // The end of a session is sent at once.
+        assert!(w.record(vec![e(3, Some("2026-11-29T00:00:00+00:00"))]).unwrap());
+        let doc = stored(&today).unwrap();
+        assert_eq!(doc.entries[0].parts, 3);
+        assert!(doc.entries[0].ended.is_some());
+        let _ = std::fs::remove_dir_all(&tmp);
     }
 }
