@@ -417,3 +417,67 @@ fn encrypted_sessions_are_searched_and_never_cached() {
         }
     }
 }
+
+/// A warm search scans the cached parts of the last listing while the LIST is in flight;
+/// what it prints must still be exactly what the bucket holds now: a session deleted from
+/// the bucket after it was cached shows no hit, a part or a session added since does, in
+/// the same order as a search that caches nothing.
+#[test]
+fn warm_search_shows_what_the_bucket_holds_after_sessions_changed() {
+    for b in backends() {
+        let e = Env::new(b, "search-changed");
+        fixture(&e);
+        add(&e, "s-gamma-0003", &[user("2026-01-03T00:00:00Z", "gamma handshake soon deleted")]);
+        let first = ok(&e, &["search", "handshake"]);
+        assert!(first.contains("gamma handshake"), "{first}");
+        assert_eq!(ok(&e, &["search", "handshake"]), first, "warm, nothing changed");
+        let dir = e.home().join(".tracecraft/cache");
+        let listings = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|f| f.path().extension().is_some_and(|x| x == "listing"))
+            .count();
+        assert_eq!(listings, 1, "the listing is kept for the next search's head start");
+        assert!(cache_files(&e).len() >= 4, "gamma's part is cached");
+
+        // Deleted from the bucket after it was cached (its cached part stays).
+        for k in e.list_keys(&e.session_prefix("s-gamma-0003")) {
+            e.delete(&k);
+        }
+        // A part added to a cached session, and a new session.
+        add(&e, ALPHA, &[said("2026-01-06T00:00:00Z", "one more handshake")]);
+        add(&e, "s-delta-0004", &[user("2026-01-07T00:00:00Z", "delta handshake")]);
+        let want = ok(&e, &["search", "--no-cache", "handshake"]);
+        assert!(!want.contains("gamma"), "{want}");
+        assert!(want.contains("one more handshake") && want.contains("delta handshake"), "{want}");
+        assert_eq!(ok(&e, &["search", "handshake"]), want, "on {}", e.backend.name());
+        assert_eq!(ok(&e, &["search", "handshake"]), want, "and again, from the new listing");
+        for args in [&["--count"][..], &["-l"], &["--json"], &["--all-projects"], &["--subagents"], &["--agent", "m1"]]
+        {
+            let mut warm = vec!["search"];
+            warm.extend_from_slice(args);
+            warm.push("handshake");
+            let mut cold = warm.clone();
+            cold.insert(1, "--no-cache");
+            assert_eq!(ok(&e, &warm), ok(&e, &cold), "{args:?} on {}", e.backend.name());
+        }
+        assert!(!ok(&e, &["search", "-l", "--all-projects", "gamma"]).contains("gamma"));
+    }
+}
+
+/// A LIST that fails fails the search: nothing scanned ahead from the last listing is
+/// printed.
+#[test]
+fn warm_search_prints_nothing_when_the_listing_fails() {
+    let e = Env::new(Backend::S3s, "search-listfail");
+    let proxy = FaultProxy::start(e.server_addr(), FaultProxy::mode(Fault::PassThrough));
+    e.write_config(&proxy.endpoint());
+    fixture(&e);
+    assert!(!ok(&e, &["search", "handshake"]).is_empty());
+    proxy.set(Fault::Status(403));
+    let out = run(&e, &["search", "handshake"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    proxy.set(Fault::PassThrough);
+    assert!(!ok(&e, &["search", "handshake"]).is_empty());
+}

@@ -3,9 +3,11 @@
 //!
 //! This file is command glue: which sessions (listing, `--session`, `--agent` from each
 //! meta.json, `--subagents`), which bytes (a cached file, or a GET streamed into the scanner
-//! and the cache at once), sessions scanned in parallel, hits printed in session order. What
-//! matches and how fast is `session::search`; what is cached and when it is trusted is
-//! `session::cache`.
+//! and the cache at once), sessions scanned in parallel, hits printed in session order. A
+//! warm search does not wait for the LIST: it scans the cached sessions of the last listing
+//! meanwhile and keeps only the results of sessions the new listing shows unchanged
+//! (`search_with_head_start`). What matches and how fast is `session::search`; what is
+//! cached and when it is trusted is `session::cache`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -121,6 +123,9 @@ struct Job {
     meta_cached: bool,
     /// Whether its meta.json may be cached (never a sealed session's, in the clear).
     cache_meta: bool,
+    /// Scanned ahead of the listing, from the last one: from the cache alone (anything
+    /// not cached fails the job, which the scan after the listing then does).
+    offline: bool,
 }
 
 /// The sessions to scan, in (project, id) order, and their projects.
@@ -173,23 +178,22 @@ pub fn run(a: &SearchArgs) -> Result<()> {
     let cache = if a.no_cache { None } else { Some(open_cache(&ctx.cfg.dest_id())?) };
     let keys = Keys::for_config(&ctx.cfg);
     let dest = ctx.cfg.describe();
-    let t = targets(ctx.store.as_ref(), &ctx.cfg, cache.as_ref(), &dest, a.all_projects, a, &matcher)?;
     let lean = a.count || a.files;
-    let results = scan_all(
-        ctx.store.as_ref(),
-        &ctx.cfg,
-        &keys,
-        cache.as_ref(),
-        &dest,
-        &t,
-        a,
-        |s: &mut Scanner<'_>| {
-            if lean {
-                s.max_hits = 0;
-            }
-        },
-        Some(&matcher),
-    );
+    let setup = |s: &mut Scanner<'_>| {
+        if lean {
+            s.max_hits = 0;
+        }
+    };
+    let (t, results) = if a.session.is_some() && !a.all_projects {
+        // --session resolves a prefix and finds children: no head start.
+        let t = targets(ctx.store.as_ref(), &ctx.cfg, cache.as_ref(), &dest, a.all_projects, a, &matcher)?;
+        let all: Vec<usize> = (0..t.jobs.len()).collect();
+        let r =
+            scan_all(ctx.store.as_ref(), &ctx.cfg, &keys, cache.as_ref(), &dest, &t, &all, a, setup, Some(&matcher));
+        (t, r.into_iter().map(|o| o.unwrap_or(Outcome::Skipped)).collect::<Vec<_>>())
+    } else {
+        search_with_head_start(ctx.store.as_ref(), &ctx.cfg, &keys, cache.as_ref(), &dest, a, setup, &matcher)?
+    };
     if let Some(c) = &cache {
         if let Err(e) = c.save() {
             eprintln!("warning: {e}");
@@ -281,7 +285,12 @@ pub fn sync(a: &SyncArgs) -> Result<()> {
     let keys = Keys::for_config(&ctx.cfg);
     let dest = ctx.cfg.describe();
     let t = targets(ctx.store.as_ref(), &ctx.cfg, Some(&cache), &dest, a.all_projects, &args, &NO_MATCH)?;
-    let results = scan_all(ctx.store.as_ref(), &ctx.cfg, &keys, Some(&cache), &dest, &t, &args, |_| {}, None);
+    let all: Vec<usize> = (0..t.jobs.len()).collect();
+    let results: Vec<Outcome> =
+        scan_all(ctx.store.as_ref(), &ctx.cfg, &keys, Some(&cache), &dest, &t, &all, &args, |_| {}, None)
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Skipped))
+            .collect();
     cache.save()?;
     let mut synced = 0;
     let mut failed = None;
@@ -327,36 +336,75 @@ fn targets(
     a: &SearchArgs,
     m: &Matcher,
 ) -> Result<Targets> {
-    let mut by_project: Vec<(String, Vec<SessionObjects>)> = Vec::new();
     let harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
+    let by_project = match (&a.session, all_projects) {
+        (Some(q), false) => {
+            let project = &cfg.project;
+            let cat =
+                Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg)).in_harness(harness);
+            let s = cat.resolve(q)?;
+            let mut v = vec![s.clone()];
+            if a.subagents && !is_child(&s.id) {
+                v.extend(crate::session::catalog::children_in_store(&cat, &s.id, None)?);
+            }
+            vec![(project.to_string(), v)]
+        }
+        _ => by_project(list_scope(store, cfg, all_projects, harness)?, cfg, all_projects, harness),
+    };
+    Ok(jobs_from(by_project, cfg, cache, a, m))
+}
+
+/// The raw listing a search of every session covers: the project's sessions prefix, or
+/// every project's sessions of the harness (--all-projects).
+fn list_scope(
+    store: &dyn Store,
+    cfg: &crate::config::Config,
+    all_projects: bool,
+    harness: Harness,
+) -> Result<Vec<crate::store::ObjectInfo>> {
     if all_projects {
         let marker = format!("/sessions/{}/", harness.dir());
-        let mut keys: std::collections::BTreeMap<String, Vec<crate::store::ObjectInfo>> = Default::default();
-        for o in store.list("")? {
-            if let Some(i) = o.key.find(&marker) {
-                keys.entry(o.key[..i].to_string()).or_default().push(o);
-            }
-        }
-        for (p, listing) in keys {
-            let g = group(&sessions_prefix_in(&p, harness), listing);
-            by_project.push((p, g));
-        }
+        Ok(store.list("")?.into_iter().filter(|o| o.key.contains(&marker)).collect())
     } else {
-        let project = &cfg.project;
-        let cat = Catalog::new(store, project, dest.to_string()).with_keys(Keys::for_config(cfg)).in_harness(harness);
-        let sessions = match &a.session {
-            Some(q) => {
-                let s = cat.resolve(q)?;
-                let mut v = vec![s.clone()];
-                if a.subagents && !is_child(&s.id) {
-                    v.extend(crate::session::catalog::children_in_store(&cat, &s.id, None)?);
-                }
-                v
-            }
-            None => cat.sessions()?,
-        };
-        by_project.push((project.to_string(), sessions));
+        store.list(&sessions_prefix_in(&cfg.project, harness))
     }
+}
+
+/// A listing (`list_scope`) grouped into sessions, per project in order.
+fn by_project(
+    listing: Vec<crate::store::ObjectInfo>,
+    cfg: &crate::config::Config,
+    all_projects: bool,
+    harness: Harness,
+) -> Vec<(String, Vec<SessionObjects>)> {
+    if !all_projects {
+        return vec![(cfg.project.to_string(), group(&sessions_prefix_in(&cfg.project, harness), listing))];
+    }
+    let marker = format!("/sessions/{}/", harness.dir());
+    let mut keys: std::collections::BTreeMap<String, Vec<crate::store::ObjectInfo>> = Default::default();
+    for o in listing {
+        if let Some(i) = o.key.find(&marker) {
+            keys.entry(o.key[..i].to_string()).or_default().push(o);
+        }
+    }
+    keys.into_iter()
+        .map(|(p, listing)| {
+            let g = group(&sessions_prefix_in(&p, harness), listing);
+            (p, g)
+        })
+        .collect()
+}
+
+/// The jobs of sessions grouped per project, with the filters the listing alone decides.
+fn jobs_from(
+    by_project: Vec<(String, Vec<SessionObjects>)>,
+    cfg: &crate::config::Config,
+    cache: Option<&Cache>,
+    a: &SearchArgs,
+    m: &Matcher,
+) -> Targets {
+    let harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
+    let all_projects = a.all_projects;
     let sealing = Keys::for_config(cfg).sealing();
     let mut t = Targets { projects: Vec::new(), jobs: Vec::new() };
     for (pi, (p, sessions)) in by_project.into_iter().enumerate() {
@@ -383,11 +431,79 @@ fn targets(
                 (Some(v), Some(c)) => c.contains(&meta_key_in(&p, harness, &s.id), &v),
                 _ => false,
             };
-            t.jobs.push(Job { project: pi, session: s, meta_cached, cache_meta });
+            t.jobs.push(Job { project: pi, session: s, meta_cached, cache_meta, offline: false });
         }
         t.projects.push(p);
     }
-    Ok(t)
+    t
+}
+
+/// A search of every session (no --session, or --all-projects): while the LIST is in
+/// flight, the sessions of the last listing whose meta.json and parts are all cached are
+/// scanned from the cache (a thread); when the LIST returns, a session it shows exactly as
+/// before (same meta.json and part keys, sizes, times and ETags: the same bytes) keeps that
+/// result, every other one is scanned now, and one the LIST no longer shows is dropped.
+/// The result is what a scan after the LIST alone gives, in the same order.
+#[allow(clippy::too_many_arguments)]
+fn search_with_head_start(
+    store: &dyn Store,
+    cfg: &crate::config::Config,
+    keys: &Keys,
+    cache: Option<&Cache>,
+    dest: &str,
+    a: &SearchArgs,
+    setup: impl Fn(&mut Scanner<'_>) + Sync,
+    m: &Matcher,
+) -> Result<(Targets, Vec<Outcome>)> {
+    let harness = a.harness.map_or(Harness::ClaudeCode, Harness::from);
+    let scope = format!("{}:{}", harness.dir(), if a.all_projects { "*" } else { cfg.project.as_str() });
+    let last = cache.and_then(|c| c.get_listing(&scope));
+    std::thread::scope(|sc| {
+        let early = last.map(|listing| {
+            let setup = &setup;
+            sc.spawn(move || {
+                let mut t = jobs_from(by_project(listing, cfg, a.all_projects, harness), cfg, cache, a, m);
+                t.jobs.retain(|j| j.meta_cached || j.session.meta.is_none());
+                for j in &mut t.jobs {
+                    j.offline = true;
+                }
+                let all: Vec<usize> = (0..t.jobs.len()).collect();
+                let r = scan_all(store, cfg, keys, cache, dest, &t, &all, a, setup, Some(m));
+                (t, r)
+            })
+        });
+        let listing = list_scope(store, cfg, a.all_projects, harness);
+        // Join the head start before returning anything (an error included).
+        let early = early.and_then(|h| h.join().ok());
+        let listing = listing?;
+        if let Some(c) = cache {
+            c.put_listing(&scope, &listing);
+        }
+        let t = jobs_from(by_project(listing, cfg, a.all_projects, harness), cfg, cache, a, m);
+        let mut results: Vec<Option<Outcome>> = (0..t.jobs.len()).map(|_| None).collect();
+        if let Some((et, er)) = early {
+            let mut done: std::collections::HashMap<(&str, &str), (&SessionObjects, Outcome)> = Default::default();
+            for (j, o) in et.jobs.iter().zip(er) {
+                if let Some(o @ (Outcome::Found(_) | Outcome::Skipped)) = o {
+                    done.insert((et.projects[j.project].as_str(), j.session.id.as_str()), (&j.session, o));
+                }
+            }
+            for (i, j) in t.jobs.iter().enumerate() {
+                let k = (t.projects[j.project].as_str(), j.session.id.as_str());
+                if done.get(&k).is_some_and(|(s, _)| **s == j.session) {
+                    results[i] = done.remove(&k).map(|(_, o)| o);
+                }
+            }
+        }
+        let todo: Vec<usize> = (0..t.jobs.len()).filter(|&i| results[i].is_none()).collect();
+        let rest = scan_all(store, cfg, keys, cache, dest, &t, &todo, a, &setup, Some(m));
+        let out = results
+            .into_iter()
+            .zip(rest)
+            .map(|(r, s)| r.or(s).unwrap_or_else(|| Outcome::Failed(Error::Invalid("a search thread panicked".into()))))
+            .collect();
+        Ok((t, out))
+    })
 }
 
 /// The version a cached meta.json is kept under: the listing's ETag, size and LastModified.
@@ -417,10 +533,11 @@ fn scan_all(
     cache: Option<&Cache>,
     dest: &str,
     t: &Targets,
+    todo: &[usize],
     a: &SearchArgs,
     setup: impl Fn(&mut Scanner<'_>) + Sync,
     matcher: Option<&Matcher>,
-) -> Vec<Outcome> {
+) -> Vec<Option<Outcome>> {
     let cats: Vec<Catalog<'_>> = t
         .projects
         .iter()
@@ -435,9 +552,13 @@ fn scan_all(
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Every meta.json cached at its listed version: nothing changed since the parts were
     // cached, so this is reading files, one worker per core; else GETs, overlapped.
-    let warm = cache.is_some() && t.jobs.iter().all(|j| j.meta_cached || j.session.meta.is_none());
+    let warm = cache.is_some()
+        && todo.iter().filter_map(|&i| t.jobs.get(i)).all(|j| j.meta_cached || j.session.meta.is_none());
     let width = if matcher.is_some() && warm { cores } else { PARALLEL };
-    let threads = width.min(t.jobs.len()).max(1);
+    if todo.is_empty() {
+        return (0..t.jobs.len()).map(|_| None).collect();
+    }
+    let threads = width.min(todo.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -447,7 +568,8 @@ fn scan_all(
                     setup(s);
                 }
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = todo.get(n) else { break };
                     let Some(job) = t.jobs.get(i) else { break };
                     let r = run_job(store, keys, cache, &cats[job.project], job, a, scanner.as_mut());
                     if let Ok(mut res) = results.lock() {
@@ -457,12 +579,13 @@ fn scan_all(
             });
         }
     });
-    let out: Vec<Outcome> = results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Outcome::Failed(Error::Invalid("a search thread panicked".into()))))
-        .collect();
+    let mut out: Vec<Option<Outcome>> = results.into_inner().unwrap_or_default();
+    out.resize_with(t.jobs.len(), || None);
+    for &i in todo {
+        if let Some(o) = out.get_mut(i).filter(|o| o.is_none()) {
+            *o = Some(Outcome::Failed(Error::Invalid("a search thread panicked".into())));
+        }
+    }
     // Sessions sealed for someone else: one warning per project.
     for (pi, p) in t.projects.iter().enumerate() {
         let sealed: Vec<&Error> = t
@@ -470,7 +593,7 @@ fn scan_all(
             .iter()
             .zip(&out)
             .filter(|(j, _)| j.project == pi)
-            .filter_map(|(_, o)| if let Outcome::Sealed(e) = o { Some(e) } else { None })
+            .filter_map(|(_, o)| if let Some(Outcome::Sealed(e)) = o { Some(e) } else { None })
             .collect();
         if let Some(first) = sealed.first() {
             eprintln!("warning: {} encrypted session(s) of project {p} not searched: {first}", sealed.len());
@@ -498,6 +621,7 @@ fn run_job(
     let meta: Option<Meta> = match (cached, &job.session.meta) {
         (Some(m), _) => Some(m),
         (None, None) => None,
+        (None, Some(_)) if job.offline => return Outcome::Failed(Error::Invalid("meta.json not cached".into())),
         (None, Some(_)) => match cat.meta(&job.session.id) {
             Ok(m) => {
                 if let (Some(c), Some(m), Some(v), true) = (cache, &m, meta_version(&job.session), job.cache_meta) {
@@ -523,7 +647,7 @@ fn run_job(
         }
     }
     let plan = replay_plan(&job.session.parts, meta.as_ref());
-    match scan_parts(store, keys, cache, &plan.parts, scanner) {
+    match scan_parts(store, keys, cache, &plan.parts, scanner, job.offline) {
         Ok(f) => Outcome::Found(f),
         Err(e) => Outcome::Failed(e),
     }
@@ -556,11 +680,15 @@ fn scan_parts(
     cache: Option<&Cache>,
     parts: &[PlanPart],
     mut scanner: Option<&mut Scanner<'_>>,
+    offline: bool,
 ) -> Result<Found> {
     if let Some(s) = scanner.as_mut() {
         s.reset();
     }
     for p in parts {
+        if offline && (seal::is_sealed(&p.obj.key) || cache.is_none()) {
+            return Err(Error::Invalid(format!("{} not cached", p.obj.key)));
+        }
         if seal::is_sealed(&p.obj.key) {
             // Encrypted parts are opened with the identity and searched, never cached
             // (the cache would have to hold either ciphertext to decrypt on every search,
@@ -579,6 +707,9 @@ fn scan_parts(
             let mut f = std::fs::File::open(&path).map_err(|e| Error::io("read", &path, e))?;
             s.read_from(&mut f).map_err(|e| Error::io("read", &path, e))?;
             continue;
+        }
+        if offline {
+            return Err(Error::Invalid(format!("{} not cached", p.obj.key)));
         }
         let writer = match cache {
             Some(c) => match c.writer(&p.obj.key, &version, sha.as_deref()) {

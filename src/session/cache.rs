@@ -17,6 +17,9 @@
 //! file, whatever reached the disk. Without a boot id, files are fsynced as before.) The size
 //! is bounded (`TRACECRAFT_CACHE_MAX`, bytes or with a K/M/G suffix, default 1 GiB): the
 //! least recently used files go first.
+//!
+//! Besides parts, the cache keeps the last listing a search saw (`<hash>.listing`: keys,
+//! sizes, times, ETags), so the next search can start scanning before its LIST returns.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -242,6 +245,36 @@ impl Cache {
         }
         let bytes = serde_json::to_vec(&*index).map_err(|e| Error::Invalid(format!("cache index: {e}")))?;
         atomic_write(&path, &bytes, 0o600)
+    }
+
+    /// The listing the last search of `scope` saw (`put_listing`), if any: a search scans
+    /// the cached parts it names while the new LIST is in flight.
+    pub fn get_listing(&self, scope: &str) -> Option<Vec<crate::store::ObjectInfo>> {
+        let b = fs::read(self.listing_path(scope)).ok()?;
+        let rows: Vec<(String, u64, Option<String>, Option<String>)> = serde_json::from_slice(&b).ok()?;
+        Some(
+            rows.into_iter()
+                .map(|(key, size, last_modified, etag)| crate::store::ObjectInfo { key, size, last_modified, etag })
+                .collect(),
+        )
+    }
+
+    /// Keep the listing of `scope` for the next search (object keys and versions only: what
+    /// the store shows anyway). A failure only costs the next search its head start.
+    pub fn put_listing(&self, scope: &str, listing: &[crate::store::ObjectInfo]) {
+        let rows: Vec<(&str, u64, Option<&str>, Option<&str>)> =
+            listing.iter().map(|o| (o.key.as_str(), o.size, o.last_modified.as_deref(), o.etag.as_deref())).collect();
+        if let Ok(b) = serde_json::to_vec(&rows) {
+            let path = self.listing_path(scope);
+            if fs::read(&path).ok().as_deref() != Some(b.as_slice()) {
+                let _ = atomic_write(&path, &b, 0o600);
+            }
+        }
+    }
+
+    fn listing_path(&self, scope: &str) -> PathBuf {
+        let h = hex(&Sha256::digest(format!("{}\nlisting:{scope}", self.dest).as_bytes())[..16]);
+        self.path(&format!("{h}.listing"))
     }
 
     /// Bytes and files held.
